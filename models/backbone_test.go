@@ -1,0 +1,106 @@
+package models
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/selfsup/selfsup/ops"
+)
+
+// randomiseBN gives every batch norm non-trivial statistics and affine
+// parameters, so that inference-mode tests exercise them.
+func randomiseBN(s *Spec, w Weights, rng *rand.Rand) {
+	for _, l := range s.Layers {
+		if l.Op != OpBatchNorm {
+			continue
+		}
+		for i := 0; i < l.OutC; i++ {
+			w[l.Name+".weight"].Data[i] = float32(0.5 + rng.Float64())
+			w[l.Name+".bias"].Data[i] = float32(rng.NormFloat64() * 0.1)
+			w[l.Name+".running_mean"].Data[i] = float32(rng.NormFloat64() * 0.1)
+			w[l.Name+".running_var"].Data[i] = float32(0.5 + rng.Float64())
+		}
+	}
+}
+
+// The Gorgonia graph in inference mode computes what the plain float64
+// reference computes, for every registered architecture and every output.
+func TestBackboneMatchesReference(t *testing.T) {
+	for _, arch := range Names() {
+		arch := arch
+		t.Run(arch, func(t *testing.T) {
+			if testing.Short() && arch == "resnet50" {
+				t.Skip("resnet50 reference is slow; skipped under -short")
+			}
+			rng := rand.New(rand.NewSource(1))
+			s, err := New(arch, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := InitWeights(s, rng)
+			randomiseBN(s, w, rng)
+			n, h := 2, 32
+			x := make([]float32, n*3*h*h)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			g := G.NewGraph()
+			bb, err := NewBackbone(g, s, w, tensor.Float32, &ops.Mode{Training: false})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := G.NewTensor(g, tensor.Float32, 4, G.WithShape(n, 3, h, h), G.WithValue(tensor.New(tensor.WithShape(n, 3, h, h), tensor.WithBacking(x))), G.WithName("x"))
+			outs, err := bb.Forward(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := G.NewTapeMachine(g)
+			defer m.Close()
+			if err := m.RunAll(); err != nil {
+				t.Fatal(err)
+			}
+			ref, err := Reference(s, w, x, n, h, h, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, node := range outs {
+				got := node.Value().Data().([]float32)
+				want := ref[name]
+				if len(got) != len(want.Data) {
+					t.Fatalf("%s: %d values, reference %d", name, len(got), len(want.Data))
+				}
+				var scale, maxd float64
+				for i := range got {
+					scale = math.Max(scale, math.Abs(float64(want.Data[i])))
+					maxd = math.Max(maxd, math.Abs(float64(got[i]-want.Data[i])))
+				}
+				if maxd > 1e-4*math.Max(1, scale) {
+					t.Errorf("%s: max abs difference %g (output scale %g)", name, maxd, scale)
+				}
+			}
+			if got := outs["features"].Shape(); got[0] != n || got[1] != s.FeatureDim {
+				t.Errorf("features shape %v, expected [%d %d]", got, n, s.FeatureDim)
+			}
+		})
+	}
+}
+
+func TestSpecValidateCatchesBadWeights(t *testing.T) {
+	s, _ := New("resnet20c", 3)
+	w := InitWeights(s, rand.New(rand.NewSource(1)))
+	w["stem.conv.weight"] = Tensor{Shape: []int{16, 3, 3, 2}, Data: make([]float32, 288)}
+	if err := s.Validate(w); err == nil {
+		t.Fatal("expected a shape error")
+	}
+	delete(w, "stem.conv.weight")
+	if err := s.Validate(w); err == nil {
+		t.Fatal("expected a missing-weight error")
+	}
+	if _, err := New("resnet999", 3); err == nil {
+		t.Fatal("expected unknown architecture error")
+	}
+}

@@ -1,0 +1,273 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Mode is shared by every batch-norm op of a network: Training selects
+// batch statistics (and updates the running ones); otherwise the running
+// statistics are used, as at inference and in the exported model.
+type Mode struct {
+	Training bool
+}
+
+// BNState holds one batch-norm layer's running statistics and settings.
+// Mean and Var have one entry per channel and are updated in place during
+// training forward passes: running = (1 - Momentum)*running + Momentum*batch,
+// with the unbiased batch variance, as in PyTorch (Momentum default 0.1).
+type BNState struct {
+	Mean, Var []float32
+	Momentum  float64
+	Eps       float64
+	Mode      *Mode
+}
+
+// BatchNorm normalises x [N, C, H, W] per channel and applies gamma and
+// beta ([C] each): y = gamma*(x - mean)/sqrt(var + eps) + beta (Ioffe &
+// Szegedy 2015). Gradients are defined for x, gamma and beta in both modes.
+func BatchNorm(x, gamma, beta *G.Node, st *BNState) (*G.Node, error) {
+	if x.Dims() != 4 {
+		return nil, fmt.Errorf("ops: batchnorm: x has shape %v, expected rank 4", x.Shape())
+	}
+	c := x.Shape()[1]
+	if len(st.Mean) != c || len(st.Var) != c {
+		return nil, fmt.Errorf("ops: batchnorm: running statistics have %d/%d channels, input has %d", len(st.Mean), len(st.Var), c)
+	}
+	if st.Mode == nil {
+		return nil, fmt.Errorf("ops: batchnorm: state has no mode")
+	}
+	op := &batchNorm{base: newBase("BatchNorm"), st: st}
+	return G.ApplyOp(op, x, gamma, beta)
+}
+
+type batchNorm struct {
+	base
+	st *BNState
+	// statistics of the last forward pass, read by the backward ops.
+	mean, invstd []float64
+}
+
+func (op *batchNorm) Arity() int    { return 3 }
+func (op *batchNorm) Type() hm.Type { return fnType(4, 1, 1, 4) }
+func (op *batchNorm) InferShape(ns ...G.DimSizer) (tensor.Shape, error) {
+	xs := ns[0].(tensor.Shape)
+	for i := 1; i < 3; i++ {
+		s := ns[i].(tensor.Shape)
+		if s.TotalSize() != xs[1] {
+			return nil, fmt.Errorf("ops: batchnorm: input %d has shape %v, expected [%d]", i, s, xs[1])
+		}
+	}
+	return xs.Clone(), nil
+}
+
+// stats computes the per-channel statistics used for normalisation and,
+// in training mode, updates the running statistics.
+func stats[T Float](op *batchNorm, x []T, N, C, HW int) {
+	if len(op.mean) != C {
+		op.mean, op.invstd = make([]float64, C), make([]float64, C)
+	}
+	st := op.st
+	if !st.Mode.Training {
+		for c := 0; c < C; c++ {
+			op.mean[c] = float64(st.Mean[c])
+			op.invstd[c] = 1 / math.Sqrt(float64(st.Var[c])+st.Eps)
+		}
+		return
+	}
+	M := float64(N * HW)
+	parallelFor(C, func(_, lo, hi int) {
+		for c := lo; c < hi; c++ {
+			var sum float64
+			for b := 0; b < N; b++ {
+				for _, v := range x[(b*C+c)*HW : (b*C+c+1)*HW] {
+					sum += float64(v)
+				}
+			}
+			mean := sum / M
+			var ss float64
+			for b := 0; b < N; b++ {
+				for _, v := range x[(b*C+c)*HW : (b*C+c+1)*HW] {
+					d := float64(v) - mean
+					ss += d * d
+				}
+			}
+			v := ss / M
+			op.mean[c] = mean
+			op.invstd[c] = 1 / math.Sqrt(v+st.Eps)
+			unbiased := v
+			if M > 1 {
+				unbiased = ss / (M - 1)
+			}
+			m := st.Momentum
+			st.Mean[c] = float32((1-m)*float64(st.Mean[c]) + m*mean)
+			st.Var[c] = float32((1-m)*float64(st.Var[c]) + m*unbiased)
+		}
+	})
+}
+
+func bnForward[T Float](op *batchNorm, x, gamma, beta, y []T, N, C, HW int) {
+	stats(op, x, N, C, HW)
+	parallelFor(C, func(_, lo, hi int) {
+		for c := lo; c < hi; c++ {
+			scale := float64(gamma[c]) * op.invstd[c]
+			shift := float64(beta[c]) - op.mean[c]*scale
+			s, t := T(scale), T(shift)
+			for b := 0; b < N; b++ {
+				o := (b*C + c) * HW
+				xs, ys := x[o:o+HW], y[o:o+HW]
+				for i, v := range xs {
+					ys[i] = v*s + t
+				}
+			}
+		}
+	})
+}
+
+func (op *batchNorm) Do(vs ...G.Value) (G.Value, error) {
+	var ds [3]*tensor.Dense
+	for i := range ds {
+		d, err := dense("batchnorm", i, vs[i])
+		if err != nil {
+			return nil, err
+		}
+		ds[i] = d
+	}
+	if _, err := op.InferShape(ds[0].Shape(), ds[1].Shape(), ds[2].Shape()); err != nil {
+		return nil, err
+	}
+	dt, err := dtypeOf("batchnorm", ds[:]...)
+	if err != nil {
+		return nil, err
+	}
+	N, C, H, W := shape4(ds[0].Shape())
+	y := newDense(dt, N, C, H, W)
+	switch dt {
+	case tensor.Float32:
+		bnForward(op, ds[0].Float32s(), ds[1].Float32s(), ds[2].Float32s(), y.Float32s(), N, C, H*W)
+	default:
+		bnForward(op, ds[0].Float64s(), ds[1].Float64s(), ds[2].Float64s(), y.Float64s(), N, C, H*W)
+	}
+	return y, nil
+}
+
+func (op *batchNorm) DiffWRT(int) []bool { return []bool{true, true, true} }
+
+func (op *batchNorm) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
+	dx, err := G.ApplyOp(&bnGrad{base: newBase("BatchNormGradX"), fwd: op, which: 0}, in[0], in[1], grad)
+	if err != nil {
+		return nil, err
+	}
+	dg, err := G.ApplyOp(&bnGrad{base: newBase("BatchNormGradGamma"), fwd: op, which: 1}, in[0], in[1], grad)
+	if err != nil {
+		return nil, err
+	}
+	db, err := G.ApplyOp(&bnGrad{base: newBase("BatchNormGradBeta"), fwd: op, which: 2}, in[0], in[1], grad)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{dx, dg, db}, nil
+}
+
+// bnGrad computes one of dL/dx (which 0), dL/dgamma (1), dL/dbeta (2) from
+// (x, gamma, dy), using the statistics its forward op saved. In training
+// mode, with xhat = (x - mean)*invstd and M = N*H*W:
+//
+//	dbeta = sum dy, dgamma = sum dy*xhat,
+//	dx = gamma*invstd/M * (M*dy - dbeta - xhat*dgamma).
+type bnGrad struct {
+	base
+	fwd   *batchNorm
+	which int
+}
+
+func (op *bnGrad) Arity() int { return 3 }
+func (op *bnGrad) Type() hm.Type {
+	if op.which == 0 {
+		return fnType(4, 1, 4, 4)
+	}
+	return fnType(4, 1, 4, 1)
+}
+func (op *bnGrad) InferShape(ns ...G.DimSizer) (tensor.Shape, error) {
+	xs := ns[0].(tensor.Shape)
+	if op.which == 0 {
+		return xs.Clone(), nil
+	}
+	return tensor.Shape{xs[1]}, nil
+}
+
+func bnBackward[T Float](op *bnGrad, x, gamma, dy, out []T, N, C, HW int) {
+	f := op.fwd
+	training := f.st.Mode.Training
+	M := float64(N * HW)
+	parallelFor(C, func(_, lo, hi int) {
+		for c := lo; c < hi; c++ {
+			mean, inv := f.mean[c], f.invstd[c]
+			var sdy, sdyx float64
+			for b := 0; b < N; b++ {
+				o := (b*C + c) * HW
+				xs, gs := x[o:o+HW], dy[o:o+HW]
+				for i, g := range gs {
+					sdy += float64(g)
+					sdyx += float64(g) * (float64(xs[i]) - mean)
+				}
+			}
+			sdyx *= inv // sum dy*xhat
+			switch op.which {
+			case 1:
+				out[c] = T(sdyx)
+				continue
+			case 2:
+				out[c] = T(sdy)
+				continue
+			}
+			k := float64(gamma[c]) * inv
+			for b := 0; b < N; b++ {
+				o := (b*C + c) * HW
+				xs, gs, ds := x[o:o+HW], dy[o:o+HW], out[o:o+HW]
+				if !training {
+					for i, g := range gs {
+						ds[i] = T(k * float64(g))
+					}
+					continue
+				}
+				for i, g := range gs {
+					xhat := (float64(xs[i]) - mean) * inv
+					ds[i] = T(k / M * (M*float64(g) - sdy - xhat*sdyx))
+				}
+			}
+		}
+	})
+}
+
+func (op *bnGrad) Do(vs ...G.Value) (G.Value, error) {
+	var ds [3]*tensor.Dense
+	for i := range ds {
+		d, err := dense(op.name, i, vs[i])
+		if err != nil {
+			return nil, err
+		}
+		ds[i] = d
+	}
+	dt, err := dtypeOf(op.name, ds[:]...)
+	if err != nil {
+		return nil, err
+	}
+	N, C, H, W := shape4(ds[0].Shape())
+	if len(op.fwd.mean) != C {
+		return nil, fmt.Errorf("ops: %s: run before the forward pass", op.name)
+	}
+	s, _ := op.InferShape(ds[0].Shape())
+	out := newDense(dt, s...)
+	switch dt {
+	case tensor.Float32:
+		bnBackward(op, ds[0].Float32s(), ds[1].Float32s(), ds[2].Float32s(), out.Float32s(), N, C, H*W)
+	default:
+		bnBackward(op, ds[0].Float64s(), ds[1].Float64s(), ds[2].Float64s(), out.Float64s(), N, C, H*W)
+	}
+	return out, nil
+}

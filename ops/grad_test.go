@@ -1,0 +1,216 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"testing"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// weightedSum is a test-only op: sum(x .* r) for a fixed random r, so that
+// the gradient reaching the op under test is r itself (not all ones, which
+// would hide transposition and indexing mistakes).
+type weightedSum struct {
+	base
+	r    []float64
+	rank int
+}
+
+func (op *weightedSum) Arity() int    { return 1 }
+func (op *weightedSum) Type() hm.Type { return fnType(op.rank, 0) }
+func (op *weightedSum) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	return tensor.ScalarShape(), nil
+}
+func (op *weightedSum) Do(vs ...G.Value) (G.Value, error) {
+	x := vs[0].(*tensor.Dense).Float64s()
+	var s float64
+	for i, v := range x {
+		s += v * op.r[i]
+	}
+	return G.NewF64(s), nil
+}
+func (op *weightedSum) DiffWRT(int) []bool { return []bool{true} }
+func (op *weightedSum) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
+	n, err := G.ApplyOp(&weightedSumGrad{base: newBase("wsGrad"), fwd: op, shape: in[0].Shape().Clone()}, grad)
+	return G.Nodes{n}, err
+}
+
+type weightedSumGrad struct {
+	base
+	fwd   *weightedSum
+	shape tensor.Shape
+}
+
+func (op *weightedSumGrad) Arity() int    { return 1 }
+func (op *weightedSumGrad) Type() hm.Type { return fnType(0, op.fwd.rank) }
+func (op *weightedSumGrad) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	return op.shape.Clone(), nil
+}
+func (op *weightedSumGrad) Do(vs ...G.Value) (G.Value, error) {
+	seed, err := scalarValue("ws grad", vs[0])
+	if err != nil {
+		return nil, err
+	}
+	d := newDense(tensor.Float64, op.shape...)
+	for i, r := range op.fwd.r {
+		d.Float64s()[i] = r * seed
+	}
+	return d, nil
+}
+
+func randDense(rng *rand.Rand, shape ...int) *tensor.Dense {
+	d := newDense(tensor.Float64, shape...)
+	for i := range d.Float64s() {
+		d.Float64s()[i] = rng.NormFloat64()
+	}
+	return d
+}
+
+// gradCheck builds loss = weightedSum(build(inputs)) (or build's scalar
+// output itself), differentiates it with gorgonia.Grad, and compares every
+// input's gradient with central finite differences in float64.
+func gradCheck(t *testing.T, name string, inputs []*tensor.Dense, build func(xs []*G.Node) (*G.Node, error)) {
+	t.Helper()
+	rng := rand.New(rand.NewSource(7))
+	g := G.NewGraph()
+	nodes := make([]*G.Node, len(inputs))
+	for i, in := range inputs {
+		nodes[i] = G.NewTensor(g, tensor.Float64, in.Dims(), G.WithShape(in.Shape()...), G.WithValue(in), G.WithName(fmt.Sprintf("in%d", i)))
+	}
+	y, err := build(nodes)
+	if err != nil {
+		t.Fatalf("%s: build: %v", name, err)
+	}
+	loss := y
+	if !y.IsScalar() {
+		r := make([]float64, y.Shape().TotalSize())
+		for i := range r {
+			r[i] = rng.NormFloat64()
+		}
+		if loss, err = G.ApplyOp(&weightedSum{base: newBase("ws"), r: r, rank: y.Dims()}, y); err != nil {
+			t.Fatalf("%s: loss: %v", name, err)
+		}
+	}
+	grads, err := G.Grad(loss, nodes...)
+	if err != nil {
+		t.Fatalf("%s: grad: %v", name, err)
+	}
+	m := G.NewTapeMachine(g)
+	defer m.Close()
+	run := func() float64 {
+		m.Reset()
+		if err := m.RunAll(); err != nil {
+			t.Fatalf("%s: run: %v", name, err)
+		}
+		v, err := scalarValue(name, loss.Value())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	run()
+	analytic := make([][]float64, len(grads))
+	for i, gn := range grads {
+		analytic[i] = append([]float64(nil), gn.Value().Data().([]float64)...)
+	}
+	const h = 1e-5
+	for i, in := range inputs {
+		data := in.Float64s()
+		for j := range data {
+			orig := data[j]
+			data[j] = orig + h
+			fp := run()
+			data[j] = orig - h
+			fm := run()
+			data[j] = orig
+			num := (fp - fm) / (2 * h)
+			got := analytic[i][j]
+			if math.Abs(num-got) > 1e-6+1e-5*math.Abs(num) {
+				t.Fatalf("%s: d/d input %d [%d]: analytic %.8g, finite difference %.8g", name, i, j, got, num)
+			}
+		}
+	}
+}
+
+func TestConv2DGradient(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	for _, tc := range []struct{ c, o, h, w, k, s, p int }{
+		{2, 3, 5, 5, 3, 1, 1},
+		{2, 3, 6, 5, 3, 2, 1},
+		{3, 2, 4, 4, 1, 1, 0}, // direct path, no im2col
+		{2, 2, 5, 5, 1, 2, 0},
+		{1, 2, 7, 7, 5, 2, 2},
+	} {
+		x, w := randDense(rng, 2, tc.c, tc.h, tc.w), randDense(rng, tc.o, tc.c, tc.k, tc.k)
+		gradCheck(t, fmt.Sprintf("conv %+v", tc), []*tensor.Dense{x, w}, func(n []*G.Node) (*G.Node, error) {
+			return Conv2D(n[0], n[1], tc.s, tc.p)
+		})
+	}
+}
+
+func TestBatchNormGradient(t *testing.T) {
+	rng := rand.New(rand.NewSource(2))
+	for _, training := range []bool{true, false} {
+		x := randDense(rng, 3, 2, 3, 2)
+		gamma, beta := randDense(rng, 2), randDense(rng, 2)
+		st := &BNState{Mean: []float32{0.1, -0.2}, Var: []float32{1.5, 0.7}, Momentum: 0.1, Eps: 1e-5, Mode: &Mode{Training: training}}
+		gradCheck(t, fmt.Sprintf("batchnorm training=%v", training), []*tensor.Dense{x, gamma, beta}, func(n []*G.Node) (*G.Node, error) {
+			return BatchNorm(n[0], n[1], n[2], st)
+		})
+	}
+}
+
+func TestPoolingAndReLUGradient(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	x := randDense(rng, 2, 2, 5, 5)
+	gradCheck(t, "maxpool 3/2/1", []*tensor.Dense{x}, func(n []*G.Node) (*G.Node, error) { return MaxPool2D(n[0], 3, 2, 1) })
+	gradCheck(t, "maxpool 2/2/0", []*tensor.Dense{randDense(rng, 1, 2, 4, 4)}, func(n []*G.Node) (*G.Node, error) { return MaxPool2D(n[0], 2, 2, 0) })
+	gradCheck(t, "global average pool", []*tensor.Dense{randDense(rng, 2, 3, 3, 2)}, func(n []*G.Node) (*G.Node, error) { return GlobalAvgPool(n[0]) })
+	gradCheck(t, "relu", []*tensor.Dense{randDense(rng, 2, 3, 2, 2)}, func(n []*G.Node) (*G.Node, error) { return ReLU(n[0]) })
+}
+
+func TestLinearAndCrossEntropyGradient(t *testing.T) {
+	rng := rand.New(rand.NewSource(4))
+	x, w, b := randDense(rng, 4, 5), randDense(rng, 3, 5), randDense(rng, 3)
+	gradCheck(t, "linear", []*tensor.Dense{x, w, b}, func(n []*G.Node) (*G.Node, error) { return Linear(n[0], n[1], n[2]) })
+	labels := &Labels{Y: []int{2, 0, 1, 2}}
+	gradCheck(t, "linear+softmax CE", []*tensor.Dense{x, w, b}, func(n []*G.Node) (*G.Node, error) {
+		y, err := Linear(n[0], n[1], n[2])
+		if err != nil {
+			return nil, err
+		}
+		return SoftmaxCrossEntropy(y, labels)
+	})
+}
+
+// A residual block: gradients through two consumers of one node are summed
+// by Gorgonia's own Add; check the composition end to end.
+func TestResidualCompositionGradient(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	x, w1, w2 := randDense(rng, 2, 2, 4, 4), randDense(rng, 2, 2, 3, 3), randDense(rng, 2, 2, 3, 3)
+	gamma, beta := randDense(rng, 2), randDense(rng, 2)
+	st := &BNState{Mean: make([]float32, 2), Var: []float32{1, 1}, Momentum: 0.1, Eps: 1e-5, Mode: &Mode{Training: true}}
+	gradCheck(t, "residual", []*tensor.Dense{x, w1, w2, gamma, beta}, func(n []*G.Node) (*G.Node, error) {
+		h, err := Conv2D(n[0], n[1], 1, 1)
+		if err != nil {
+			return nil, err
+		}
+		if h, err = BatchNorm(h, n[3], n[4], st); err != nil {
+			return nil, err
+		}
+		if h, err = ReLU(h); err != nil {
+			return nil, err
+		}
+		if h, err = Conv2D(h, n[2], 1, 1); err != nil {
+			return nil, err
+		}
+		if h, err = G.Add(h, n[0]); err != nil {
+			return nil, err
+		}
+		return GlobalAvgPool(h)
+	})
+}
