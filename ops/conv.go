@@ -46,7 +46,7 @@ type conv2d struct {
 	g ConvGeom
 }
 
-func (op *conv2d) Arity() int       { return 2 }
+func (op *conv2d) Arity() int    { return 2 }
 func (op *conv2d) Type() hm.Type { return fnType(4, 4, 4) }
 func (op *conv2d) InferShape(ns ...G.DimSizer) (tensor.Shape, error) {
 	xs, ws := ns[0].(tensor.Shape), ns[1].(tensor.Shape)
@@ -110,7 +110,7 @@ type convBwdData struct {
 	xShape tensor.Shape
 }
 
-func (op *convBwdData) Arity() int       { return 2 }
+func (op *convBwdData) Arity() int    { return 2 }
 func (op *convBwdData) Type() hm.Type { return fnType(4, 4, 4) }
 func (op *convBwdData) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	return op.xShape.Clone(), nil
@@ -145,7 +145,7 @@ type convBwdWeight struct {
 	wShape tensor.Shape
 }
 
-func (op *convBwdWeight) Arity() int       { return 2 }
+func (op *convBwdWeight) Arity() int    { return 2 }
 func (op *convBwdWeight) Type() hm.Type { return fnType(4, 4, 4) }
 func (op *convBwdWeight) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	return op.wShape.Clone(), nil
