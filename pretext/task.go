@@ -1,0 +1,143 @@
+// Package pretext holds the self-supervised pretext tasks (and the
+// supervised baseline) that selfsup trains backbones with. Each task lives
+// in its own file behind the Task interface: it turns source images into
+// network inputs and targets, owns its heads and its loss. Adding a task
+// touches no other task's file.
+package pretext
+
+import (
+	"fmt"
+	"math/rand"
+	"sort"
+	"sync"
+
+	G "gorgonia.org/gorgonia"
+
+	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/models"
+)
+
+// Config is what every task needs to know about its inputs.
+type Config struct {
+	// Channels of the source images and the backbone input (1 or 3).
+	Channels int `json:"channels"`
+	// InputSize is the side, in pixels, of the square backbone input.
+	InputSize int `json:"input_size"`
+	// Mean and Std normalise each channel after augmentation.
+	Mean []float32 `json:"mean"`
+	Std  []float32 `json:"std"`
+	// NumClasses is the number of labelled classes (supervised task only).
+	NumClasses int `json:"num_classes,omitempty"`
+	// CropScale is the area range of the random resized crop (default
+	// [0.35, 1]); Flip enables random horizontal flips.
+	CropScaleMin float64 `json:"crop_scale_min"`
+	Flip         bool    `json:"flip"`
+}
+
+// DefaultConfig returns defaults for images with the given channels and size.
+func DefaultConfig(channels, size int) Config {
+	mean, std := make([]float32, channels), make([]float32, channels)
+	for i := range mean {
+		mean[i], std[i] = 0.5, 0.25
+	}
+	return Config{Channels: channels, InputSize: size, Mean: mean, Std: std, CropScaleMin: 0.35, Flip: true}
+}
+
+// Batch is one step's worth of prepared inputs: one flat float32 slice per
+// input node of the task's graph, integer targets, and the dataset indices
+// of the source images.
+type Batch struct {
+	Inputs  [][]float32
+	Targets []int
+	Index   []int
+}
+
+// Model is a task instantiated on a backbone for a fixed batch size.
+type Model interface {
+	// Loss is the scalar the trainer minimises.
+	Loss() *G.Node
+	// Learnables are the head parameters (the backbone's are separate).
+	Learnables() G.Nodes
+	// HeadWeights snapshots the head parameters for checkpoints.
+	HeadWeights() models.Weights
+	// MakeBatch turns source images into a Batch. It runs on worker
+	// goroutines and must not touch graph state; all randomness comes
+	// from rng.
+	MakeBatch(imgs []data.Image, labels []int, index []int, rng *rand.Rand) (*Batch, error)
+	// Load copies a batch into the graph's input nodes.
+	Load(b *Batch) error
+	// Metrics reads per-step metrics after the graph has run (for
+	// example "pretext_acc").
+	Metrics() map[string]float64
+}
+
+// Task builds Models.
+type Task interface {
+	Name() string
+	// Build adds the task's inputs, heads and loss on top of bb for batches
+	// of batch source images. heads holds head weights to restore (from a
+	// checkpoint) or is empty for fresh ones drawn from rng.
+	Build(bb *models.Backbone, batch int, cfg Config, heads models.Weights, rng *rand.Rand) (Model, error)
+	// NeedsLabels reports whether the task trains on class labels.
+	NeedsLabels() bool
+}
+
+var (
+	regMu sync.Mutex
+	tasks = map[string]func() Task{}
+)
+
+// Register adds a task constructor under name; it panics on duplicates.
+func Register(name string, f func() Task) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := tasks[name]; dup {
+		panic("pretext: duplicate task " + name)
+	}
+	tasks[name] = f
+}
+
+// New returns the task registered under name.
+func New(name string) (Task, error) {
+	regMu.Lock()
+	f, ok := tasks[name]
+	regMu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("pretext: unknown task %q (known: %v)", name, Names())
+	}
+	return f(), nil
+}
+
+// Names lists the registered tasks, sorted.
+func Names() []string {
+	regMu.Lock()
+	defer regMu.Unlock()
+	out := make([]string, 0, len(tasks))
+	for k := range tasks {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// argmaxAccuracy is the fraction of rows of logits [n, k] whose largest
+// entry is at the target.
+func argmaxAccuracy(logits []float32, k int, targets []int) float64 {
+	if len(targets) == 0 {
+		return 0
+	}
+	correct := 0
+	for i, t := range targets {
+		row := logits[i*k : (i+1)*k]
+		best := 0
+		for j, v := range row {
+			if v > row[best] {
+				best = j
+			}
+		}
+		if best == t {
+			correct++
+		}
+	}
+	return float64(correct) / float64(len(targets))
+}

@@ -1,0 +1,87 @@
+package train
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"github.com/selfsup/selfsup/pretext"
+)
+
+// Config is a training run's resolved configuration. It is stored in every
+// checkpoint's metadata (key "selfsup.config") and hashed into the exported
+// model's metadata.
+type Config struct {
+	Task string `json:"task"`
+	Arch string `json:"arch"`
+	// Data describes where the images came from (informational).
+	Data string `json:"data"`
+	// Epochs over the training images; ignored when Steps is set.
+	Epochs int `json:"epochs"`
+	// Steps is the total number of optimiser steps. Zero means: derive it
+	// from Epochs, or from BudgetSeconds by timing a step.
+	Steps int `json:"steps"`
+	// BudgetSeconds bounds the wall time of the training loop (0: none).
+	BudgetSeconds float64 `json:"budget_seconds"`
+	// Batch is the number of source images per step (a task may turn each
+	// into several views).
+	Batch int `json:"batch"`
+	// LR is the peak learning rate after warm-up (default 0.1 * Batch/256
+	// scaled up for small batches: 0.05).
+	LR          float64 `json:"lr"`
+	Momentum    float64 `json:"momentum"`
+	WeightDecay float64 `json:"weight_decay"`
+	// WarmupSteps of linear warm-up; -1 means 5% of Steps.
+	WarmupSteps int   `json:"warmup_steps"`
+	Seed        int64 `json:"seed"`
+	// CheckpointEvery writes a checkpoint every this many steps (0: only at
+	// the end).
+	CheckpointEvery int `json:"checkpoint_every"`
+	// KeepCheckpoints is how many periodic checkpoints to keep (default 3).
+	KeepCheckpoints int `json:"keep_checkpoints"`
+	// Workers prepare batches ahead of the compute (default 2).
+	Workers int `json:"workers"`
+	// LogEvery writes a metrics line every this many steps (default 10).
+	LogEvery int `json:"log_every"`
+	// ValImages held out from training for the pretext accuracy.
+	ValImages int            `json:"val_images"`
+	Pretext   pretext.Config `json:"pretext"`
+}
+
+// DefaultConfig returns the defaults for a task and architecture.
+func DefaultConfig(task, arch string) Config {
+	return Config{
+		Task: task, Arch: arch, Epochs: 1, Batch: 64, LR: 0.05, Momentum: 0.9,
+		WeightDecay: 5e-4, WarmupSteps: -1, Seed: 1, CheckpointEvery: 200,
+		KeepCheckpoints: 3, Workers: 2, LogEvery: 10, ValImages: 1024,
+	}
+}
+
+// Validate checks the ranges of the settings.
+func (c *Config) Validate() error {
+	switch {
+	case c.Batch < 1:
+		return fmt.Errorf("train: batch must be >= 1, got %d", c.Batch)
+	case c.LR <= 0:
+		return fmt.Errorf("train: learning rate must be > 0, got %g", c.LR)
+	case c.Momentum < 0 || c.Momentum >= 1:
+		return fmt.Errorf("train: momentum must be in [0, 1), got %g", c.Momentum)
+	case c.WeightDecay < 0:
+		return fmt.Errorf("train: weight decay must be >= 0, got %g", c.WeightDecay)
+	case c.Steps == 0 && c.Epochs < 1 && c.BudgetSeconds <= 0:
+		return fmt.Errorf("train: give epochs, steps or a time budget")
+	case c.Pretext.Channels != 1 && c.Pretext.Channels != 3:
+		return fmt.Errorf("train: images must have 1 or 3 channels, got %d", c.Pretext.Channels)
+	case c.Pretext.InputSize < 8:
+		return fmt.Errorf("train: input size must be >= 8 pixels, got %d", c.Pretext.InputSize)
+	}
+	return nil
+}
+
+// Hash is a short digest of the JSON config, for the ONNX metadata.
+func (c *Config) Hash() string {
+	b, _ := json.Marshal(c)
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:8])
+}

@@ -1,0 +1,463 @@
+package train
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"time"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/models"
+	"github.com/selfsup/selfsup/ops"
+	"github.com/selfsup/selfsup/pretext"
+)
+
+// Options are the per-invocation settings that are not part of the
+// resolved config.
+type Options struct {
+	// Resume continues from the newest valid checkpoint in the run
+	// directory; without it an existing checkpoint is an error.
+	Resume bool
+	// Progress receives human-readable progress (a progress bar); nil
+	// discards it.
+	Progress io.Writer
+	// StopAfter stops (after checkpointing) once this many steps are done
+	// in total, as if killed cleanly; 0 runs to the end. For tests.
+	StopAfter int
+}
+
+// Result summarises a finished run.
+type Result struct {
+	Dir          string  `json:"run"`
+	Checkpoint   string  `json:"checkpoint"`
+	Steps        int     `json:"steps"`
+	ImagesSeen   int     `json:"images_seen"`
+	Seconds      float64 `json:"seconds"`
+	ImagesPerSec float64 `json:"images_per_sec"`
+	FinalLoss    float64 `json:"final_loss"`
+	ValPretext   float64 `json:"val_pretext_acc"`
+	Resumed      bool    `json:"resumed"`
+}
+
+// ErrNonFinite is wrapped by the error returned when the loss becomes NaN
+// or infinite.
+var ErrNonFinite = errors.New("non-finite value")
+
+// session is a built training graph.
+type session struct {
+	cfg      Config
+	mode     *ops.Mode
+	bb       *models.Backbone
+	model    pretext.Model
+	params   G.Nodes
+	grads    G.Nodes
+	machine  G.VM
+	opt      *SGD
+	progress io.Writer
+}
+
+func build(cfg Config, ck *Checkpoint) (*session, error) {
+	spec, err := models.New(cfg.Arch, cfg.Pretext.Channels)
+	if err != nil {
+		return nil, err
+	}
+	task, err := pretext.New(cfg.Task)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewSource(cfg.Seed))
+	w := models.InitWeights(spec, rng)
+	heads := models.Weights{}
+	if ck != nil {
+		w, heads = ck.Backbone, ck.Heads
+	}
+	s := &session{cfg: cfg, mode: &ops.Mode{Training: true}}
+	g := G.NewGraph()
+	if s.bb, err = models.NewBackbone(g, spec, w, tensor.Float32, s.mode); err != nil {
+		return nil, err
+	}
+	if s.model, err = task.Build(s.bb, cfg.Batch, cfg.Pretext, heads, rng); err != nil {
+		return nil, err
+	}
+	s.params = append(s.bb.Learnables(), s.model.Learnables()...)
+	if s.grads, err = G.Grad(s.model.Loss(), s.params...); err != nil {
+		return nil, fmt.Errorf("train: gradient: %w", err)
+	}
+	s.machine = G.NewTapeMachine(g)
+	s.opt = NewSGD(cfg.Momentum, cfg.WeightDecay)
+	if ck != nil {
+		for k, v := range ck.Velocity {
+			s.opt.Velocity[k] = append([]float32(nil), v.Data...)
+		}
+	}
+	return s, nil
+}
+
+// run executes the graph once on a loaded batch and returns the loss.
+func (s *session) run() (float64, error) {
+	s.machine.Reset()
+	if err := s.machine.RunAll(); err != nil {
+		return 0, fmt.Errorf("train: step: %w", err)
+	}
+	switch v := s.model.Loss().Value().Data().(type) {
+	case float32:
+		return float64(v), nil
+	case float64:
+		return v, nil
+	}
+	return 0, fmt.Errorf("train: loss has unexpected type %T", s.model.Loss().Value().Data())
+}
+
+func (s *session) checkpoint(step int) *Checkpoint {
+	vel := models.Weights{}
+	for _, p := range s.params {
+		if v, ok := s.opt.Velocity[p.Name()]; ok {
+			vel[p.Name()] = models.Tensor{Shape: append([]int(nil), p.Shape()...), Data: append([]float32(nil), v...)}
+		}
+	}
+	return &Checkpoint{Config: s.cfg, Step: step, Backbone: s.bb.Weights(), Heads: s.model.HeadWeights(), Velocity: vel, State: models.Weights{}}
+}
+
+// stepRNG is the augmentation randomness of one step: a function of the
+// seed and the step alone, so a resumed run draws exactly what an
+// uninterrupted one would.
+func stepRNG(seed int64, step int) *rand.Rand {
+	return rand.New(rand.NewSource(seed*1_000_003 + int64(step)*7_919 + 17))
+}
+
+// epochOrder is the shuffled order of n training images in an epoch.
+func epochOrder(seed int64, epoch, n int) []int {
+	return rand.New(rand.NewSource(seed*31 + int64(epoch)*1_000_033 + 5)).Perm(n)
+}
+
+type prepared struct {
+	batch *pretext.Batch
+	err   error
+}
+
+// batchIndices returns the dataset indices of step's source images.
+func batchIndices(cfg Config, n, step int) []int {
+	per := n / cfg.Batch
+	epoch, pos := step/per, step%per
+	return epochOrder(cfg.Seed, epoch, n)[pos*cfg.Batch : (pos+1)*cfg.Batch]
+}
+
+func makeBatch(model pretext.Model, ds data.Dataset, idx []int, rng *rand.Rand) (*pretext.Batch, error) {
+	imgs := make([]data.Image, len(idx))
+	labels := make([]int, len(idx))
+	for i, j := range idx {
+		img, err := ds.Image(j)
+		if err != nil {
+			return nil, err
+		}
+		imgs[i], labels[i] = img, ds.Label(j)
+	}
+	return model.MakeBatch(imgs, labels, idx, rng)
+}
+
+// prefetch prepares the batches of steps [from, to) on workers, in order.
+// Closing stop abandons the rest.
+func prefetch(cfg Config, model pretext.Model, ds data.Dataset, from, to int, stop <-chan struct{}) <-chan chan prepared {
+	type job struct {
+		step int
+		out  chan prepared
+	}
+	workers := cfg.Workers
+	if workers < 1 {
+		workers = 1
+	}
+	jobs := make(chan job)
+	order := make(chan chan prepared, 2*workers)
+	for w := 0; w < workers; w++ {
+		go func() {
+			for j := range jobs {
+				b, err := makeBatch(model, ds, batchIndices(cfg, ds.Len(), j.step), stepRNG(cfg.Seed, j.step))
+				j.out <- prepared{b, err}
+			}
+		}()
+	}
+	go func() {
+		defer close(order)
+		defer close(jobs)
+		for s := from; s < to; s++ {
+			j := job{s, make(chan prepared, 1)}
+			select {
+			case order <- j.out:
+			case <-stop:
+				return
+			}
+			select {
+			case jobs <- j:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return order
+}
+
+// Run trains cfg.Task on ds (training images) and writes checkpoints and
+// metrics.jsonl to dir. val (may be nil) is held-out images for the
+// pretext accuracy. A NaN or infinite loss stops the run at once with an
+// error wrapping ErrNonFinite; the last good checkpoint stays on disk.
+func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, error) {
+	progress := opts.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("train: run directory: %w", err)
+	}
+	var ck *Checkpoint
+	res := &Result{Dir: dir}
+	existing, _ := listCheckpoints(dir)
+	if opts.Resume {
+		c, path, warns, err := LatestCheckpoint(dir)
+		for _, w := range warns {
+			fmt.Fprintf(progress, "warning: %s\n", w)
+		}
+		switch {
+		case err == nil:
+			ck, cfg = c, c.Config
+			res.Resumed = true
+			fmt.Fprintf(progress, "resuming from %s (step %d of %d)\n", path, c.Step, c.Config.Steps)
+		case errors.Is(err, os.ErrNotExist):
+			fmt.Fprintf(progress, "no checkpoint in %s: starting afresh\n", dir)
+		default:
+			return nil, err
+		}
+	} else if len(existing) > 0 {
+		return nil, fmt.Errorf("train: %s already holds checkpoints (%s); use --resume to continue or another --out", dir, filepath.Base(existing[0]))
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if ds.Len() < cfg.Batch {
+		return nil, fmt.Errorf("train: %d training images, fewer than one batch of %d", ds.Len(), cfg.Batch)
+	}
+	task, err := pretext.New(cfg.Task)
+	if err != nil {
+		return nil, err
+	}
+	if task.NeedsLabels() && ds.Label(0) < 0 {
+		return nil, fmt.Errorf("train: task %s needs labelled images; %s has none", cfg.Task, cfg.Data)
+	}
+	s, err := build(cfg, ck)
+	if err != nil {
+		return nil, err
+	}
+	defer s.machine.Close()
+	s.progress = progress
+
+	start := 0
+	if ck != nil {
+		start = ck.Step
+	}
+	if cfg.Steps == 0 {
+		if cfg.BudgetSeconds > 0 {
+			per, err := s.timeStep(ds)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Steps = int(math.Max(1, 0.9*cfg.BudgetSeconds/per.Seconds()))
+			fmt.Fprintf(progress, "calibration: %.0f ms a step -> %d steps in the %.0fs budget\n", per.Seconds()*1000, cfg.Steps, cfg.BudgetSeconds)
+		} else {
+			cfg.Steps = cfg.Epochs * (ds.Len() / cfg.Batch)
+		}
+	}
+	if cfg.WarmupSteps < 0 {
+		cfg.WarmupSteps = cfg.Steps / 20
+	}
+	s.cfg = cfg
+	if err := writeJSON(filepath.Join(dir, "config.json"), cfg); err != nil {
+		return nil, err
+	}
+	metrics, err := os.OpenFile(filepath.Join(dir, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("train: metrics: %w", err)
+	}
+	defer metrics.Close()
+
+	end := cfg.Steps
+	if opts.StopAfter > 0 && opts.StopAfter < end {
+		end = opts.StopAfter
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	batches := prefetch(cfg, s.model, ds, start, end, stop)
+	t0 := time.Now()
+	bar := newBar(progress, fmt.Sprintf("%s %s", cfg.Task, cfg.Arch), end-start)
+	var lastLoss float64
+	lastCkpt := ""
+	if ck != nil {
+		lastCkpt = "(the one resumed from)"
+	}
+	step := start
+	for ; step < end; step++ {
+		if cfg.BudgetSeconds > 0 && time.Since(t0).Seconds() > cfg.BudgetSeconds*1.1 && ck == nil {
+			fmt.Fprintf(progress, "\ntime budget reached at step %d of %d\n", step, cfg.Steps)
+			break
+		}
+		p := <-<-batches
+		if p.err != nil {
+			return nil, fmt.Errorf("train: batch for step %d: %w", step, p.err)
+		}
+		if err := s.model.Load(p.batch); err != nil {
+			return nil, err
+		}
+		loss, err := s.run()
+		if err != nil {
+			return nil, err
+		}
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return nil, fmt.Errorf("train: step %d: loss is a %w (%v); stopped without saving; last good checkpoint: %s", step, ErrNonFinite, loss, orNone(lastCkpt))
+		}
+		lr := CosineLR(cfg.LR, step, cfg.Steps, cfg.WarmupSteps)
+		if err := s.opt.Step(s.params, s.grads, lr); err != nil {
+			return nil, fmt.Errorf("train: step %d: %w; stopped without saving; last good checkpoint: %s", step, err, orNone(lastCkpt))
+		}
+		lastLoss = loss
+		done := step + 1
+		if done%max(1, cfg.LogEvery) == 0 || done == end {
+			m := s.model.Metrics()
+			el := time.Since(t0).Seconds()
+			rec := map[string]any{"step": done, "epoch": float64(done*cfg.Batch) / float64(ds.Len()), "images_seen": done * cfg.Batch,
+				"loss": loss, "lr": lr, "elapsed_s": el, "images_per_sec": float64((done-start)*cfg.Batch) / el}
+			for k, v := range m {
+				rec[k] = v
+			}
+			if err := writeLine(metrics, rec); err != nil {
+				return nil, err
+			}
+			bar.set(done-start, fmt.Sprintf("loss %.4f acc %.3f", loss, m["pretext_acc"]))
+		}
+		if cfg.CheckpointEvery > 0 && done%cfg.CheckpointEvery == 0 && done < cfg.Steps {
+			if lastCkpt, err = s.save(dir, done); err != nil {
+				return nil, err
+			}
+		}
+	}
+	bar.finish()
+	if lastCkpt, err = s.save(dir, step); err != nil {
+		return nil, err
+	}
+	el := time.Since(t0).Seconds()
+	res.Checkpoint, res.Steps, res.ImagesSeen, res.Seconds, res.FinalLoss = lastCkpt, step, step*cfg.Batch, el, lastLoss
+	if el > 0 {
+		res.ImagesPerSec = float64((step-start)*cfg.Batch) / el
+	}
+	if val != nil && val.Len() >= cfg.Batch && step == cfg.Steps {
+		acc, err := s.evaluate(val)
+		if err != nil {
+			return nil, err
+		}
+		res.ValPretext = acc
+		if err := writeLine(metrics, map[string]any{"step": step, "val_pretext_acc": acc}); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(progress, "held-out pretext accuracy: %.4f on %d images\n", acc, (val.Len()/cfg.Batch)*cfg.Batch)
+	}
+	return res, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// save writes a checkpoint for step and prunes old periodic ones.
+func (s *session) save(dir string, step int) (string, error) {
+	path := filepath.Join(dir, checkpointName(step))
+	if err := s.checkpoint(step).Save(path); err != nil {
+		return "", err
+	}
+	files, err := listCheckpoints(dir)
+	if err == nil {
+		keep := s.cfg.KeepCheckpoints
+		if keep < 1 {
+			keep = 1
+		}
+		for i, f := range files {
+			if i >= keep {
+				os.Remove(f)
+			}
+		}
+	}
+	return path, nil
+}
+
+// timeStep times one forward and backward pass (in inference mode, so the
+// running statistics are untouched, and without an update).
+func (s *session) timeStep(ds data.Dataset) (time.Duration, error) {
+	b, err := makeBatch(s.model, ds, batchIndices(s.cfg, ds.Len(), 0), stepRNG(s.cfg.Seed, 0))
+	if err != nil {
+		return 0, err
+	}
+	if err := s.model.Load(b); err != nil {
+		return 0, err
+	}
+	s.mode.Training = false
+	defer func() { s.mode.Training = true }()
+	if _, err := s.run(); err != nil { // warm-up
+		return 0, err
+	}
+	t := time.Now()
+	if _, err := s.run(); err != nil {
+		return 0, err
+	}
+	return time.Since(t), nil
+}
+
+// evaluate returns the mean pretext accuracy over full batches of val, in
+// inference mode, with a fixed seed.
+func (s *session) evaluate(val data.Dataset) (float64, error) {
+	s.mode.Training = false
+	defer func() { s.mode.Training = true }()
+	n := val.Len() / s.cfg.Batch
+	var sum float64
+	for i := 0; i < n; i++ {
+		idx := make([]int, s.cfg.Batch)
+		for j := range idx {
+			idx[j] = i*s.cfg.Batch + j
+		}
+		b, err := makeBatch(s.model, val, idx, stepRNG(s.cfg.Seed+99, i))
+		if err != nil {
+			return 0, err
+		}
+		if err := s.model.Load(b); err != nil {
+			return 0, err
+		}
+		if _, err := s.run(); err != nil {
+			return 0, err
+		}
+		sum += s.model.Metrics()["pretext_acc"]
+	}
+	return sum / float64(n), nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, append(b, '\n'))
+}
+
+func writeLine(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
