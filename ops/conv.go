@@ -177,6 +177,19 @@ func (op *convBwdWeight) Do(vs ...G.Value) (G.Value, error) {
 // image (1x1 kernel, stride 1, no padding), needing no im2col.
 func (g ConvGeom) direct() bool { return g.Kernel == 1 && g.Stride == 1 && g.Pad == 0 }
 
+// validRange returns the output columns [lo, hi) whose input column
+// ox*stride - pad + kx lies inside [0, W).
+func (g ConvGeom) validRange(kx, W, OW int) (int, int) {
+	lo, hi := 0, OW
+	for lo < OW && lo*g.Stride-g.Pad+kx < 0 {
+		lo++
+	}
+	for hi > lo && (hi-1)*g.Stride-g.Pad+kx >= W {
+		hi--
+	}
+	return lo, hi
+}
+
 // im2col unpacks one image [C, H, W] into col [C*K*K, OH*OW].
 func im2col[T Float](x []T, C, H, W int, g ConvGeom, col []T) {
 	OH, OW := g.Out(H), g.Out(W)
@@ -186,34 +199,25 @@ func im2col[T Float](x []T, C, H, W int, g ConvGeom, col []T) {
 		for ky := 0; ky < K; ky++ {
 			for kx := 0; kx < K; kx++ {
 				row := col[((c*K+ky)*K+kx)*OH*OW:][:OH*OW]
+				lo, hi := g.validRange(kx, W, OW)
 				for oy := 0; oy < OH; oy++ {
 					iy := oy*g.Stride - g.Pad + ky
 					r := row[oy*OW : (oy+1)*OW]
-					if iy < 0 || iy >= H {
-						for i := range r {
-							r[i] = 0
-						}
+					if iy < 0 || iy >= H || lo >= hi {
+						clear(r)
 						continue
 					}
+					clear(r[:lo])
+					clear(r[hi:])
 					xr := xc[iy*W : (iy+1)*W]
 					if g.Stride == 1 {
-						for ox := range r {
-							ix := ox - g.Pad + kx
-							if ix < 0 || ix >= W {
-								r[ox] = 0
-							} else {
-								r[ox] = xr[ix]
-							}
-						}
+						copy(r[lo:hi], xr[lo-g.Pad+kx:])
 						continue
 					}
-					for ox := range r {
-						ix := ox*g.Stride - g.Pad + kx
-						if ix < 0 || ix >= W {
-							r[ox] = 0
-						} else {
-							r[ox] = xr[ix]
-						}
+					ix := lo*g.Stride - g.Pad + kx
+					for ox := lo; ox < hi; ox++ {
+						r[ox] = xr[ix]
+						ix += g.Stride
 					}
 				}
 			}
@@ -230,18 +234,28 @@ func col2im[T Float](col []T, C, H, W int, g ConvGeom, dx []T) {
 		for ky := 0; ky < K; ky++ {
 			for kx := 0; kx < K; kx++ {
 				row := col[((c*K+ky)*K+kx)*OH*OW:][:OH*OW]
+				lo, hi := g.validRange(kx, W, OW)
+				if lo >= hi {
+					continue
+				}
 				for oy := 0; oy < OH; oy++ {
 					iy := oy*g.Stride - g.Pad + ky
 					if iy < 0 || iy >= H {
 						continue
 					}
-					r := row[oy*OW : (oy+1)*OW]
+					r := row[oy*OW+lo : oy*OW+hi]
 					xr := xc[iy*W : (iy+1)*W]
-					for ox, v := range r {
-						ix := ox*g.Stride - g.Pad + kx
-						if ix >= 0 && ix < W {
-							xr[ix] += v
+					if g.Stride == 1 {
+						xs := xr[lo-g.Pad+kx:][:len(r)]
+						for i, v := range r {
+							xs[i] += v
 						}
+						continue
+					}
+					ix := lo*g.Stride - g.Pad + kx
+					for _, v := range r {
+						xr[ix] += v
+						ix += g.Stride
 					}
 				}
 			}
