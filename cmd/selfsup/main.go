@@ -1,0 +1,48 @@
+// Command selfsup trains self-supervised ResNet backbones, exports them to
+// ONNX, extracts features with ONNX Runtime and evaluates them. Every
+// command that measures something accepts --json and then prints exactly
+// one JSON object as the last line of stdout; progress goes to stderr.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is the selfsup version written into exported models.
+const version = "0.1.0"
+
+func main() {
+	app := &cli.App{
+		Name:    "selfsup",
+		Usage:   "self-supervised visual representation learning: train, export, extract, evaluate",
+		Version: version,
+		Commands: []*cli.Command{
+			demoCommand(),
+			permsCommand(),
+			pretrainCommand(),
+			exportCommand(),
+			extractCommand(),
+			evalCommand(),
+		},
+		Writer:    os.Stdout,
+		ErrWriter: os.Stderr,
+	}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintf(os.Stderr, "selfsup: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// printJSON writes v as one line of JSON to stdout.
+func printJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(os.Stdout, string(b))
+	return err
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/pretext"
+	"github.com/selfsup/selfsup/train"
+)
+
+func dataFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "data", Usage: "images: fashion-mnist, mnist, a folder (IDX, CIFAR-10 binary, <split>/<class>/<img>) or a .tar/.tar.gz", Required: true},
+		&cli.BoolFlag{Name: "skip-bad", Usage: "skip (and count) images that fail to decode instead of stopping"},
+		&cli.IntFlag{Name: "channels", Usage: "convert image folders to 1 or 3 channels (0: as stored)"},
+		&cli.IntFlag{Name: "size", Usage: "resize image folders to SIZE x SIZE pixels (0: as stored)"},
+	}
+}
+
+func pretrainCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "pretrain",
+		Usage: "train a backbone on a pretext task (or the supervised baseline)",
+		Flags: append(dataFlags(),
+			&cli.StringFlag{Name: "task", Value: "rotation", Usage: fmt.Sprintf("pretext task: %v", pretext.Names())},
+			&cli.StringFlag{Name: "arch", Value: "resnet20c", Usage: "backbone: resnet18, resnet34, resnet50, resnet18c, resnet20c"},
+			&cli.StringFlag{Name: "out", Usage: "run directory (checkpoints, metrics.jsonl, config.json)", Required: true},
+			&cli.StringFlag{Name: "split", Value: "train", Usage: "split to train on"},
+			&cli.IntFlag{Name: "epochs", Value: 1, Usage: "epochs over the training images (ignored with --budget)"},
+			&cli.DurationFlag{Name: "budget", Usage: "wall-time budget for the training loop, e.g. 5m (overrides --epochs)"},
+			&cli.IntFlag{Name: "batch", Value: 64, Usage: "source images per step (1-4096)"},
+			&cli.Float64Flag{Name: "lr", Value: 0.05, Usage: "peak learning rate (SGD, cosine schedule; 0.01-0.5 is sensible)"},
+			&cli.Float64Flag{Name: "weight-decay", Value: 5e-4, Usage: "L2 weight decay on conv and linear weights"},
+			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed for weights, data order and augmentation"},
+			&cli.IntFlag{Name: "checkpoint-every", Value: 200, Usage: "write a checkpoint every N steps (0: only at the end)"},
+			&cli.IntFlag{Name: "workers", Value: 2, Usage: "goroutines preparing batches ahead of the compute"},
+			&cli.IntFlag{Name: "val-images", Value: 1024, Usage: "training images held out to measure pretext accuracy"},
+			&cli.BoolFlag{Name: "resume", Usage: "continue from the newest valid checkpoint in --out"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object as the last stdout line"},
+		),
+		Action: func(c *cli.Context) error {
+			cfg := train.DefaultConfig(c.String("task"), c.String("arch"))
+			cfg.Epochs, cfg.Batch, cfg.LR, cfg.WeightDecay, cfg.Seed = c.Int("epochs"), c.Int("batch"), c.Float64("lr"), c.Float64("weight-decay"), c.Int64("seed")
+			cfg.BudgetSeconds = c.Duration("budget").Seconds()
+			cfg.CheckpointEvery, cfg.Workers, cfg.ValImages = c.Int("checkpoint-every"), c.Int("workers"), c.Int("val-images")
+			res, err := pretrain(cfg, c.String("data"), c.String("split"), c.String("out"), c.Bool("skip-bad"), c.Int("channels"), c.Int("size"), c.Bool("resume"))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "trained %d steps (%d images) in %.1fs, %.1f img/s; checkpoint %s\n", res.Steps, res.ImagesSeen, res.Seconds, res.ImagesPerSec, res.Checkpoint)
+			if c.Bool("json") {
+				return printJSON(res)
+			}
+			return nil
+		},
+	}
+}
+
+// pretrain loads the data, fills in the data-dependent parts of cfg
+// (channels, input size, normalisation, classes) and runs the trainer.
+func pretrain(cfg train.Config, dataSpec, split, out string, skipBad bool, channels, size int, resume bool) (*train.Result, error) {
+	t0 := time.Now()
+	ds, err := loadAll(dataSpec, split, skipBad, channels, size)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "loaded %d %s images from %s in %.1fs\n", ds.Len(), split, dataSpec, time.Since(t0).Seconds())
+	first, err := ds.Image(0)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Data = dataSpec
+	cfg.Pretext = pretext.DefaultConfig(first.C, first.H)
+	cfg.Pretext.NumClasses = len(ds.Classes())
+	if cfg.Pretext.Mean, cfg.Pretext.Std, err = channelStats(ds, 2000); err != nil {
+		return nil, err
+	}
+	trainSet, valSet := ds, data.Dataset(nil)
+	if cfg.ValImages > 0 && ds.Len() > 2*cfg.ValImages {
+		tr, va := data.Split(ds.Len(), float64(cfg.ValImages)/float64(ds.Len()), cfg.Seed)
+		trainSet, valSet = data.Subset(ds, tr), data.Subset(ds, va)
+	}
+	return train.Run(cfg, trainSet, valSet, out, train.Options{Resume: resume, Progress: os.Stderr})
+}
+
+// channelStats estimates per-channel mean and standard deviation of pixel
+// values in [0, 1] from up to n images spread evenly over ds.
+func channelStats(ds data.Dataset, n int) ([]float32, []float32, error) {
+	step := max(1, ds.Len()/n)
+	var sum, sq []float64
+	var count float64
+	for i := 0; i < ds.Len(); i += step {
+		img, err := ds.Image(i)
+		if err != nil {
+			return nil, nil, err
+		}
+		if sum == nil {
+			sum, sq = make([]float64, img.C), make([]float64, img.C)
+		}
+		hw := img.H * img.W
+		for c := 0; c < img.C && c < len(sum); c++ {
+			for _, p := range img.Pix[c*hw : (c+1)*hw] {
+				v := float64(p) / 255
+				sum[c] += v
+				sq[c] += v * v
+			}
+		}
+		count += float64(hw)
+	}
+	mean, std := make([]float32, len(sum)), make([]float32, len(sum))
+	for c := range sum {
+		m := sum[c] / count
+		mean[c] = float32(m)
+		std[c] = float32(math.Max(math.Sqrt(sq[c]/count-m*m), 1e-3))
+	}
+	return mean, std, nil
+}

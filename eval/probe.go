@@ -1,0 +1,218 @@
+package eval
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"slices"
+	"time"
+)
+
+// ProbeConfig configures LinearProbe.
+type ProbeConfig struct {
+	// ValFraction is the share of the training set held out to choose the L2
+	// strength; default 0.1. Must be in (0, 1).
+	ValFraction float64 `json:"val_fraction"`
+	// L2Grid lists the L2 strengths to try; default {1e-5, 1e-4, 1e-3, 1e-2, 1e-1}.
+	L2Grid []float64 `json:"l2_grid"`
+	// Seed draws the validation split.
+	Seed int64 `json:"seed"`
+	// MaxIter, Tol and Workers are passed to every fit (see LogRegConfig);
+	// zero means the LogRegConfig default.
+	MaxIter int     `json:"max_iter"`
+	Tol     float64 `json:"tol"`
+	Workers int     `json:"workers"`
+}
+
+// DefaultProbeConfig returns ValFraction 0.1, L2Grid {1e-5, ..., 1e-1},
+// Seed 0 and the LogRegConfig defaults.
+func DefaultProbeConfig() ProbeConfig {
+	def := DefaultLogRegConfig()
+	return ProbeConfig{
+		ValFraction: 0.1,
+		L2Grid:      []float64{1e-5, 1e-4, 1e-3, 1e-2, 1e-1},
+		MaxIter:     def.MaxIter,
+		Tol:         def.Tol,
+	}
+}
+
+// ProbeResult reports a linear probe. Accuracies are fractions in [0, 1].
+type ProbeResult struct {
+	Top1 float64 `json:"top1"` // test top-1 accuracy of the final model
+	Top5 float64 `json:"top5"` // test top-min(5, classes) accuracy
+	TopK int     `json:"top5_k"`
+	L2   float64 `json:"l2"` // chosen L2 strength
+
+	L2Grid  []float64 `json:"l2_grid"`
+	ValTop1 []float64 `json:"val_top1"` // validation top-1 per L2Grid entry
+
+	NTrain     int     `json:"n_train"` // rows used to fit the final model
+	NVal       int     `json:"n_val"`   // rows held out while choosing L2
+	NTest      int     `json:"n_test"`
+	Dim        int     `json:"dim"`
+	Classes    int     `json:"classes"`
+	Iterations int     `json:"iterations"` // L-BFGS iterations of the final fit
+	Stop       string  `json:"stop"`       // why the final fit stopped
+	Seconds    float64 `json:"seconds"`    // wall time of the whole probe
+}
+
+// LinearProbe trains a linear classifier on frozen features and reports its
+// test accuracy, following the linear-evaluation protocol of Goyal et al. 2019
+// ("Scaling and Benchmarking Self-Supervised Visual Representation Learning")
+// with logistic regression in place of an SVM.
+//
+// trainX is [len(trainY), d] and testX is [len(testY), d], row-major; labels
+// are in [0, k). A validation split of cfg.ValFraction of the training rows is
+// drawn with cfg.Seed; for each L2 strength in cfg.L2Grid a model is fitted on
+// the remaining training rows (standardised with their own statistics) and
+// scored on the validation rows. The strength with the best validation top-1
+// wins (ties go to the stronger penalty); the model is then refitted on all
+// training rows and scored once on the test set. Test labels are read only
+// for that final report.
+func LinearProbe(trainX []float32, trainY []int, testX []float32, testY []int, d, k int, cfg ProbeConfig) (ProbeResult, error) {
+	start := time.Now()
+	const what = "eval: linear probe"
+	cfg, err := cfg.resolve()
+	if err != nil {
+		return ProbeResult{}, fmt.Errorf("%s: %w", what, err)
+	}
+	nTrain, err := rowsOf(what+": train", trainX, trainY, d)
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	nTest, err := rowsOf(what+": test", testX, testY, d)
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	if err := checkMatrix(what+": train features", trainX, nTrain, d); err != nil {
+		return ProbeResult{}, err
+	}
+	if err := checkMatrix(what+": test features", testX, nTest, d); err != nil {
+		return ProbeResult{}, err
+	}
+	if err := checkLabels(what+": train", trainY, nTrain, k); err != nil {
+		return ProbeResult{}, err
+	}
+	if err := checkLabels(what+": test", testY, nTest, k); err != nil {
+		return ProbeResult{}, err
+	}
+	if nTrain < 2 {
+		return ProbeResult{}, fmt.Errorf("%s: %d training rows, want at least 2 to hold out a validation split", what, nTrain)
+	}
+
+	fitIdx, valIdx := SplitTrainVal(nTrain, cfg.ValFraction, rand.New(rand.NewSource(cfg.Seed)))
+	fitX, fitY := gatherRows(trainX, trainY, fitIdx, d)
+	valX, valY := gatherRows(trainX, trainY, valIdx, d)
+
+	lr := LogRegConfig{MaxIter: cfg.MaxIter, Tol: cfg.Tol, Workers: cfg.Workers}
+	std := fitStandardizer(fitX, len(fitY), d)
+	fitS := make([]float32, len(fitX))
+	std.transformRows(fitS, fitX)
+	valS := make([]float32, len(valX))
+	std.transformRows(valS, valX)
+
+	// Walk the grid from the strongest penalty down, each fit warm-started
+	// from the previous one (a regularisation path).
+	order := make([]int, len(cfg.L2Grid))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		switch {
+		case cfg.L2Grid[a] > cfg.L2Grid[b]:
+			return -1
+		case cfg.L2Grid[a] < cfg.L2Grid[b]:
+			return 1
+		}
+		return 0
+	})
+	valTop1 := make([]float64, len(cfg.L2Grid))
+	models := make([]*LogReg, len(cfg.L2Grid))
+	var prev *LogReg
+	best := -1
+	for _, g := range order {
+		lr.L2 = cfg.L2Grid[g]
+		m := trainStandardized(fitS, len(fitY), d, fitY, k, lr, std, prev)
+		valTop1[g] = topKAccuracy(m.scores(valS, len(valY), false), k, valY, 1)
+		models[g] = m
+		prev = m
+		if best < 0 || valTop1[g] > valTop1[best] {
+			best = g
+		}
+	}
+
+	lr.L2 = cfg.L2Grid[best]
+	stdAll := fitStandardizer(trainX, nTrain, d)
+	allS := make([]float32, len(trainX))
+	stdAll.transformRows(allS, trainX)
+	final := trainStandardized(allS, nTrain, d, trainY, k, lr, stdAll, models[best])
+
+	scores := final.scores(testX, nTest, true)
+	top := min(5, k)
+	return ProbeResult{
+		Top1:       topKAccuracy(scores, k, testY, 1),
+		Top5:       topKAccuracy(scores, k, testY, top),
+		TopK:       top,
+		L2:         lr.L2,
+		L2Grid:     slices.Clone(cfg.L2Grid),
+		ValTop1:    valTop1,
+		NTrain:     nTrain,
+		NVal:       len(valIdx),
+		NTest:      nTest,
+		Dim:        d,
+		Classes:    k,
+		Iterations: final.Iterations,
+		Stop:       final.Stop,
+		Seconds:    time.Since(start).Seconds(),
+	}, nil
+}
+
+// resolve fills zero fields with defaults and checks ranges.
+func (c ProbeConfig) resolve() (ProbeConfig, error) {
+	def := DefaultProbeConfig()
+	if c.ValFraction == 0 {
+		c.ValFraction = def.ValFraction
+	}
+	if !(c.ValFraction > 0 && c.ValFraction < 1) {
+		return c, fmt.Errorf("validation fraction %v, want a value in (0, 1)", c.ValFraction)
+	}
+	if len(c.L2Grid) == 0 {
+		c.L2Grid = def.L2Grid
+	}
+	for _, v := range c.L2Grid {
+		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+			return c, fmt.Errorf("l2 grid %v: %v is not a finite value >= 0", c.L2Grid, v)
+		}
+	}
+	lr, err := LogRegConfig{MaxIter: c.MaxIter, Tol: c.Tol, Workers: c.Workers}.resolve()
+	if err != nil {
+		return c, err
+	}
+	c.MaxIter, c.Tol, c.Workers = lr.MaxIter, lr.Tol, lr.Workers
+	return c, nil
+}
+
+// SplitTrainVal shuffles row indices [0, n) with rng and returns the
+// indices kept for fitting and those held out for validation, each sorted.
+// The held-out count is round(valFraction*n), at least 1 and at most n-1.
+func SplitTrainVal(n int, valFraction float64, rng *rand.Rand) (fit, val []int) {
+	nVal := int(math.Round(valFraction * float64(n)))
+	nVal = max(1, min(n-1, nVal))
+	perm := rng.Perm(n)
+	val = slices.Clone(perm[:nVal])
+	fit = slices.Clone(perm[nVal:])
+	slices.Sort(val)
+	slices.Sort(fit)
+	return fit, val
+}
+
+// gatherRows copies the rows idx of x ([*, d]) and their labels.
+func gatherRows(x []float32, y []int, idx []int, d int) ([]float32, []int) {
+	gx := make([]float32, len(idx)*d)
+	gy := make([]int, len(idx))
+	for i, r := range idx {
+		copy(gx[i*d:(i+1)*d], x[r*d:(r+1)*d])
+		gy[i] = y[r]
+	}
+	return gx, gy
+}
