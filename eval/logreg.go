@@ -81,7 +81,7 @@ func TrainLogReg(x []float32, n, d int, y []int, k int, cfg LogRegConfig) (*LogR
 	if err := checkLabels("eval: logistic regression", y, n, k); err != nil {
 		return nil, err
 	}
-	std := fitStandardizer(x, n, d)
+	std := fitStandardizer(x, n, d, nil)
 	xs := make([]float32, n*d)
 	std.transformRows(xs, x)
 	return trainStandardized(xs, n, d, y, k, cfg, std, nil), nil

@@ -101,15 +101,10 @@ func LinearProbe(trainX []float32, trainY []int, testX []float32, testY []int, d
 	}
 
 	fitIdx, valIdx := SplitTrainVal(nTrain, cfg.ValFraction, rand.New(rand.NewSource(cfg.Seed)))
-	fitX, fitY := gatherRows(trainX, trainY, fitIdx, d)
-	valX, valY := gatherRows(trainX, trainY, valIdx, d)
-
+	std := fitStandardizer(trainX, nTrain, d, fitIdx)
+	fitS, fitY := gatherStandardized(trainX, trainY, fitIdx, d, std)
+	valS, valY := gatherStandardized(trainX, trainY, valIdx, d, std)
 	lr := LogRegConfig{MaxIter: cfg.MaxIter, Tol: cfg.Tol, Workers: cfg.Workers}
-	std := fitStandardizer(fitX, len(fitY), d)
-	fitS := make([]float32, len(fitX))
-	std.transformRows(fitS, fitX)
-	valS := make([]float32, len(valX))
-	std.transformRows(valS, valX)
 
 	// Walk the grid from the strongest penalty down, each fit warm-started
 	// from the previous one (a regularisation path).
@@ -142,7 +137,7 @@ func LinearProbe(trainX []float32, trainY []int, testX []float32, testY []int, d
 	}
 
 	lr.L2 = cfg.L2Grid[best]
-	stdAll := fitStandardizer(trainX, nTrain, d)
+	stdAll := fitStandardizer(trainX, nTrain, d, nil)
 	allS := make([]float32, len(trainX))
 	stdAll.transformRows(allS, trainX)
 	final := trainStandardized(allS, nTrain, d, trainY, k, lr, stdAll, models[best])
@@ -206,12 +201,13 @@ func SplitTrainVal(n int, valFraction float64, rng *rand.Rand) (fit, val []int) 
 	return fit, val
 }
 
-// gatherRows copies the rows idx of x ([*, d]) and their labels.
-func gatherRows(x []float32, y []int, idx []int, d int) ([]float32, []int) {
+// gatherStandardized returns the rows idx of x ([*, d]), standardised by
+// std, and their labels.
+func gatherStandardized(x []float32, y []int, idx []int, d int, std *Standardizer) ([]float32, []int) {
 	gx := make([]float32, len(idx)*d)
 	gy := make([]int, len(idx))
 	for i, r := range idx {
-		copy(gx[i*d:(i+1)*d], x[r*d:(r+1)*d])
+		std.transformRows(gx[i*d:(i+1)*d], x[r*d:(r+1)*d])
 		gy[i] = y[r]
 	}
 	return gx, gy

@@ -25,15 +25,24 @@ func FitStandardizer(x []float32, n, d int) (*Standardizer, error) {
 	if err := checkMatrix("eval: standardizer: features", x, n, d); err != nil {
 		return nil, err
 	}
-	return fitStandardizer(x, n, d), nil
+	return fitStandardizer(x, n, d, nil), nil
 }
 
-// fitStandardizer is FitStandardizer on checked features.
-func fitStandardizer(x []float32, n, d int) *Standardizer {
+// fitStandardizer is FitStandardizer on checked features, over the rows
+// listed in rows (all n rows when rows is nil).
+func fitStandardizer(x []float32, n, d int, rows []int) *Standardizer {
+	row := func(i int) []float32 {
+		if rows != nil {
+			i = rows[i]
+		}
+		return x[i*d : (i+1)*d]
+	}
+	if rows != nil {
+		n = len(rows)
+	}
 	mean := make([]float64, d)
 	for i := 0; i < n; i++ {
-		row := x[i*d : (i+1)*d]
-		for j, v := range row {
+		for j, v := range row(i) {
 			mean[j] += float64(v)
 		}
 	}
@@ -42,8 +51,7 @@ func fitStandardizer(x []float32, n, d int) *Standardizer {
 	}
 	std := make([]float64, d)
 	for i := 0; i < n; i++ {
-		row := x[i*d : (i+1)*d]
-		for j, v := range row {
+		for j, v := range row(i) {
 			dv := float64(v) - mean[j]
 			std[j] += dv * dv
 		}

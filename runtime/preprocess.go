@@ -81,7 +81,9 @@ func parseFloats(s string) ([]float32, error) {
 
 // Dataset wraps ds so that its images come out converted and resized for
 // the model.
-func (p Preprocess) Dataset(ds data.Dataset) data.Dataset { return data.Convert(ds, p.Channels, p.Size) }
+func (p Preprocess) Dataset(ds data.Dataset) data.Dataset {
+	return data.Convert(ds, p.Channels, p.Size)
+}
 
 // Fill writes image img (already converted by Dataset) into dst as a
 // normalised [C, Size, Size] tensor.

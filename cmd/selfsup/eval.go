@@ -178,4 +178,3 @@ func numClasses(ys ...[]int) int {
 	}
 	return k
 }
-

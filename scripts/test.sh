@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# test.sh: set up a fresh machine (scripts/setup.sh) and run the whole test
+# suite: go vet, then go test over every package, with the race detector off
+# and the shared data (CIFAR-10 JPEG tar) taken from SELFSUP_DATA when present.
+#
+#   bash scripts/test.sh [extra go test flags, e.g. -short or -run Foo]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/setup.sh >/dev/null
+export SELFSUP_DATA="${SELFSUP_DATA:-$root/../shared/data}"
+echo "== go vet ./..." >&2
+go vet ./...
+echo "== go test ./... $*" >&2
+go test -count=1 -timeout 30m "$@" ./...
