@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand"
@@ -112,15 +113,7 @@ func LinearProbe(trainX []float32, trainY []int, testX []float32, testY []int, d
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		switch {
-		case cfg.L2Grid[a] > cfg.L2Grid[b]:
-			return -1
-		case cfg.L2Grid[a] < cfg.L2Grid[b]:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(cfg.L2Grid[b], cfg.L2Grid[a]) })
 	valTop1 := make([]float64, len(cfg.L2Grid))
 	models := make([]*LogReg, len(cfg.L2Grid))
 	var prev *LogReg

@@ -95,7 +95,7 @@ func TestSplitTrainVal(t *testing.T) {
 
 func TestLinearProbeMNIST(t *testing.T) {
 	if testing.Short() {
-		t.Skip("MNIST linear probe takes about a minute; skipped with -short")
+		t.Skip("MNIST linear probe takes about 15 s; skipped with -short")
 	}
 	tr, te := loadMNIST(t)
 	res, err := LinearProbe(tr.x, tr.y, te.x, te.y, 784, 10, DefaultProbeConfig())

@@ -71,6 +71,22 @@ type Model interface {
 	Metrics() map[string]float64
 }
 
+// Stateful is implemented by models that keep state besides their weights
+// (PIRL's memory bank). The trainer saves State in every checkpoint (as
+// "state.<name>" tensors) and hands it back through SetState on resume.
+type Stateful interface {
+	State() models.Weights
+	SetState(models.Weights) error
+}
+
+// StepHook is implemented by models that update state after each training
+// step, once the graph has run and the optimiser has stepped, with the
+// batch that was loaded (for example the memory-bank update at b.Index).
+// It is not called while evaluating held-out images.
+type StepHook interface {
+	AfterStep(b *Batch) error
+}
+
 // Task builds Models.
 type Task interface {
 	Name() string

@@ -97,6 +97,13 @@ func build(cfg Config, ck *Checkpoint) (*session, error) {
 		for k, v := range ck.Velocity {
 			s.opt.Velocity[k] = append([]float32(nil), v.Data...)
 		}
+		if st, ok := s.model.(pretext.Stateful); ok {
+			if err := st.SetState(ck.State); err != nil {
+				return nil, fmt.Errorf("train: restoring %s state: %w", cfg.Task, err)
+			}
+		} else if len(ck.State) > 0 {
+			return nil, fmt.Errorf("train: checkpoint holds %d state tensors but task %s keeps no state", len(ck.State), cfg.Task)
+		}
 	}
 	return s, nil
 }
@@ -123,7 +130,11 @@ func (s *session) checkpoint(step int) *Checkpoint {
 			vel[p.Name()] = models.Tensor{Shape: append([]int(nil), p.Shape()...), Data: append([]float32(nil), v...)}
 		}
 	}
-	return &Checkpoint{Config: s.cfg, Step: step, Backbone: s.bb.Weights(), Heads: s.model.HeadWeights(), Velocity: vel, State: models.Weights{}}
+	state := models.Weights{}
+	if st, ok := s.model.(pretext.Stateful); ok {
+		state = st.State()
+	}
+	return &Checkpoint{Config: s.cfg, Step: step, Backbone: s.bb.Weights(), Heads: s.model.HeadWeights(), Velocity: vel, State: state}
 }
 
 // stepRNG is the augmentation randomness of one step: a function of the
@@ -323,6 +334,11 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 		lr := CosineLR(cfg.LR, step, cfg.Steps, cfg.WarmupSteps)
 		if err := s.opt.Step(s.params, s.grads, lr); err != nil {
 			return nil, fmt.Errorf("train: step %d: %w; stopped without saving; last good checkpoint: %s", step, err, orNone(lastCkpt))
+		}
+		if h, ok := s.model.(pretext.StepHook); ok {
+			if err := h.AfterStep(p.batch); err != nil {
+				return nil, fmt.Errorf("train: step %d: %w", step, err)
+			}
 		}
 		lastLoss = loss
 		done := step + 1

@@ -15,6 +15,18 @@ import (
 // version is the selfsup version written into exported models.
 const version = "0.1.0"
 
+// extraCommands are added by the files that define them, from init
+// functions, so that adding a command touches no other command's file.
+var extraCommands []*cli.Command
+
+// benchCommands are the subcommands of `selfsup bench`, registered the same
+// way (train, extract, ...).
+var benchCommands []*cli.Command
+
+func benchCommand() *cli.Command {
+	return &cli.Command{Name: "bench", Usage: "benchmarks (speed and memory): " + fmt.Sprint(len(benchCommands)) + " kinds", Subcommands: benchCommands}
+}
+
 func main() {
 	app := &cli.App{
 		Name:    "selfsup",
@@ -30,6 +42,10 @@ func main() {
 		},
 		Writer:    os.Stdout,
 		ErrWriter: os.Stderr,
+	}
+	app.Commands = append(app.Commands, extraCommands...)
+	if len(benchCommands) > 0 {
+		app.Commands = append(app.Commands, benchCommand())
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintf(os.Stderr, "selfsup: %v\n", err)
