@@ -145,7 +145,7 @@ func (op *batchNorm) Do(vs ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	N, C, H, W := shape4(ds[0].Shape())
-	y := newDense(dt, N, C, H, W)
+	y := op.output(dt, false, N, C, H, W)
 	switch dt {
 	case tensor.Float32:
 		bnForward(op, ds[0].Float32s(), ds[1].Float32s(), ds[2].Float32s(), y.Float32s(), N, C, H*W)
@@ -262,7 +262,7 @@ func (op *bnGrad) Do(vs ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("ops: %s: run before the forward pass", op.name)
 	}
 	s, _ := op.InferShape(ds[0].Shape())
-	out := newDense(dt, s...)
+	out := op.output(dt, false, s...)
 	switch dt {
 	case tensor.Float32:
 		bnBackward(op, ds[0].Float32s(), ds[1].Float32s(), ds[2].Float32s(), out.Float32s(), N, C, H*W)

@@ -79,7 +79,7 @@ func (op *conv2d) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := newDense(dt, s...)
+	out := op.output(dt, false, s...)
 	switch dt {
 	case tensor.Float32:
 		convForward(x.Float32s(), w.Float32s(), out.Float32s(), x.Shape(), w.Shape()[0], op.g)
@@ -128,7 +128,7 @@ func (op *convBwdData) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	dx := newDense(dt, op.xShape...)
+	dx := op.output(dt, true, op.xShape...)
 	switch dt {
 	case tensor.Float32:
 		convBackwardData(w.Float32s(), dy.Float32s(), dx.Float32s(), op.xShape, w.Shape()[0], op.g)
@@ -163,7 +163,7 @@ func (op *convBwdWeight) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	dw := newDense(dt, op.wShape...)
+	dw := op.output(dt, false, op.wShape...)
 	switch dt {
 	case tensor.Float32:
 		convBackwardWeight(x.Float32s(), dy.Float32s(), dw.Float32s(), x.Shape(), op.wShape[0], op.g)

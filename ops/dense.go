@@ -59,7 +59,7 @@ func (op *relu) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	y := newDense(dt, x.Shape()...)
+	y := op.output(dt, false, x.Shape()...)
 	switch dt {
 	case tensor.Float32:
 		reluKernel(x.Float32s(), y.Float32s())
@@ -98,7 +98,7 @@ func (op *reluGrad) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	dx := newDense(dt, y.Shape()...)
+	dx := op.output(dt, false, y.Shape()...)
 	switch dt {
 	case tensor.Float32:
 		reluGradKernel(y.Float32s(), dy.Float32s(), dx.Float32s())
@@ -153,7 +153,7 @@ func (op *linear) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	y := newDense(dt, s...)
+	y := op.output(dt, false, s...)
 	N, D, K := s[0], ds[0].Shape()[1], s[1]
 	switch dt {
 	case tensor.Float32:
@@ -230,7 +230,7 @@ func (op *linearGrad) Do(vs ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	s, _ := op.InferShape(ds[0].Shape(), ds[1].Shape())
-	out := newDense(dt, s...)
+	out := op.output(dt, true, s...)
 	N, D, K := ds[0].Shape()[0], ds[0].Shape()[1], ds[1].Shape()[0]
 	switch dt {
 	case tensor.Float32:
@@ -366,7 +366,7 @@ func (op *softmaxCEGrad) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	dx := newDense(x.Dtype(), N, K)
+	dx := op.output(x.Dtype(), false, N, K)
 	switch x.Dtype() {
 	case tensor.Float32:
 		ceGrad(x.Float32s(), dx.Float32s(), op.fwd.labels.Y, N, K, seed)

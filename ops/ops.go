@@ -38,6 +38,30 @@ var opSeq atomic.Uint64
 type base struct {
 	name string
 	id   uint64
+	// buf is the op's output from the previous run, reused when the next
+	// run's output has the same dtype and shape: after the first training
+	// step the ops allocate nothing. An op instance belongs to one graph
+	// node and runs once per pass, so by the next pass the old value is dead.
+	buf *tensor.Dense
+}
+
+// output returns a dense tensor for this run's result: the previous
+// buffer when it fits (zeroed when zero is set, for kernels that
+// accumulate), else a fresh zeroed one.
+func (b *base) output(dt tensor.Dtype, zero bool, shape ...int) *tensor.Dense {
+	if d := b.buf; d != nil && d.Dtype() == dt && d.Shape().Eq(tensor.Shape(shape)) {
+		if zero {
+			switch x := d.Data().(type) {
+			case []float32:
+				clear(x)
+			case []float64:
+				clear(x)
+			}
+		}
+		return d
+	}
+	b.buf = newDense(dt, shape...)
+	return b.buf
 }
 
 func newBase(name string) base { return base{name: name, id: opSeq.Add(1)} }

@@ -90,7 +90,7 @@ func (op *maxPool) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	y := newDense(dt, s...)
+	y := op.output(dt, false, s...)
 	switch dt {
 	case tensor.Float32:
 		maxPoolKernel(x.Float32s(), y.Float32s(), nil, nil, x.Shape(), op.g)
@@ -129,7 +129,7 @@ func (op *maxPoolGrad) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	dx := newDense(dt, x.Shape()...)
+	dx := op.output(dt, true, x.Shape()...)
 	switch dt {
 	case tensor.Float32:
 		maxPoolKernel(x.Float32s(), nil, dy.Float32s(), dx.Float32s(), x.Shape(), op.g)
@@ -193,7 +193,7 @@ func (op *gap) Do(vs ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	N, C, H, W := shape4(x.Shape())
-	y := newDense(dt, N, C)
+	y := op.output(dt, false, N, C)
 	switch dt {
 	case tensor.Float32:
 		gapKernel(x.Float32s(), y.Float32s(), N*C, H*W)
@@ -229,7 +229,7 @@ func (op *gapGrad) Do(vs ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	N, C, H, W := shape4(op.xShape)
-	dx := newDense(dt, op.xShape...)
+	dx := op.output(dt, false, op.xShape...)
 	switch dt {
 	case tensor.Float32:
 		gapGradKernel(dy.Float32s(), dx.Float32s(), N*C, H*W)
