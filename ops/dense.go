@@ -242,9 +242,13 @@ func (op *linearGrad) Do(vs ...G.Value) (G.Value, error) {
 }
 
 // Labels holds the integer targets of the current batch for
-// SoftmaxCrossEntropy; the training loop sets Y before every step.
+// SoftmaxCrossEntropy; the training loop sets Y before every step. The
+// forward pass writes the predicted class of every row (argmax of the
+// logits, first on ties) into Pred, so callers need not read the logits
+// node after the graph has run (Gorgonia may reuse its memory by then).
 type Labels struct {
-	Y []int
+	Y    []int
+	Pred []int
 }
 
 // SoftmaxCrossEntropy is the mean over the batch of -log softmax(logits)[y]
@@ -316,13 +320,31 @@ func (op *softmaxCE) Do(vs ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	p := make([]float64, N*K)
+	var loss float64
 	switch x.Dtype() {
 	case tensor.Float32:
-		return G.NewF32(float32(softmaxRows(x.Float32s(), op.labels.Y, N, K, p))), nil
+		loss = softmaxRows(x.Float32s(), op.labels.Y, N, K, p)
 	case tensor.Float64:
-		return G.NewF64(softmaxRows(x.Float64s(), op.labels.Y, N, K, p)), nil
+		loss = softmaxRows(x.Float64s(), op.labels.Y, N, K, p)
+	default:
+		return nil, fmt.Errorf("ops: softmax cross-entropy: dtype %v, expected float32 or float64", x.Dtype())
 	}
-	return nil, fmt.Errorf("ops: softmax cross-entropy: dtype %v, expected float32 or float64", x.Dtype())
+	if len(op.labels.Pred) != N {
+		op.labels.Pred = make([]int, N)
+	}
+	for i := 0; i < N; i++ {
+		best := 0
+		for k := 1; k < K; k++ {
+			if p[i*K+k] > p[i*K+best] {
+				best = k
+			}
+		}
+		op.labels.Pred[i] = best
+	}
+	if x.Dtype() == tensor.Float32 {
+		return G.NewF32(float32(loss)), nil
+	}
+	return G.NewF64(loss), nil
 }
 
 func (op *softmaxCE) DiffWRT(int) []bool { return []bool{true} }

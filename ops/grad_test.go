@@ -214,3 +214,33 @@ func TestResidualCompositionGradient(t *testing.T) {
 		return GlobalAvgPool(h)
 	})
 }
+
+func TestSoftmaxCrossEntropyValueAndPredictions(t *testing.T) {
+	g := G.NewGraph()
+	x := tensor.New(tensor.WithShape(2, 3), tensor.WithBacking([]float64{1, 2, 3, 0, 0, 0}))
+	n := G.NewTensor(g, tensor.Float64, 2, G.WithShape(2, 3), G.WithValue(x))
+	labels := &Labels{Y: []int{0, 1}}
+	loss, err := SoftmaxCrossEntropy(n, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := G.NewTapeMachine(g)
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	// Closed form: row 0: log(e+e^2+e^3) - 1; row 1: log 3.
+	want := (math.Log(math.E+math.Exp(2)+math.Exp(3)) - 1 + math.Log(3)) / 2
+	got, _ := scalarValue("ce", loss.Value())
+	if math.Abs(got-want) > 1e-12 {
+		t.Fatalf("loss %v, closed form %v", got, want)
+	}
+	if labels.Pred[0] != 2 || labels.Pred[1] != 0 {
+		t.Fatalf("predictions %v, expected [2 0] (first maximum on ties)", labels.Pred)
+	}
+	labels.Y = []int{0, 3}
+	m.Reset()
+	if err := m.RunAll(); err == nil {
+		t.Fatal("expected an out-of-range label error")
+	}
+}

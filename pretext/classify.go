@@ -24,7 +24,6 @@ type classifier struct {
 	logits *G.Node
 	loss   *G.Node
 	labels *ops.Labels
-	last   []int
 }
 
 func newClassifier(bb *models.Backbone, batch, views, k int, cfg Config, heads models.Weights, rng *rand.Rand) (*classifier, error) {
@@ -68,13 +67,11 @@ func (c *classifier) Load(b *Batch) error {
 		return fmt.Errorf("pretext: batch has %d targets, expected %d", len(b.Targets), len(c.labels.Y))
 	}
 	copy(c.labels.Y, b.Targets)
-	c.last = b.Targets
 	return nil
 }
 
 func (c *classifier) Metrics() map[string]float64 {
-	logits := c.logits.Value().Data().([]float32)
-	return map[string]float64{"pretext_acc": argmaxAccuracy(logits, c.k, c.last)}
+	return map[string]float64{"pretext_acc": predAccuracy(c.labels)}
 }
 
 // augment applies the shared base augmentation: random resized crop to

@@ -15,6 +15,7 @@ import (
 
 	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/models"
+	"github.com/selfsup/selfsup/ops"
 )
 
 // Config is what every task needs to know about its inputs.
@@ -136,24 +137,17 @@ func Names() []string {
 	return out
 }
 
-// argmaxAccuracy is the fraction of rows of logits [n, k] whose largest
-// entry is at the target.
-func argmaxAccuracy(logits []float32, k int, targets []int) float64 {
-	if len(targets) == 0 {
+// predAccuracy is the fraction of rows whose prediction (written by the
+// cross-entropy op's forward pass) equals the target.
+func predAccuracy(l *ops.Labels) float64 {
+	if len(l.Y) == 0 || len(l.Pred) != len(l.Y) {
 		return 0
 	}
 	correct := 0
-	for i, t := range targets {
-		row := logits[i*k : (i+1)*k]
-		best := 0
-		for j, v := range row {
-			if v > row[best] {
-				best = j
-			}
-		}
-		if best == t {
+	for i, y := range l.Y {
+		if l.Pred[i] == y {
 			correct++
 		}
 	}
-	return float64(correct) / float64(len(targets))
+	return float64(correct) / float64(len(l.Y))
 }
