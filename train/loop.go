@@ -1,6 +1,7 @@
 package train
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -240,10 +241,20 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 			ck, cfg = c, c.Config
 			res.Resumed = true
 			fmt.Fprintf(progress, "resuming from %s (step %d of %d)\n", path, c.Step, c.Config.Steps)
+			if err := trimMetrics(filepath.Join(dir, "metrics.jsonl"), c.Step); err != nil {
+				return nil, err
+			}
 		case errors.Is(err, os.ErrNotExist):
 			fmt.Fprintf(progress, "no checkpoint in %s: starting afresh\n", dir)
 		default:
 			return nil, err
+		}
+		// Temporary files of a checkpoint write that was killed.
+		if stale, _ := filepath.Glob(filepath.Join(dir, ".checkpoint-*.tmp*")); len(stale) > 0 {
+			for _, f := range stale {
+				os.Remove(f)
+			}
+			fmt.Fprintf(progress, "removed %d partial checkpoint files of an interrupted write\n", len(stale))
 		}
 	} else if len(existing) > 0 {
 		return nil, fmt.Errorf("train: %s already holds checkpoints (%s); use --resume to continue or another --out", dir, filepath.Base(existing[0]))
@@ -476,4 +487,31 @@ func writeLine(w io.Writer, v any) error {
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err
+}
+
+// trimMetrics drops the metric lines of steps after step (logged by a run
+// that was killed before its next checkpoint), so that a resumed run's log
+// reads as if it had never stopped.
+func trimMetrics(path string, step int) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("train: metrics: %w", err)
+	}
+	var keep []byte
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var rec struct {
+			Step *int `json:"step"`
+		}
+		if json.Unmarshal(line, &rec) != nil || rec.Step == nil || *rec.Step > step {
+			continue // a torn last line, or a step redone after resuming
+		}
+		keep = append(append(keep, line...), '\n')
+	}
+	return writeAtomic(path, keep)
 }
