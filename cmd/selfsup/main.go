@@ -62,3 +62,5 @@ func printJSON(v any) error {
 	_, err = fmt.Fprintln(os.Stdout, string(b))
 	return err
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

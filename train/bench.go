@@ -1,0 +1,163 @@
+package train
+
+import (
+	"fmt"
+	"math/rand"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/selfsup/selfsup/models"
+	"github.com/selfsup/selfsup/ops"
+)
+
+// BenchResult is one training-throughput measurement.
+type BenchResult struct {
+	Engine       string  `json:"engine"`
+	GEMM         string  `json:"gemm"`
+	Arch         string  `json:"arch"`
+	Batch        int     `json:"batch"`
+	Size         int     `json:"size_px"`
+	Steps        int     `json:"steps"`
+	StepSeconds  float64 `json:"step_seconds"`
+	ImagesPerSec float64 `json:"images_per_sec"`
+	PeakRSSMB    float64 `json:"peak_rss_mb"`
+	AllocMBStep  float64 `json:"alloc_mb_per_step"`
+	Threads      int     `json:"threads"`
+}
+
+// BenchTrain times whole training steps (forward, backward, SGD update) of
+// arch on random images at size x size with batch images and 10 classes:
+// engine "fast" uses selfsup's ops, "stock" Gorgonia's own (see
+// models.StockClassifier). It runs warmup untimed steps, then steps timed
+// ones. Peak RSS is the process's high-water mark (VmHWM), so run one
+// engine per process to compare memory.
+func BenchTrain(arch, engine string, batch, size, warmup, steps int) (*BenchResult, error) {
+	spec, err := models.New(arch, 3)
+	if err != nil {
+		return nil, err
+	}
+	if size <= 0 {
+		size = spec.InputSize
+	}
+	rng := rand.New(rand.NewSource(1))
+	g := G.NewGraph()
+	var loss, input *G.Node
+	var params G.Nodes
+	labels := &ops.Labels{Y: make([]int, batch)}
+	for i := range labels.Y {
+		labels.Y[i] = rng.Intn(10)
+	}
+	switch engine {
+	case "fast":
+		bb, err := models.NewBackbone(g, spec, models.InitWeights(spec, rng), tensor.Float32, &ops.Mode{Training: true})
+		if err != nil {
+			return nil, err
+		}
+		x := make([]float32, batch*3*size*size)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		input = G.NewTensor(g, tensor.Float32, 4, G.WithShape(batch, 3, size, size), G.WithName("x"),
+			G.WithValue(tensor.New(tensor.WithShape(batch, 3, size, size), tensor.WithBacking(x))))
+		outs, err := bb.Forward(input)
+		if err != nil {
+			return nil, err
+		}
+		head, err := models.NewLinear(g, "fc", spec.FeatureDim, 10, models.Weights{}, rng)
+		if err != nil {
+			return nil, err
+		}
+		logits, err := head.Apply(outs["features"])
+		if err != nil {
+			return nil, err
+		}
+		if loss, err = ops.SoftmaxCrossEntropy(logits, labels); err != nil {
+			return nil, err
+		}
+		params = append(bb.Learnables(), head.W, head.B)
+	case "stock":
+		var target *G.Node
+		input, target, loss, params, err = models.StockClassifier(g, spec, batch, size, 10, rng)
+		if err != nil {
+			return nil, err
+		}
+		// One-hot targets, set once.
+		if err := G.Let(target, oneHot(labels.Y, 10)); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("train: bench: engine %q, expected fast or stock", engine)
+	}
+	grads, err := G.Grad(loss, params...)
+	if err != nil {
+		return nil, fmt.Errorf("train: bench %s: gradient: %w", engine, err)
+	}
+	m := G.NewTapeMachine(g)
+	defer m.Close()
+	opt := NewSGD(0.9, 5e-4)
+	step := func() error {
+		m.Reset()
+		if err := m.RunAll(); err != nil {
+			return err
+		}
+		return opt.Step(params, grads, 1e-3)
+	}
+	for i := 0; i < warmup; i++ {
+		if err := step(); err != nil {
+			return nil, fmt.Errorf("train: bench %s: %w", engine, err)
+		}
+	}
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	t0 := time.Now()
+	for i := 0; i < steps; i++ {
+		if err := step(); err != nil {
+			return nil, fmt.Errorf("train: bench %s: %w", engine, err)
+		}
+	}
+	el := time.Since(t0).Seconds()
+	runtime.ReadMemStats(&ms1)
+	gemm := ops.Backend
+	if engine == "stock" {
+		gemm = "gonum (gorgonia's default)"
+	}
+	return &BenchResult{
+		Engine: engine, GEMM: gemm, Arch: arch, Batch: batch, Size: size, Steps: steps,
+		StepSeconds: el / float64(steps), ImagesPerSec: float64(batch*steps) / el,
+		PeakRSSMB:   peakRSSMB(), AllocMBStep: float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(steps) / (1 << 20),
+		Threads:     runtime.GOMAXPROCS(0),
+	}, nil
+}
+
+func oneHot(y []int, k int) *tensor.Dense {
+	d := make([]float32, len(y)*k)
+	for i, c := range y {
+		d[i*k+c] = 1
+	}
+	return tensor.New(tensor.WithShape(len(y), k), tensor.WithBacking(d))
+}
+
+// peakRSSMB reads the process's peak resident set size (VmHWM) from
+// /proc/self/status; 0 where that file does not exist.
+func peakRSSMB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}
