@@ -130,8 +130,8 @@ func BenchTrain(arch, engine string, batch, size, warmup, steps int) (*BenchResu
 	return &BenchResult{
 		Engine: engine, GEMM: gemm, Arch: arch, Batch: batch, Size: size, Steps: steps,
 		StepSeconds: el / float64(steps), ImagesPerSec: float64(batch*steps) / el,
-		PeakRSSMB:   peakRSSMB(), AllocMBStep: float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(steps) / (1 << 20),
-		Threads:     runtime.GOMAXPROCS(0),
+		PeakRSSMB: peakRSSMB(), AllocMBStep: float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(steps) / (1 << 20),
+		Threads: runtime.GOMAXPROCS(0),
 	}, nil
 }
 
