@@ -295,9 +295,13 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 			cfg.Steps = cfg.Epochs * (ds.Len() / cfg.Batch)
 		}
 	}
-	if cfg.WarmupSteps < 0 {
+	autoWarmup := cfg.WarmupSteps < 0
+	if autoWarmup {
 		cfg.WarmupSteps = cfg.Steps / 20
 	}
+	// A fresh budget run re-estimates its length from the first real steps
+	// (the calibration pass above only approximates a training step).
+	recalibrate := cfg.BudgetSeconds > 0 && ck == nil && cfg.Steps > 12
 	s.cfg = cfg
 	if err := writeJSON(filepath.Join(dir, "config.json"), cfg); err != nil {
 		return nil, err
@@ -314,8 +318,13 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	}
 	stop := make(chan struct{})
 	defer close(stop)
-	batches := prefetch(cfg, s.model, ds, start, end, stop)
+	prefetchTo := end
+	if recalibrate {
+		prefetchTo = 1 << 30 // the end is decided after calibration; stop abandons the rest
+	}
+	batches := prefetch(cfg, s.model, ds, start, prefetchTo, stop)
 	t0 := time.Now()
+	var tCal time.Time
 	bar := newBar(progress, fmt.Sprintf("%s %s", cfg.Task, cfg.Arch), end-start)
 	var lastLoss float64
 	lastCkpt := ""
@@ -325,8 +334,33 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	step := start
 	for ; step < end; step++ {
 		if cfg.BudgetSeconds > 0 && time.Since(t0).Seconds() > cfg.BudgetSeconds*1.1 && ck == nil {
-			fmt.Fprintf(progress, "\ntime budget reached at step %d of %d\n", step, cfg.Steps)
+			fmt.Fprintf(progress, "\ntime budget reached at step %d of %d: the run ends here\n", step, cfg.Steps)
+			cfg.Steps, s.cfg.Steps = step, step
 			break
+		}
+		if recalibrate && step == 2 {
+			tCal = time.Now()
+		}
+		if recalibrate && step == 12 {
+			per := time.Since(tCal).Seconds() / 10
+			left := 0.95*cfg.BudgetSeconds - time.Since(t0).Seconds()
+			cfg.Steps = step + int(math.Max(1, left/per))
+			if autoWarmup {
+				cfg.WarmupSteps = cfg.Steps / 20
+			}
+			end = cfg.Steps
+			if opts.StopAfter > 0 && opts.StopAfter < end {
+				end = opts.StopAfter
+			}
+			s.cfg = cfg
+			if err := writeJSON(filepath.Join(dir, "config.json"), cfg); err != nil {
+				return nil, err
+			}
+			bar.total = end - start
+			fmt.Fprintf(progress, "\nmeasured %.0f ms a step -> %d steps in the budget\n", per*1000, cfg.Steps)
+			if step >= end {
+				break
+			}
 		}
 		p := <-<-batches
 		if p.err != nil {

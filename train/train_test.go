@@ -195,3 +195,24 @@ func TestCosineLR(t *testing.T) {
 		t.Errorf("end %v", v)
 	}
 }
+
+// A budget run fits its length to the measured step time and stays within
+// the budget.
+func TestBudgetRun(t *testing.T) {
+	cfg := tinyConfig("rotation")
+	cfg.Steps, cfg.BudgetSeconds, cfg.CheckpointEvery = 0, 2, 0
+	res, err := Run(cfg, blobs(64, 1, 12, 1), nil, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps <= 12 || res.Seconds > 2*1.15 {
+		t.Fatalf("budget 2s: %d steps in %.2fs", res.Steps, res.Seconds)
+	}
+	ck, err := LoadCheckpoint(res.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Config.Steps != res.Steps {
+		t.Fatalf("checkpoint config says %d steps, run did %d", ck.Config.Steps, res.Steps)
+	}
+}
