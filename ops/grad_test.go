@@ -244,3 +244,18 @@ func TestSoftmaxCrossEntropyValueAndPredictions(t *testing.T) {
 		t.Fatal("expected an out-of-range label error")
 	}
 }
+
+func TestSoftmaxGradient(t *testing.T) {
+	rng := rand.New(rand.NewSource(6))
+	for _, axis := range []int{0, 1, -1} {
+		for _, log := range []bool{false, true} {
+			x := randDense(rng, 2, 3, 4)
+			gradCheck(t, fmt.Sprintf("softmax axis %d log %v", axis, log), []*tensor.Dense{x}, func(n []*G.Node) (*G.Node, error) {
+				if log {
+					return LogSoftmax(n[0], axis)
+				}
+				return Softmax(n[0], axis)
+			})
+		}
+	}
+}
