@@ -33,6 +33,14 @@ type Config struct {
 	// [0.35, 1]); Flip enables random horizontal flips.
 	CropScaleMin float64 `json:"crop_scale_min"`
 	Flip         bool    `json:"flip"`
+	// TrainImages is the number of training images; the trainer sets it
+	// before Build (tasks with per-image state, such as a memory bank,
+	// size it from this).
+	TrainImages int `json:"train_images,omitempty"`
+	// Jigsaw configures the jigsaw task (nil: DefaultJigsawConfig(InputSize)).
+	Jigsaw *JigsawConfig `json:"jigsaw,omitempty"`
+	// PIRL configures the memory-bank tasks (pirl-*, npid); its BankSize must be set to the number of training images.
+	PIRL *PIRLConfig `json:"pirl,omitempty"`
 }
 
 // DefaultConfig returns defaults for images with the given channels and size.

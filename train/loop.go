@@ -262,6 +262,11 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Pretext.TrainImages == 0 {
+		cfg.Pretext.TrainImages = ds.Len()
+	} else if cfg.Pretext.TrainImages != ds.Len() {
+		return nil, fmt.Errorf("train: the run was configured for %d training images, the data has %d", cfg.Pretext.TrainImages, ds.Len())
+	}
 	if ds.Len() < cfg.Batch {
 		return nil, fmt.Errorf("train: %d training images, fewer than one batch of %d", ds.Len(), cfg.Batch)
 	}
