@@ -1,0 +1,303 @@
+// Package serve is an HTTP server of frozen features: other stacks post
+// images and get the backbone's feature vectors back, computed by ONNX
+// Runtime from an exported model. It imports neither Gorgonia nor the
+// training packages, so a feature server ships without the training stack.
+//
+// Endpoints:
+//
+//	GET  /healthz        "ok"
+//	GET  /v1/model       the model's inputs, outputs, metadata and preprocessing
+//	POST /v1/features    image/jpeg or image/png body: one image
+//	                     application/json {"images": ["<base64 JPEG/PNG>", ...]}: a batch
+//	                     answer: {"dim": D, "features": [[...], ...]} (JSON), or with
+//	                     "Accept: application/octet-stream" raw little-endian
+//	                     float32 [N, D] with the shape in the X-Shape header
+//
+// Bad requests get a JSON {"error": "..."} with status 400 (malformed),
+// 405 (method), 413 (too large), 415 (media type) or 503 (overloaded).
+package serve
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/runtime"
+)
+
+// Options bound what one request may ask for.
+type Options struct {
+	// MaxBodyBytes caps a request body (default 32 MiB).
+	MaxBodyBytes int64
+	// MaxBatch caps the images of one request (default 256).
+	MaxBatch int
+	// MaxConcurrent bounds the requests computing at once; others wait up
+	// to QueueTimeout and then get 503 (defaults 2 and 10 s).
+	MaxConcurrent int
+	QueueTimeout  time.Duration
+	// Output is the model output served (default "features").
+	Output string
+}
+
+func (o *Options) defaults() {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 32 << 20
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
+	}
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = 2
+	}
+	if o.QueueTimeout <= 0 {
+		o.QueueTimeout = 10 * time.Second
+	}
+	if o.Output == "" {
+		o.Output = "features"
+	}
+}
+
+// Server answers feature requests with one ONNX Runtime session.
+type Server struct {
+	sess   *runtime.Session
+	pre    runtime.Preprocess
+	opts   Options
+	slots  chan struct{}
+	served atomic.Int64
+}
+
+// New makes a server over sess (which the caller closes after the server
+// stops).
+func New(sess *runtime.Session, opts Options) (*Server, error) {
+	opts.defaults()
+	pre, err := sess.Preprocess()
+	if err != nil {
+		return nil, err
+	}
+	found := false
+	for _, o := range sess.Outputs() {
+		if o.Name == opts.Output {
+			found = true
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("serve: model %s has no output %q", sess.Path(), opts.Output)
+	}
+	return &Server{sess: sess, pre: pre, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent)}, nil
+}
+
+// Handler routes the endpoints.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/v1/model", s.model)
+	mux.HandleFunc("/v1/features", s.features)
+	return mux
+}
+
+// Served is the number of images answered so far.
+func (s *Server) Served() int64 { return s.served.Load() }
+
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func fail(code int, format string, a ...any) error {
+	return &httpError{code, fmt.Sprintf(format, a...)}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	var he *httpError
+	if errors.As(err, &he) {
+		code = he.code
+	}
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+func (s *Server) model(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		writeError(w, fail(http.StatusMethodNotAllowed, "%s /v1/model: use GET", r.Method))
+		return
+	}
+	meta, err := s.sess.Metadata()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"path": s.sess.Path(), "inputs": s.sess.Inputs(), "outputs": s.sess.Outputs(), "metadata": meta,
+		"preprocess": s.pre, "output": s.opts.Output, "max_batch": s.opts.MaxBatch,
+	})
+}
+
+type featuresRequest struct {
+	Images []string `json:"images"`
+}
+
+func (s *Server) features(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		writeError(w, fail(http.StatusMethodNotAllowed, "%s /v1/features: use POST", r.Method))
+		return
+	}
+	imgs, err := s.decodeRequest(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	select {
+	case s.slots <- struct{}{}:
+	case <-time.After(s.opts.QueueTimeout):
+		writeError(w, fail(http.StatusServiceUnavailable, "server busy: no compute slot within %s", s.opts.QueueTimeout))
+		return
+	case <-r.Context().Done():
+		return
+	}
+	feats, dim, err := s.compute(r.Context(), imgs)
+	<-s.slots
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.served.Add(int64(len(imgs)))
+	if accepts(r, "application/octet-stream") {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("X-Shape", fmt.Sprintf("%d,%d", len(imgs), dim))
+		buf := make([]byte, 4*len(feats))
+		for i, v := range feats {
+			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+		}
+		w.Write(buf)
+		return
+	}
+	rows := make([][]float32, len(imgs))
+	for i := range rows {
+		rows[i] = feats[i*dim : (i+1)*dim]
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"dim": dim, "features": rows})
+}
+
+func accepts(r *http.Request, mt string) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		if m, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && m == mt {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeRequest reads the body and decodes every image in it.
+func (s *Server) decodeRequest(w http.ResponseWriter, r *http.Request) ([]data.Image, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return nil, fail(http.StatusUnsupportedMediaType, "Content-Type %q: expected image/jpeg, image/png or application/json", r.Header.Get("Content-Type"))
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, fail(http.StatusRequestEntityTooLarge, "request body over %d bytes", s.opts.MaxBodyBytes)
+		}
+		return nil, fail(http.StatusBadRequest, "reading the body: %v", err)
+	}
+	var raw [][]byte
+	switch mt {
+	case "image/jpeg", "image/png":
+		raw = [][]byte{body}
+	case "application/json":
+		var req featuresRequest
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			return nil, fail(http.StatusBadRequest, "JSON body: %v (expected {\"images\": [\"<base64>\", ...]})", err)
+		}
+		if len(req.Images) == 0 {
+			return nil, fail(http.StatusBadRequest, "JSON body: \"images\" is empty")
+		}
+		for i, b64 := range req.Images {
+			b, err := base64.StdEncoding.DecodeString(b64)
+			if err != nil {
+				return nil, fail(http.StatusBadRequest, "images[%d]: not base64: %v", i, err)
+			}
+			raw = append(raw, b)
+		}
+	default:
+		return nil, fail(http.StatusUnsupportedMediaType, "Content-Type %q: expected image/jpeg, image/png or application/json", mt)
+	}
+	if len(raw) > s.opts.MaxBatch {
+		return nil, fail(http.StatusRequestEntityTooLarge, "%d images in one request, at most %d", len(raw), s.opts.MaxBatch)
+	}
+	imgs := make([]data.Image, len(raw))
+	for i, b := range raw {
+		if imgs[i], err = data.Decode(b); err != nil {
+			return nil, fail(http.StatusBadRequest, "images[%d]: not a decodable JPEG or PNG (%d bytes): %v", i, len(b), err)
+		}
+	}
+	return imgs, nil
+}
+
+// compute preprocesses the images as the model's metadata says and runs
+// the session on them as one batch.
+func (s *Server) compute(ctx context.Context, imgs []data.Image) ([]float32, int, error) {
+	p := s.pre
+	per := p.Channels * p.Size * p.Size
+	in := make([]float32, len(imgs)*per)
+	conv := p.Dataset(&imageList{imgs})
+	for i := range imgs {
+		img, err := conv.Image(i)
+		if err != nil {
+			return nil, 0, fail(http.StatusBadRequest, "images[%d]: %v", i, err)
+		}
+		if err := p.Fill(img, in[i*per:(i+1)*per]); err != nil {
+			return nil, 0, fail(http.StatusBadRequest, "images[%d]: %v", i, err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	out, err := s.sess.Run(in, []int64{int64(len(imgs)), int64(p.Channels), int64(p.Size), int64(p.Size)}, s.opts.Output)
+	if err != nil {
+		return nil, 0, err
+	}
+	o := out[s.opts.Output]
+	if len(o.Shape) != 2 {
+		return nil, 0, fmt.Errorf("serve: output %q has shape %v, expected [N, D]", s.opts.Output, o.Shape)
+	}
+	return o.Data, int(o.Shape[1]), nil
+}
+
+// imageList adapts decoded request images to data.Dataset.
+type imageList struct{ imgs []data.Image }
+
+func (l *imageList) Len() int { return len(l.imgs) }
+func (l *imageList) Image(i int) (data.Image, error) {
+	m := l.imgs[i]
+	return data.Image{C: m.C, H: m.H, W: m.W, Pix: append([]uint8(nil), m.Pix...)}, nil
+}
+func (l *imageList) Label(int) int       { return -1 }
+func (l *imageList) Classes() []string   { return nil }
+func (l *imageList) Source(i int) string { return fmt.Sprintf("request image %d", i) }
