@@ -160,8 +160,23 @@ func worse(a, b neighbour) bool {
 // features: the sum of exp(sim/T) over each test row's K nearest training
 // rows.
 func knnVotes(train []float32, trainY []int, test []float32, d, k, K int, temp float64, workers int) []float64 {
-	nTrain, nTest := len(trainY), len(test)/d
-	votes := make([]float64, nTest*k)
+	votes := make([]float64, len(test)/d*k)
+	knnSearch(train, len(trainY), test, d, K, workers, func(i int, h []neighbour) {
+		v := votes[i*k : (i+1)*k]
+		for _, nb := range h {
+			v[trainY[nb.idx]] += math.Exp(float64(nb.sim) / temp)
+		}
+	})
+	return votes
+}
+
+// knnSearch finds, for every row i of test ([*, d]), its K most similar rows
+// of train ([nTrain, d]) by dot product and calls visit(i, neighbours) with
+// them sorted most similar first (equal similarities: earlier training row
+// first). visit runs on up to workers goroutines, once per test row; the
+// slice it gets is reused afterwards.
+func knnSearch(train []float32, nTrain int, test []float32, d, K, workers int, visit func(i int, h []neighbour)) {
+	nTest := len(test) / d
 	blocks := (nTest + knnTestBlock - 1) / knnTestBlock
 	workers = min(workers, blocks)
 	type scratch struct {
@@ -193,7 +208,7 @@ func knnVotes(train []float32, trainY []int, test []float32, d, k, K int, temp f
 		}
 		for i := 0; i < rows; i++ {
 			h := s.heaps[i]
-			// Vote in a canonical order: most similar first.
+			// A canonical order: most similar first.
 			slices.SortFunc(h, func(a, b neighbour) int {
 				if worse(b, a) {
 					return -1
@@ -203,13 +218,40 @@ func knnVotes(train []float32, trainY []int, test []float32, d, k, K int, temp f
 				}
 				return 0
 			})
-			v := votes[(lo+i)*k : (lo+i+1)*k]
-			for _, nb := range h {
-				v[trainY[nb.idx]] += math.Exp(float64(nb.sim) / temp)
-			}
+			visit(lo+i, h)
 		}
 	})
-	return votes
+}
+
+// NearestNeighbours returns, for every row of queries ([nQuery, d]), the
+// indices of its K most similar rows of base ([nBase, d]) by cosine
+// similarity (rows are L2-normalised first; all-zero rows have similarity 0
+// to everything), most similar first, equal similarities in base-row order,
+// and those similarities. K is clipped to nBase. workers <= 0 means
+// GOMAXPROCS; the result does not depend on it.
+func NearestNeighbours(base []float32, nBase int, queries []float32, nQuery, d, K, workers int) (idx [][]int, sims [][]float32, err error) {
+	const what = "eval: nearest neighbours"
+	if err := checkMatrix(what+": base", base, nBase, d); err != nil {
+		return nil, nil, err
+	}
+	if err := checkMatrix(what+": queries", queries, nQuery, d); err != nil {
+		return nil, nil, err
+	}
+	if K < 1 {
+		return nil, nil, fmt.Errorf("%s: K = %d, want at least 1", what, K)
+	}
+	if nBase > math.MaxInt32 {
+		return nil, nil, fmt.Errorf("%s: %d base rows, at most %d supported", what, nBase, math.MaxInt32)
+	}
+	K = min(K, nBase)
+	idx, sims = make([][]int, nQuery), make([][]float32, nQuery)
+	knnSearch(l2Normalize(base, d), nBase, l2Normalize(queries, d), d, K, defaultWorkers(workers), func(i int, h []neighbour) {
+		idx[i], sims[i] = make([]int, len(h)), make([]float32, len(h))
+		for j, nb := range h {
+			idx[i][j], sims[i][j] = int(nb.idx), nb.sim
+		}
+	})
+	return idx, sims, nil
 }
 
 // pushTopK offers the similarities sims (of training rows base, base+1, ...)

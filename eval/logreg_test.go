@@ -66,7 +66,7 @@ func TestLRObjectiveGradient(t *testing.T) {
 		for i := range theta {
 			theta[i] = 0.3 * rng.NormFloat64()
 		}
-		obj := newLRObjective(x, n, d, y, k, l2, 2)
+		obj := newLinObjective(x, n, d, y, k, l2, 2, softmaxCE)
 		grad := make([]float64, len(theta))
 		f := obj.eval(theta, grad)
 		// The objective's weights pass through float32; the reference sees the
@@ -91,7 +91,7 @@ func TestLRObjectiveGradient(t *testing.T) {
 		// The same problem on other worker counts gives the same bits.
 		for _, w := range []int{1, 3} {
 			g2 := make([]float64, len(theta))
-			f2 := newLRObjective(x, n, d, y, k, l2, w).eval(theta, g2)
+			f2 := newLinObjective(x, n, d, y, k, l2, w, softmaxCE).eval(theta, g2)
 			if f2 != f || !slices.Equal(g2, grad) {
 				t.Fatalf("workers=%d: objective or gradient differs from workers=2", w)
 			}

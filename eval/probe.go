@@ -9,13 +9,27 @@ import (
 	"time"
 )
 
+// Classifiers LinearProbe can fit.
+const (
+	ClassifierLogReg = "logreg" // multinomial logistic regression (TrainLogReg)
+	ClassifierSVM    = "svm"    // one-vs-rest linear SVM, squared hinge (TrainSVM)
+)
+
 // ProbeConfig configures LinearProbe.
 type ProbeConfig struct {
-	// ValFraction is the share of the training set held out to choose the L2
-	// strength; default 0.1. Must be in (0, 1).
+	// Classifier is ClassifierLogReg (default) or ClassifierSVM.
+	Classifier string `json:"classifier"`
+	// ValFraction is the share of the training set held out to choose the
+	// regularisation; default 0.1. Must be in (0, 1).
 	ValFraction float64 `json:"val_fraction"`
-	// L2Grid lists the L2 strengths to try; default {1e-5, 1e-4, 1e-3, 1e-2, 1e-1}.
+	// L2Grid lists the logistic-regression L2 strengths to try; default
+	// {1e-5, 1e-4, 1e-3, 1e-2, 1e-1}.
 	L2Grid []float64 `json:"l2_grid"`
+	// CGrid lists the SVM costs to try (SVMConfig.C); default
+	// {1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1}.
+	CGrid []float64 `json:"c_grid"`
+	// PositiveWeight weighs the positives of each SVM problem; default 1.
+	PositiveWeight float64 `json:"positive_weight"`
 	// Seed draws the validation split.
 	Seed int64 `json:"seed"`
 	// MaxIter, Tol and Workers are passed to every fit (see LogRegConfig);
@@ -25,51 +39,68 @@ type ProbeConfig struct {
 	Workers int     `json:"workers"`
 }
 
-// DefaultProbeConfig returns ValFraction 0.1, L2Grid {1e-5, ..., 1e-1},
-// Seed 0 and the LogRegConfig defaults.
+// DefaultProbeConfig returns logistic regression, ValFraction 0.1, L2Grid
+// {1e-5, ..., 1e-1}, CGrid {1e-5, ..., 1}, PositiveWeight 1, Seed 0 and the
+// LogRegConfig defaults.
 func DefaultProbeConfig() ProbeConfig {
 	def := DefaultLogRegConfig()
 	return ProbeConfig{
-		ValFraction: 0.1,
-		L2Grid:      []float64{1e-5, 1e-4, 1e-3, 1e-2, 1e-1},
-		MaxIter:     def.MaxIter,
-		Tol:         def.Tol,
+		Classifier:     ClassifierLogReg,
+		ValFraction:    0.1,
+		L2Grid:         []float64{1e-5, 1e-4, 1e-3, 1e-2, 1e-1},
+		CGrid:          []float64{1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1},
+		PositiveWeight: 1,
+		MaxIter:        def.MaxIter,
+		Tol:            def.Tol,
 	}
 }
 
 // ProbeResult reports a linear probe. Accuracies are fractions in [0, 1].
 type ProbeResult struct {
-	Top1 float64 `json:"top1"` // test top-1 accuracy of the final model
-	Top5 float64 `json:"top5"` // test top-min(5, classes) accuracy
-	TopK int     `json:"top5_k"`
-	L2   float64 `json:"l2"` // chosen L2 strength
+	Classifier string  `json:"classifier"` // ClassifierLogReg or ClassifierSVM
+	Top1       float64 `json:"top1"`       // test top-1 accuracy of the final model
+	Top5       float64 `json:"top5"`       // test top-min(5, classes) accuracy
+	TopK       int     `json:"top5_k"`
+	// MAP is the test mean over classes of the one-vs-rest average
+	// precision of the scores (AveragePrecision), the figure of the VOC07
+	// protocol.
+	MAP float64 `json:"map"`
+	L2  float64 `json:"l2,omitempty"` // chosen L2 strength (logistic regression)
+	C   float64 `json:"c,omitempty"`  // chosen cost (SVM)
 
-	L2Grid  []float64 `json:"l2_grid"`
-	ValTop1 []float64 `json:"val_top1"` // validation top-1 per L2Grid entry
+	L2Grid  []float64 `json:"l2_grid,omitempty"`
+	CGrid   []float64 `json:"c_grid,omitempty"`
+	ValTop1 []float64 `json:"val_top1"` // validation top-1 per grid entry
 
 	NTrain     int     `json:"n_train"` // rows used to fit the final model
-	NVal       int     `json:"n_val"`   // rows held out while choosing L2
+	NVal       int     `json:"n_val"`   // rows held out while choosing the regularisation
 	NTest      int     `json:"n_test"`
 	Dim        int     `json:"dim"`
 	Classes    int     `json:"classes"`
 	Iterations int     `json:"iterations"` // L-BFGS iterations of the final fit
 	Stop       string  `json:"stop"`       // why the final fit stopped
 	Seconds    float64 `json:"seconds"`    // wall time of the whole probe
+
+	// Model is the final classifier (fitted on all training rows), for
+	// predictions and confusion matrices; it is not part of the JSON.
+	Model *Linear `json:"-"`
 }
 
 // LinearProbe trains a linear classifier on frozen features and reports its
 // test accuracy, following the linear-evaluation protocol of Goyal et al. 2019
-// ("Scaling and Benchmarking Self-Supervised Visual Representation Learning")
-// with logistic regression in place of an SVM.
+// ("Scaling and Benchmarking Self-Supervised Visual Representation
+// Learning"): multinomial logistic regression by default, or their
+// one-vs-rest linear SVM (cfg.Classifier = ClassifierSVM).
 //
 // trainX is [len(trainY), d] and testX is [len(testY), d], row-major; labels
 // are in [0, k). A validation split of cfg.ValFraction of the training rows is
-// drawn with cfg.Seed; for each L2 strength in cfg.L2Grid a model is fitted on
-// the remaining training rows (standardised with their own statistics) and
-// scored on the validation rows. The strength with the best validation top-1
-// wins (ties go to the stronger penalty); the model is then refitted on all
-// training rows and scored once on the test set. Test labels are read only
-// for that final report.
+// drawn with cfg.Seed; for each entry of the grid (cfg.L2Grid, or cfg.CGrid
+// for the SVM) a model is fitted on the remaining training rows
+// (standardised with their own statistics) and scored on the validation
+// rows. The entry with the best validation top-1 wins (ties go to the
+// stronger regularisation: larger L2, smaller C); the model is then refitted
+// on all training rows and scored once on the test set. Test labels are read
+// only for that final report.
 func LinearProbe(trainX []float32, trainY []int, testX []float32, testY []int, d, k int, cfg ProbeConfig) (ProbeResult, error) {
 	start := time.Now()
 	const what = "eval: linear probe"
@@ -101,26 +132,45 @@ func LinearProbe(trainX []float32, trainY []int, testX []float32, testY []int, d
 		return ProbeResult{}, fmt.Errorf("%s: %d training rows, want at least 2 to hold out a validation split", what, nTrain)
 	}
 
+	// The grid and a fit function for the chosen classifier; penalty(g)
+	// orders grid entries from the strongest regularisation down.
+	grid, penalty := cfg.L2Grid, func(v float64) float64 { return v }
+	if cfg.Classifier == ClassifierSVM {
+		grid, penalty = cfg.CGrid, func(v float64) float64 { return -v }
+	}
+	type fitted struct {
+		m     *Linear
+		iters int
+		stop  string
+	}
+	fit := func(xs []float32, y []int, std *Standardizer, v float64, init *Linear) fitted {
+		n := len(y)
+		if cfg.Classifier == ClassifierSVM {
+			s := trainSVMStandardized(xs, n, d, y, k, SVMConfig{C: v, PositiveWeight: cfg.PositiveWeight, MaxIter: cfg.MaxIter, Tol: cfg.Tol, Workers: cfg.Workers}, std, init)
+			return fitted{&s.Linear, s.Iterations, s.Stop}
+		}
+		m := trainStandardized(xs, n, d, y, k, LogRegConfig{L2: v, MaxIter: cfg.MaxIter, Tol: cfg.Tol, Workers: cfg.Workers}, std, init)
+		return fitted{&m.Linear, m.Iterations, m.Stop}
+	}
+
 	fitIdx, valIdx := SplitTrainVal(nTrain, cfg.ValFraction, rand.New(rand.NewSource(cfg.Seed)))
 	std := fitStandardizer(trainX, nTrain, d, fitIdx)
 	fitS, fitY := gatherStandardized(trainX, trainY, fitIdx, d, std)
 	valS, valY := gatherStandardized(trainX, trainY, valIdx, d, std)
-	lr := LogRegConfig{MaxIter: cfg.MaxIter, Tol: cfg.Tol, Workers: cfg.Workers}
 
 	// Walk the grid from the strongest penalty down, each fit warm-started
 	// from the previous one (a regularisation path).
-	order := make([]int, len(cfg.L2Grid))
+	order := make([]int, len(grid))
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(cfg.L2Grid[b], cfg.L2Grid[a]) })
-	valTop1 := make([]float64, len(cfg.L2Grid))
-	models := make([]*LogReg, len(cfg.L2Grid))
-	var prev *LogReg
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(penalty(grid[b]), penalty(grid[a])) })
+	valTop1 := make([]float64, len(grid))
+	models := make([]*Linear, len(grid))
+	var prev *Linear
 	best := -1
 	for _, g := range order {
-		lr.L2 = cfg.L2Grid[g]
-		m := trainStandardized(fitS, len(fitY), d, fitY, k, lr, std, prev)
+		m := fit(fitS, fitY, std, grid[g], prev).m
 		valTop1[g] = topKAccuracy(m.scores(valS, len(valY), false), k, valY, 1)
 		models[g] = m
 		prev = m
@@ -129,35 +179,47 @@ func LinearProbe(trainX []float32, trainY []int, testX []float32, testY []int, d
 		}
 	}
 
-	lr.L2 = cfg.L2Grid[best]
 	stdAll := fitStandardizer(trainX, nTrain, d, nil)
 	allS := make([]float32, len(trainX))
 	stdAll.transformRows(allS, trainX)
-	final := trainStandardized(allS, nTrain, d, trainY, k, lr, stdAll, models[best])
+	final := fit(allS, trainY, stdAll, grid[best], models[best])
 
-	scores := final.scores(testX, nTest, true)
+	scores := final.m.scores(testX, nTest, true)
 	top := min(5, k)
-	return ProbeResult{
+	res := ProbeResult{
+		Classifier: cfg.Classifier,
 		Top1:       topKAccuracy(scores, k, testY, 1),
 		Top5:       topKAccuracy(scores, k, testY, top),
 		TopK:       top,
-		L2:         lr.L2,
-		L2Grid:     slices.Clone(cfg.L2Grid),
+		MAP:        meanAP(scores, k, testY),
 		ValTop1:    valTop1,
 		NTrain:     nTrain,
 		NVal:       len(valIdx),
 		NTest:      nTest,
 		Dim:        d,
 		Classes:    k,
-		Iterations: final.Iterations,
-		Stop:       final.Stop,
-		Seconds:    time.Since(start).Seconds(),
-	}, nil
+		Iterations: final.iters,
+		Stop:       final.stop,
+		Model:      final.m,
+	}
+	if cfg.Classifier == ClassifierSVM {
+		res.C, res.CGrid = grid[best], slices.Clone(grid)
+	} else {
+		res.L2, res.L2Grid = grid[best], slices.Clone(grid)
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
 }
 
 // resolve fills zero fields with defaults and checks ranges.
 func (c ProbeConfig) resolve() (ProbeConfig, error) {
 	def := DefaultProbeConfig()
+	if c.Classifier == "" {
+		c.Classifier = def.Classifier
+	}
+	if c.Classifier != ClassifierLogReg && c.Classifier != ClassifierSVM {
+		return c, fmt.Errorf("classifier %q, want %q or %q", c.Classifier, ClassifierLogReg, ClassifierSVM)
+	}
 	if c.ValFraction == 0 {
 		c.ValFraction = def.ValFraction
 	}
@@ -168,9 +230,23 @@ func (c ProbeConfig) resolve() (ProbeConfig, error) {
 		c.L2Grid = def.L2Grid
 	}
 	for _, v := range c.L2Grid {
-		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		if v < 0 || !finite(v) {
 			return c, fmt.Errorf("l2 grid %v: %v is not a finite value >= 0", c.L2Grid, v)
 		}
+	}
+	if len(c.CGrid) == 0 {
+		c.CGrid = def.CGrid
+	}
+	for _, v := range c.CGrid {
+		if !(v > 0) || !finite(v) {
+			return c, fmt.Errorf("svm cost grid %v: %v is not a finite value > 0", c.CGrid, v)
+		}
+	}
+	if c.PositiveWeight == 0 {
+		c.PositiveWeight = def.PositiveWeight
+	}
+	if !(c.PositiveWeight > 0) || !finite(c.PositiveWeight) {
+		return c, fmt.Errorf("svm positive weight %v, want a finite value > 0", c.PositiveWeight)
 	}
 	lr, err := LogRegConfig{MaxIter: c.MaxIter, Tol: c.Tol, Workers: c.Workers}.resolve()
 	if err != nil {

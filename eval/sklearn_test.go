@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -116,5 +117,134 @@ func TestLogRegMatchesScikitLearn(t *testing.T) {
 	}
 	if agree < n-2 {
 		t.Fatalf("predictions agree with scikit-learn on %d of %d rows", agree, n)
+	}
+}
+
+// The scikit-learn side of TestSVMMatchesScikitLearn: standardise as
+// Standardizer, fit one binary LinearSVC (squared hinge, L2, primal solver)
+// per class with class_weight {1: pos, 0: 1}. liblinear penalises the
+// intercept as a feature of value intercept_scaling; a large scaling makes
+// that penalty negligible, as in our objective (bias unpenalised). Also
+// scores the test rows and computes average_precision_score per class.
+const sklearnSVMScript = `
+import json, sys, numpy as np
+from sklearn.svm import LinearSVC
+from sklearn.preprocessing import StandardScaler
+from sklearn.metrics import average_precision_score
+d, n, nt, k, C, pos = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7])
+x = np.fromfile(sys.argv[1] + "/x.f32", dtype="<f4").reshape(n, d).astype(np.float64)
+y = np.fromfile(sys.argv[1] + "/y.i64", dtype="<i8")
+xt = np.fromfile(sys.argv[1] + "/xt.f32", dtype="<f4").reshape(nt, d).astype(np.float64)
+yt = np.fromfile(sys.argv[1] + "/yt.i64", dtype="<i8")
+sc = StandardScaler().fit(x)
+xs, xts = sc.transform(x), sc.transform(xt)
+W, B, S = [], [], []
+for c in range(k):
+    m = LinearSVC(C=C, loss="squared_hinge", penalty="l2", dual=False, tol=1e-12, max_iter=100000,
+                  intercept_scaling=1000.0, class_weight={1: pos, 0: 1.0}).fit(xs, (y == c).astype(int))
+    W.append(m.coef_.ravel().tolist()); B.append(float(m.intercept_[0])); S.append(m.decision_function(xts))
+S = np.stack(S, axis=1)
+ap = [float(average_precision_score(yt == c, S[:, c])) for c in range(k)]
+print(json.dumps({"w": W, "b": B, "pred": S.argmax(axis=1).tolist(), "ap": ap}))
+`
+
+func writeProblem(t *testing.T, dir, name string, x []float32, y []int) {
+	t.Helper()
+	xb := make([]byte, 4*len(x))
+	for i, v := range x {
+		binary.LittleEndian.PutUint32(xb[4*i:], math.Float32bits(v))
+	}
+	yb := make([]byte, 8*len(y))
+	for i, v := range y {
+		binary.LittleEndian.PutUint64(yb[8*i:], uint64(v))
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".f32"), xb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "y"+strings.TrimPrefix(name, "x")+".i64"), yb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSVMMatchesScikitLearn(t *testing.T) {
+	py := pythonWithSklearn(t)
+	rng := rand.New(rand.NewSource(17))
+	n, nt, d, k, C, pos := 2000, 1000, 12, 4, 0.01, 2.0
+	x, y := randomProblem(rng, n+nt, d, k, 2)
+	for j := 0; j < d; j++ { // different scales and offsets per dimension
+		for i := 0; i < n+nt; i++ {
+			x[i*d+j] = x[i*d+j]*float32(j+1) + float32(j)
+		}
+	}
+	xt, yt := x[n*d:], y[n:]
+	x, y = x[:n*d], y[:n]
+	dir := t.TempDir()
+	writeProblem(t, dir, "x", x, y)
+	writeProblem(t, dir, "xt", xt, yt)
+	args := []string{"-c", sklearnSVMScript, dir}
+	for _, v := range []float64{float64(d), float64(n), float64(nt), float64(k), C, pos} {
+		args = append(args, strconv.FormatFloat(v, 'g', -1, 64))
+	}
+	out, err := exec.Command(py, args...).Output()
+	if err != nil {
+		t.Fatalf("scikit-learn: %v", err)
+	}
+	var sk struct {
+		W    [][]float64
+		B    []float64
+		Pred []int
+		AP   []float64
+	}
+	if err := json.Unmarshal(out, &sk); err != nil {
+		t.Fatalf("scikit-learn output %q: %v", out, err)
+	}
+	m, err := TrainSVM(x, n, d, y, k, SVMConfig{C: C, PositiveWeight: pos, Tol: 1e-9, MaxIter: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wmax, wdiff, bdiff float64
+	for c := 0; c < k; c++ {
+		for j := 0; j < d; j++ {
+			wmax = max(wmax, math.Abs(sk.W[c][j]))
+			wdiff = max(wdiff, math.Abs(float64(m.W[c*d+j])-sk.W[c][j]))
+		}
+		bdiff = max(bdiff, math.Abs(float64(m.B[c])-sk.B[c]))
+	}
+	scores, err := m.Scores(xt, nt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pred := argmaxRows(scores, k)
+	agree, hits, skHits := 0, 0, 0
+	for i := range pred {
+		if pred[i] == sk.Pred[i] {
+			agree++
+		}
+		if pred[i] == yt[i] {
+			hits++
+		}
+		if sk.Pred[i] == yt[i] {
+			skHits++
+		}
+	}
+	col := make([]float64, nt)
+	isPos := make([]bool, nt)
+	var apDiff float64
+	for c := 0; c < k; c++ {
+		for i := range col {
+			col[i], isPos[i] = float64(scores[i*k+c]), yt[i] == c
+		}
+		apDiff = max(apDiff, math.Abs(AveragePrecision(col, isPos)-sk.AP[c]))
+	}
+	t.Logf("vs scikit-learn LinearSVC: max |dW| %.2e (max |W| %.3f), max |dB| %.2e, test predictions agree %d/%d, top-1 %.4f vs %.4f, max |dAP| %.2e (stop %s after %d iterations)",
+		wdiff, wmax, bdiff, agree, nt, float64(hits)/float64(nt), float64(skHits)/float64(nt), apDiff, m.Stop, m.Iterations)
+	if wdiff > 2e-3*wmax || bdiff > 2e-3*(1+wmax) {
+		t.Fatalf("parameters differ from scikit-learn: max |dW| %v, max |dB| %v", wdiff, bdiff)
+	}
+	if math.Abs(float64(hits-skHits))/float64(nt) > 0.005 || agree < nt-5 {
+		t.Fatalf("test top-1 %d vs scikit-learn %d of %d; predictions agree on %d", hits, skHits, nt, agree)
+	}
+	if apDiff > 1e-3 {
+		t.Fatalf("average precision differs from scikit-learn by %v", apDiff)
 	}
 }

@@ -82,7 +82,9 @@ func (op *conv2d) Do(vs ...G.Value) (G.Value, error) {
 	out := op.output(dt, false, s...)
 	switch dt {
 	case tensor.Float32:
-		convForward(x.Float32s(), w.Float32s(), out.Float32s(), x.Shape(), w.Shape()[0], op.g)
+		if err := conv32Forward(x.Float32s(), w.Float32s(), out.Float32s(), x.Shape(), w.Shape()[0], op.g); err != nil {
+			return nil, err
+		}
 	default:
 		convForward(x.Float64s(), w.Float64s(), out.Float64s(), x.Shape(), w.Shape()[0], op.g)
 	}
@@ -131,7 +133,9 @@ func (op *convBwdData) Do(vs ...G.Value) (G.Value, error) {
 	dx := op.output(dt, true, op.xShape...)
 	switch dt {
 	case tensor.Float32:
-		convBackwardData(w.Float32s(), dy.Float32s(), dx.Float32s(), op.xShape, w.Shape()[0], op.g)
+		if err := conv32BackwardData(w.Float32s(), dy.Float32s(), dx.Float32s(), op.xShape, w.Shape()[0], op.g); err != nil {
+			return nil, err
+		}
 	default:
 		convBackwardData(w.Float64s(), dy.Float64s(), dx.Float64s(), op.xShape, w.Shape()[0], op.g)
 	}
@@ -166,7 +170,9 @@ func (op *convBwdWeight) Do(vs ...G.Value) (G.Value, error) {
 	dw := op.output(dt, false, op.wShape...)
 	switch dt {
 	case tensor.Float32:
-		convBackwardWeight(x.Float32s(), dy.Float32s(), dw.Float32s(), x.Shape(), op.wShape[0], op.g)
+		if err := conv32BackwardWeight(x.Float32s(), dy.Float32s(), dw.Float32s(), x.Shape(), op.wShape[0], op.g); err != nil {
+			return nil, err
+		}
 	default:
 		convBackwardWeight(x.Float64s(), dy.Float64s(), dw.Float64s(), x.Shape(), op.wShape[0], op.g)
 	}

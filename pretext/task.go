@@ -39,7 +39,7 @@ type Config struct {
 	TrainImages int `json:"train_images,omitempty"`
 	// Jigsaw configures the jigsaw task (nil: DefaultJigsawConfig(InputSize)).
 	Jigsaw *JigsawConfig `json:"jigsaw,omitempty"`
-	// PIRL configures the memory-bank tasks (pirl-*, npid); its BankSize must be set to the number of training images.
+	// PIRL configures the memory-bank tasks pirl-*, npid (nil: DefaultPIRLConfig(TrainImages)).
 	PIRL *PIRLConfig `json:"pirl,omitempty"`
 }
 

@@ -3,10 +3,12 @@ package runtime
 import (
 	"fmt"
 	goruntime "runtime"
+	"strings"
 	"sync"
 )
 
-// ExtractOptions configures Extract. Zero fields take the defaults below.
+// ExtractOptions configures Extract and ExtractStream. Zero fields take the
+// defaults below.
 type ExtractOptions struct {
 	// Batch is the number of images per Run (default 64). The last batch
 	// may be smaller.
@@ -14,7 +16,9 @@ type ExtractOptions struct {
 	// Workers is the number of goroutines calling load (default
 	// GOMAXPROCS).
 	Workers int
-	// Output names the model output to collect (default "features").
+	// Output names the model output to collect (default: see
+	// Session.DefaultOutput: "features" when the model has it, else its
+	// only output).
 	Output string
 	// Prefetch is the number of batches being loaded while the session
 	// runs another (default 2). Memory use is (Prefetch+1) batch buffers.
@@ -27,8 +31,25 @@ type ExtractOptions struct {
 // DefaultBatch is the default ExtractOptions.Batch.
 const DefaultBatch = 64
 
-// DefaultOutput is the output Extract collects by default.
+// DefaultOutput is the output Extract collects by default when the model
+// has it.
 const DefaultOutput = "features"
+
+// DefaultOutput returns the output Extract collects when none is named:
+// "features" when the model has such an output (every selfsup export does),
+// else the model's only output (a foreign model's logits or embedding). A
+// model with several outputs and none called "features" is an error that
+// lists them.
+func (s *Session) DefaultOutput() (string, error) {
+	if _, err := s.output(DefaultOutput); err == nil {
+		return DefaultOutput, nil
+	}
+	if len(s.outputs) == 1 {
+		return s.outputs[0].Name, nil
+	}
+	return "", fmt.Errorf("runtime: %s has no output %q and %d others (%s): name the one to extract",
+		s.path, DefaultOutput, len(s.outputs), strings.Join(names(s.outputs), ", "))
+}
 
 // Extract runs sess on items 0..n-1 and returns the model output
 // opts.Output for each, as features [n, dim] in C order (item i at
@@ -43,20 +64,45 @@ const DefaultOutput = "features"
 // first load or Run error stops the work; load errors are wrapped with the
 // item's index. Extract returns only after every load call has returned.
 func Extract(sess *Session, n int, chw [3]int, load func(i int, dst []float32) error, opts ExtractOptions) (features []float32, dim int, err error) {
-	if sess == nil {
-		return nil, 0, fmt.Errorf("runtime: extract: nil session")
+	dim, err = ExtractStream(sess, n, chw, load, func(start, count int, out []float32, d int) error {
+		if features == nil {
+			features = make([]float32, n*d)
+		}
+		copy(features[start*d:], out)
+		return nil
+	}, opts)
+	if err != nil {
+		return nil, 0, err
 	}
-	if load == nil {
-		return nil, 0, fmt.Errorf("runtime: extract: nil load function")
+	if features == nil {
+		features = []float32{}
+	}
+	return features, dim, nil
+}
+
+// ExtractStream is Extract without the result buffer, for outputs too large
+// to hold at once or written as they come: after each batch it calls
+// emit(start, count, out, dim) from the calling goroutine, in item order,
+// with out the batch's output [count, dim] for items start..start+count-1
+// (emit may keep out). Batches start at multiples of opts.Batch. An emit
+// error stops the work and is returned wrapped. It returns dim (from the
+// model's static output shape when n is 0, or 0 when that is dynamic).
+func ExtractStream(sess *Session, n int, chw [3]int, load func(i int, dst []float32) error,
+	emit func(start, count int, out []float32, dim int) error, opts ExtractOptions) (dim int, err error) {
+	if sess == nil {
+		return 0, fmt.Errorf("runtime: extract: nil session")
+	}
+	if load == nil || emit == nil {
+		return 0, fmt.Errorf("runtime: extract: nil load or emit function")
 	}
 	if n < 0 {
-		return nil, 0, fmt.Errorf("runtime: extract: item count %d < 0", n)
+		return 0, fmt.Errorf("runtime: extract: item count %d < 0", n)
 	}
 	if chw[0] <= 0 || chw[1] <= 0 || chw[2] <= 0 {
-		return nil, 0, fmt.Errorf("runtime: extract: image shape [C,H,W] = %v must be positive", chw)
+		return 0, fmt.Errorf("runtime: extract: image shape [C,H,W] = %v must be positive", chw)
 	}
 	if opts.Batch < 0 || opts.Workers < 0 || opts.Prefetch < 0 {
-		return nil, 0, fmt.Errorf("runtime: extract: batch %d, workers %d and prefetch %d must be >= 0", opts.Batch, opts.Workers, opts.Prefetch)
+		return 0, fmt.Errorf("runtime: extract: batch %d, workers %d and prefetch %d must be >= 0", opts.Batch, opts.Workers, opts.Prefetch)
 	}
 	if opts.Batch == 0 {
 		opts.Batch = DefaultBatch
@@ -65,29 +111,31 @@ func Extract(sess *Session, n int, chw [3]int, load func(i int, dst []float32) e
 		opts.Workers = goruntime.GOMAXPROCS(0)
 	}
 	if opts.Output == "" {
-		opts.Output = DefaultOutput
+		if opts.Output, err = sess.DefaultOutput(); err != nil {
+			return 0, fmt.Errorf("runtime: extract: %w", err)
+		}
 	}
 	if opts.Prefetch == 0 {
 		opts.Prefetch = 2
 	}
 	out, err := sess.output(opts.Output)
 	if err != nil {
-		return nil, 0, fmt.Errorf("runtime: extract: %w", err)
+		return 0, fmt.Errorf("runtime: extract: %w", err)
 	}
 	if len(sess.inputs) != 1 {
-		return nil, 0, fmt.Errorf("runtime: extract: %s has %d inputs, expected one image input", sess.path, len(sess.inputs))
+		return 0, fmt.Errorf("runtime: extract: %s has %d inputs, expected one image input", sess.path, len(sess.inputs))
 	}
 	in := sess.inputs[0]
 	if len(in.Shape) != 4 {
-		return nil, 0, fmt.Errorf("runtime: extract: %s input %q has shape %v, expected [batch, channels, height, width]", sess.path, in.Name, in.Shape)
+		return 0, fmt.Errorf("runtime: extract: %s input %q has shape %v, expected [batch, channels, height, width]", sess.path, in.Name, in.Shape)
 	}
 	for k := 0; k < 3; k++ {
 		if d := in.Shape[k+1]; d >= 0 && d != int64(chw[k]) {
-			return nil, 0, fmt.Errorf("runtime: extract: %s input %q has shape %v, images are [C,H,W] = %v", sess.path, in.Name, in.Shape, chw)
+			return 0, fmt.Errorf("runtime: extract: %s input %q has shape %v, images are [C,H,W] = %v", sess.path, in.Name, in.Shape, chw)
 		}
 	}
 	if n == 0 {
-		return []float32{}, staticDim(out.Shape), nil
+		return staticDim(out.Shape), nil
 	}
 
 	p := newPipeline(n, chw[0]*chw[1]*chw[2], opts, load)
@@ -98,40 +146,41 @@ func Extract(sess *Session, n int, chw [3]int, load func(i int, dst []float32) e
 	for b := range p.ready {
 		b.pending.Wait()
 		if err := p.failed(); err != nil {
-			return nil, 0, err
+			return 0, err
 		}
 		shape[0] = int64(b.count)
 		res, err := sess.Run(b.buf[:b.count*p.item], shape, opts.Output)
 		if err != nil {
-			return nil, 0, fmt.Errorf("runtime: extract: items %d..%d: %w", b.start, b.start+b.count-1, err)
+			return 0, fmt.Errorf("runtime: extract: items %d..%d: %w", b.start, b.start+b.count-1, err)
 		}
+		p.free <- b.buf
 		o := res[opts.Output]
 		if len(o.Shape) == 0 || o.Shape[0] != int64(b.count) {
-			return nil, 0, fmt.Errorf("runtime: extract: items %d..%d: output %q has shape %v, expected batch dimension %d first",
+			return 0, fmt.Errorf("runtime: extract: items %d..%d: output %q has shape %v, expected batch dimension %d first",
 				b.start, b.start+b.count-1, opts.Output, o.Shape, b.count)
 		}
 		d := len(o.Data) / b.count
-		if features == nil {
+		if done == 0 {
 			dim = d
-			features = make([]float32, n*dim)
 		} else if d != dim {
-			return nil, 0, fmt.Errorf("runtime: extract: items %d..%d: output %q has shape %v, %d values per item, earlier batches had %d",
+			return 0, fmt.Errorf("runtime: extract: items %d..%d: output %q has shape %v, %d values per item, earlier batches had %d",
 				b.start, b.start+b.count-1, opts.Output, o.Shape, d, dim)
 		}
-		copy(features[b.start*dim:], o.Data)
-		p.free <- b.buf
+		if err := emit(b.start, b.count, o.Data, dim); err != nil {
+			return 0, fmt.Errorf("runtime: extract: items %d..%d: %w", b.start, b.start+b.count-1, err)
+		}
 		done += b.count
 		if opts.Progress != nil {
 			opts.Progress(done, n)
 		}
 	}
 	if err := p.failed(); err != nil {
-		return nil, 0, err
+		return 0, err
 	}
 	if done != n {
-		return nil, 0, fmt.Errorf("runtime: extract: internal error: %d of %d items done", done, n)
+		return 0, fmt.Errorf("runtime: extract: internal error: %d of %d items done", done, n)
 	}
-	return features, dim, nil
+	return dim, nil
 }
 
 // staticDim is the product of shape's dimensions after the first, or 0

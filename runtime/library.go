@@ -1,5 +1,10 @@
 // Package runtime runs exported selfsup backbones (ONNX files) with ONNX
-// Runtime for feature extraction and serving.
+// Runtime for feature extraction and serving: Session (one model, CPU or
+// CUDA), Pool (several sessions for concurrent callers), Extract and
+// ExtractStream (batches, with image decoding on a worker pool that overlaps
+// inference), and Preprocess (what a stored image becomes before it is fed,
+// read from the model's metadata, with ImageNet defaults for foreign models
+// such as torchvision exports).
 //
 // It works from ONNX files alone and imports neither Gorgonia nor the
 // training stack, so a feature server ships without them. The ONNX Runtime

@@ -18,42 +18,72 @@ const (
 )
 
 // Preprocess is what turns a stored image into a model input: channel
-// conversion, a resize of the whole image to Size x Size, scaling to
-// [0, 1] and per-channel normalisation (x - Mean)/Std.
+// conversion, a resize of the whole image to Size x Size (bilinear,
+// antialiased when shrinking; see data.Resize), scaling to [0, 1] and
+// per-channel normalisation (x - Mean)/Std, giving a [Channels, Size, Size]
+// float32 tensor.
 type Preprocess struct {
 	Channels, Size int
 	Mean, Std      []float32
 }
 
+// ImageNet channel statistics (torchvision's), the preprocessing of models
+// without selfsup metadata.
+var (
+	ImageNetMean = []float32{0.485, 0.456, 0.406}
+	ImageNetStd  = []float32{0.229, 0.224, 0.225}
+)
+
+// DefaultSize is the input size of a model that fixes neither its height
+// and width nor records one in its metadata.
+const DefaultSize = 224
+
 // Preprocess reads the session's preprocessing from its input shape and
-// metadata. A model without selfsup metadata (a foreign model) gets
-// ImageNet's mean and std and the input's static size, or 224.
+// metadata (selfsup.input_size, selfsup.mean, selfsup.std). A model without
+// selfsup metadata (a foreign model, for example a torchvision export)
+// gets ImageNetMean and ImageNetStd (0.5 and 0.25 for one channel) and the
+// input's static size, or DefaultSize (224) when height and width are
+// dynamic.
 func (s *Session) Preprocess() (Preprocess, error) {
 	in := s.Inputs()
 	if len(in) != 1 || len(in[0].Shape) != 4 {
 		return Preprocess{}, fmt.Errorf("runtime: %s: expected one [N, C, H, W] input, got %v", s.Path(), in)
 	}
-	p := Preprocess{Channels: int(in[0].Shape[1]), Size: int(in[0].Shape[2])}
+	shape := in[0].Shape
+	p := Preprocess{Channels: int(shape[1])}
 	if p.Channels != 1 && p.Channels != 3 {
-		return Preprocess{}, fmt.Errorf("runtime: %s: input has %d channels, expected 1 or 3", s.Path(), p.Channels)
+		return Preprocess{}, fmt.Errorf("runtime: %s: input %q has shape %v: %d channels, expected 1 or 3", s.Path(), in[0].Name, shape, p.Channels)
+	}
+	switch h, w := shape[2], shape[3]; {
+	case h > 0 && w > 0 && h != w:
+		return Preprocess{}, fmt.Errorf("runtime: %s: input %q has shape %v: height %d and width %d differ, only square inputs are supported", s.Path(), in[0].Name, shape, h, w)
+	case h > 0:
+		p.Size = int(h)
+	case w > 0:
+		p.Size = int(w)
 	}
 	meta, err := s.Metadata()
 	if err != nil {
 		return Preprocess{}, err
 	}
 	if v, ok := meta[metaInputSize]; ok {
-		if p.Size, err = strconv.Atoi(v); err != nil || p.Size < 1 {
+		size, err := strconv.Atoi(v)
+		if err != nil || size < 1 {
 			return Preprocess{}, fmt.Errorf("runtime: %s: metadata %s=%q is not a positive integer", s.Path(), metaInputSize, v)
 		}
+		if p.Size > 0 && size != p.Size {
+			return Preprocess{}, fmt.Errorf("runtime: %s: metadata %s=%d but input %q has shape %v", s.Path(), metaInputSize, size, in[0].Name, shape)
+		}
+		p.Size = size
 	}
 	if p.Size < 1 {
-		p.Size = 224
+		p.Size = DefaultSize
 	}
-	p.Mean, p.Std = []float32{0.485, 0.456, 0.406}, []float32{0.229, 0.224, 0.225}
+	p.Mean, p.Std = append([]float32(nil), ImageNetMean...), append([]float32(nil), ImageNetStd...)
 	if p.Channels == 1 {
 		p.Mean, p.Std = []float32{0.5}, []float32{0.25}
 	}
-	for key, dst := range map[string]*[]float32{metaMean: &p.Mean, metaStd: &p.Std} {
+	for _, key := range []string{metaMean, metaStd} {
 		v, ok := meta[key]
 		if !ok {
 			continue
@@ -62,7 +92,16 @@ func (s *Session) Preprocess() (Preprocess, error) {
 		if err != nil || len(f) != p.Channels {
 			return Preprocess{}, fmt.Errorf("runtime: %s: metadata %s=%q: expected %d comma-separated numbers", s.Path(), key, v, p.Channels)
 		}
-		*dst = f
+		if key == metaMean {
+			p.Mean = f
+		} else {
+			p.Std = f
+		}
+	}
+	for c, v := range p.Std {
+		if v == 0 {
+			return Preprocess{}, fmt.Errorf("runtime: %s: std of channel %d is zero", s.Path(), c)
+		}
 	}
 	return p, nil
 }
@@ -79,6 +118,9 @@ func parseFloats(s string) ([]float32, error) {
 	return out, nil
 }
 
+// CHW is the shape of one model input, [Channels, Size, Size].
+func (p Preprocess) CHW() [3]int { return [3]int{p.Channels, p.Size, p.Size} }
+
 // Dataset wraps ds so that its images come out converted and resized for
 // the model.
 func (p Preprocess) Dataset(ds data.Dataset) data.Dataset {
@@ -86,33 +128,55 @@ func (p Preprocess) Dataset(ds data.Dataset) data.Dataset {
 }
 
 // Fill writes image img (already converted by Dataset) into dst as a
-// normalised [C, Size, Size] tensor.
+// normalised [C, Size, Size] tensor: dst = (pixel/255 - Mean[c]) / Std[c],
+// computed as data.Normalize(data.ToTensor(img)) does, bit for bit, without
+// the intermediate tensors.
 func (p Preprocess) Fill(img data.Image, dst []float32) error {
 	if img.C != p.Channels || img.H != p.Size || img.W != p.Size {
 		return fmt.Errorf("runtime: image is %dx%dx%d, model expects %dx%dx%d", img.C, img.H, img.W, p.Channels, p.Size, p.Size)
 	}
-	t, err := data.Normalize(data.ToTensor(img), p.Mean, p.Std)
-	if err != nil {
-		return err
+	if len(p.Mean) != p.Channels || len(p.Std) != p.Channels {
+		return fmt.Errorf("runtime: preprocess has %d means and %d stds for %d channels", len(p.Mean), len(p.Std), p.Channels)
 	}
-	copy(dst, t.Data)
+	plane := p.Size * p.Size
+	if len(dst) != p.Channels*plane || len(img.Pix) != len(dst) {
+		return fmt.Errorf("runtime: fill: destination holds %d values, image %d, expected %d", len(dst), len(img.Pix), p.Channels*plane)
+	}
+	var lut [256]float32
+	for c := 0; c < p.Channels; c++ {
+		m, inv := p.Mean[c], 1/p.Std[c]
+		for v := range lut {
+			lut[v] = (float32(v)/255 - m) * inv
+		}
+		src, out := img.Pix[c*plane:(c+1)*plane], dst[c*plane:(c+1)*plane]
+		for i, v := range src {
+			out[i] = lut[v]
+		}
+	}
 	return nil
 }
 
-// ExtractDataset runs the model over every image of ds and returns the
-// features [ds.Len(), dim].
+// Loader returns a load function for Extract that decodes item offset+i of
+// ds, converts and resizes it (see Dataset) and fills dst with it (see
+// Fill). Errors name the item's source. Safe for concurrent use when ds is.
+func (p Preprocess) Loader(ds data.Dataset, offset int) func(i int, dst []float32) error {
+	conv := p.Dataset(ds)
+	return func(i int, dst []float32) error {
+		img, err := conv.Image(offset + i)
+		if err != nil {
+			return fmt.Errorf("%s: %w", ds.Source(offset+i), err)
+		}
+		return p.Fill(img, dst)
+	}
+}
+
+// ExtractDataset runs the model over every image of ds, preprocessed as
+// sess.Preprocess says, and returns the features [ds.Len(), dim] of the
+// output opts.Output (see ExtractOptions).
 func ExtractDataset(sess *Session, ds data.Dataset, opts ExtractOptions) ([]float32, int, error) {
 	p, err := sess.Preprocess()
 	if err != nil {
 		return nil, 0, err
 	}
-	conv := p.Dataset(ds)
-	load := func(i int, dst []float32) error {
-		img, err := conv.Image(i)
-		if err != nil {
-			return fmt.Errorf("%s: %w", ds.Source(i), err)
-		}
-		return p.Fill(img, dst)
-	}
-	return Extract(sess, ds.Len(), [3]int{p.Channels, p.Size, p.Size}, load, opts)
+	return Extract(sess, ds.Len(), p.CHW(), p.Loader(ds, 0), opts)
 }

@@ -162,14 +162,32 @@ func configure(so *ort.SessionOptions, opts Options, device string, deviceID int
 	return nil
 }
 
-// appendCUDA appends ORT's CUDA execution provider for GPU deviceID.
+// cudaProviderLibs are the files ORT loads, from the folder of
+// libonnxruntime.so, to run on CUDA.
+var cudaProviderLibs = []string{"libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"}
+
+// appendCUDA appends ORT's CUDA execution provider for GPU deviceID. When
+// that fails, the error names the provider libraries missing beside the
+// loaded libonnxruntime.so (or, when they are there, ORT's own message names
+// the CUDA or cuDNN library it could not load) and says how to install them.
 func appendCUDA(so *ort.SessionOptions, deviceID int) error {
 	hint := func(err error) error {
 		dir := filepath.Dir(LoadedLibrary())
-		return fmt.Errorf("device cuda:%d: CUDA execution provider unavailable: %w; "+
-			"it needs %s and %s in %s (the CPU build from onnxruntime-node that scripts/setup.sh installs has neither) "+
-			"and the CUDA 12 and cuDNN 9 libraries on the loader path; use --device cpu otherwise",
-			deviceID, err, "libonnxruntime_providers_cuda.so", "libonnxruntime_providers_shared.so", dir)
+		var missing []string
+		for _, f := range cudaProviderLibs {
+			if _, serr := os.Stat(filepath.Join(dir, f)); serr != nil {
+				missing = append(missing, f)
+			}
+		}
+		what := "missing: " + strings.Join(missing, " and ")
+		if len(missing) == len(cudaProviderLibs) {
+			what += " (the CPU build that scripts/setup.sh installs has neither)"
+		} else if len(missing) == 0 {
+			what = "both are there, so one of them or a CUDA or cuDNN library they link failed to load (ONNX Runtime's message above names it)"
+		}
+		return fmt.Errorf("device cuda:%d: CUDA execution provider unavailable: %w; it needs %s in %s; %s; "+
+			"scripts/cuda_setup.sh installs an ONNX Runtime with them (then set %s), which needs the CUDA 13 and cuDNN 9 libraries on the loader path; use --device cpu otherwise",
+			deviceID, err, strings.Join(cudaProviderLibs, " and "), dir, what, LibraryEnv)
 	}
 	cuda, err := ort.NewCUDAProviderOptions()
 	if err != nil {

@@ -27,7 +27,7 @@ func exportCommand() *cli.Command {
 			&cli.IntFlag{Name: "size", Usage: "input size in pixels recorded in the model (default: the training size)"},
 			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "with --random-init: weight seed"},
 			&cli.StringFlag{Name: "out", Usage: "output .onnx file"},
-			&cli.StringFlag{Name: "outputs", Value: "features", Usage: "comma-separated outputs: features, stage1..stage4"},
+			&cli.StringFlag{Name: "outputs", Value: "features", Usage: "comma-separated outputs: features, stage1..stage4 (the CIFAR resnet20c has 3 stages), or all"},
 			&cli.BoolFlag{Name: "fold-bn", Value: true, Usage: "fold batch norm into the convolutions"},
 			&cli.BoolFlag{Name: "dynamic-hw", Usage: "leave height and width dynamic"},
 			&cli.StringFlag{Name: "inspect", Usage: "print a model's inputs, outputs and metadata instead"},
@@ -54,6 +54,14 @@ func exportCommand() *cli.Command {
 			}
 			opts := export.DefaultOptions()
 			opts.Outputs = strings.Split(c.String("outputs"), ",")
+			if c.String("outputs") == "all" {
+				opts.Outputs = []string{export.FeaturesOutput}
+				for _, k := range []string{"stage1", "stage2", "stage3", "stage4"} {
+					if _, ok := src.spec.Outputs[k]; ok {
+						opts.Outputs = append(opts.Outputs, k)
+					}
+				}
+			}
 			opts.FoldBN, opts.DynamicHW = c.Bool("fold-bn"), c.Bool("dynamic-hw")
 			if c.Int("size") > 0 {
 				src.size = c.Int("size")

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// testBenchExtract runs `selfsup bench extract` on the tiny model with
+// synthetic JPEG files and checks its JSON: both throughputs measured per
+// repeat, their medians and ratio, the model's output size, and a CPU-vs-CPU
+// device comparison that must agree exactly.
+func testBenchExtract(t *testing.T, bin string) {
+	var r benchExtractResult
+	lastJSON(t, runCmd(t, nil, bin, "bench", "extract", "--model", tinyModelPath, "--data", "synthetic", "--images", "24",
+		"--batch", "8", "--repeats", "3", "--threads", "1", "--compare-device", "cpu", "--json"), &r)
+	if r.Images != 24 || r.Batch != 8 || r.Size != 8 || r.Dim != 4 || r.Device != "cpu" || r.ORTVersion == "" || r.Cores < 1 {
+		t.Errorf("bench extract: %+v", r)
+	}
+	if len(r.SessionRuns) != 3 || len(r.PipelineRuns) != 3 {
+		t.Fatalf("want 3 measurements of each kind, got %v and %v", r.SessionRuns, r.PipelineRuns)
+	}
+	if r.SessionIPS != median(r.SessionRuns) || r.PipelineIPS != median(r.PipelineRuns) || r.SessionIPS <= 0 || r.PipelineIPS <= 0 || r.DecodeIPS <= 0 {
+		t.Errorf("throughputs: session %v (runs %v), pipeline %v (runs %v), decode %v", r.SessionIPS, r.SessionRuns, r.PipelineIPS, r.PipelineRuns, r.DecodeIPS)
+	}
+	if !(r.SessionCPU > 0) || !(r.PipelineCPU > 0) {
+		t.Errorf("CPU per image: session %v ms, pipeline %v ms; want both > 0", r.SessionCPU, r.PipelineCPU)
+	}
+	if got := r.PipelineIPS / r.SessionIPS; got != r.Ratio {
+		t.Errorf("pipeline_over_session %v, want %v", r.Ratio, got)
+	}
+	if r.Compare != "cpu" || r.CompareDiff == nil || *r.CompareDiff != 0 || r.CompareScale == nil || *r.CompareScale <= 0 {
+		t.Errorf("cpu vs cpu comparison: device %q, diff %v, scale %v; want cpu, 0, > 0", r.Compare, r.CompareDiff, r.CompareScale)
+	}
+	if r.LoadBefore == "" || r.Date == "" {
+		t.Errorf("load %q, date %q", r.LoadBefore, r.Date)
+	}
+
+	res := runCmd(t, nil, bin, "bench", "extract", "--model", tinyModelPath, "--data", "synthetic", "--images", "4", "--size", "16")
+	if res.code == 0 || !strings.Contains(res.stderr, "--size 16") || !strings.Contains(res.stderr, "--dynamic-hw") {
+		t.Errorf("--size 16 on a fixed 8x8 model: exit %d, stderr %q; want a refusal pointing to --dynamic-hw", res.code, res.stderr)
+	}
+	res = runCmd(t, nil, bin, "bench", "extract", "--model", tinyModelPath, "--data", "synthetic", "--images", "4", "--device", "cuda:x")
+	if res.code == 0 || !strings.Contains(res.stderr, "cuda:N") {
+		t.Errorf("--device cuda:x: exit %d, stderr %q", res.code, res.stderr)
+	}
+}

@@ -1,0 +1,225 @@
+//go:build cgo && !purego && !nodnnl
+
+package ops
+
+// #cgo LDFLAGS: -ldl
+// #include "dnnl_bridge.h"
+import "C"
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"gorgonia.org/tensor"
+)
+
+// ConvBackend names the float32 convolution kernels in use: oneDNN through
+// cgo (Debian libdnnl-dev 2.6, installed by scripts/setup.sh: its headers
+// at build time, libdnnl.so.2 opened on the first convolution), with the
+// layouts oneDNN prefers and reorders from and to NCHW around each call.
+// Build with -tags nodnnl for im2col + OpenBLAS, or -tags purego for pure
+// Go. float64 convolutions always take the Go path.
+const ConvBackend = "onednn"
+
+// maxDNNLConvs bounds the primitive cache; when it is full the cache is
+// emptied and refilled on demand (a training run uses a few dozen shapes).
+const maxDNNLConvs = 256
+
+// dnnlKey identifies a cached convolution: input shape, output channels
+// and geometry.
+type dnnlKey struct {
+	n, c, h, w, o int
+	g             ConvGeom
+}
+
+type dnnlRequest struct {
+	f    func() error
+	done chan error
+}
+
+// dnnlState is the oneDNN side of the package. oneDNN (built on OpenMP)
+// keeps one thread team per calling OS thread, so every call goes through
+// one goroutine locked to its thread: requests arrive on reqs and convs is
+// touched only there.
+type dnnlState struct {
+	once  sync.Once
+	reqs  chan dnnlRequest
+	ready bool
+	convs map[dnnlKey]*C.sxd_conv
+}
+
+var dnnl dnnlState
+
+func (s *dnnlState) loop() {
+	runtime.LockOSThread()
+	for r := range s.reqs {
+		r.done <- r.f()
+	}
+}
+
+// do runs f on the oneDNN thread and waits for it.
+func (s *dnnlState) do(f func() error) error {
+	s.once.Do(func() {
+		s.reqs = make(chan dnnlRequest)
+		go s.loop()
+	})
+	done := make(chan error, 1)
+	s.reqs <- dnnlRequest{f: f, done: done}
+	return <-done
+}
+
+func dnnlError(what string, st C.int) error {
+	return fmt.Errorf("ops: onednn: %s: %s", what, C.GoString(C.sxd_status_str(st)))
+}
+
+// ompWaitPolicy is the OMP_WAIT_POLICY that oneDNN's OpenMP runtime
+// starts with unless the environment sets OMP_WAIT_POLICY or
+// GOMP_SPINCOUNT. libgomp's default lets idle worker threads spin for
+// about 300000 rounds (milliseconds): they spin through the Go ops that
+// run between two convolutions, taking a core from them, and on a busy
+// machine a spinning worker holds the core that the thread it waits for
+// needs. Measured on 2 shared cores (BenchmarkStep in train/, best of 6
+// runs at load 4-12): default spin 81 img/s, GOMP_SPINCOUNT=10000 123,
+// GOMP_SPINCOUNT=1000 146, passive 146.
+const ompWaitPolicy = "PASSIVE"
+
+// load opens libdnnl (and with it libgomp) with the OpenMP settings above;
+// the variable it sets is removed again once the library has read it, so
+// child processes do not inherit it.
+func (s *dnnlState) load() error {
+	set := false
+	if os.Getenv("OMP_WAIT_POLICY") == "" && os.Getenv("GOMP_SPINCOUNT") == "" {
+		set = os.Setenv("OMP_WAIT_POLICY", ompWaitPolicy) == nil
+	}
+	st := C.sxd_load()
+	if set {
+		os.Unsetenv("OMP_WAIT_POLICY")
+	}
+	if st != 0 {
+		return fmt.Errorf("%w (install libdnnl2, as scripts/setup.sh does, or build with -tags nodnnl)", dnnlError("load", st))
+	}
+	return nil
+}
+
+// conv returns the cached convolution for k; on the oneDNN thread only.
+func (s *dnnlState) conv(k dnnlKey) (*C.sxd_conv, error) {
+	if !s.ready {
+		if err := s.load(); err != nil {
+			return nil, err
+		}
+		if st := C.sxd_init(); st != 0 {
+			return nil, dnnlError("engine", st)
+		}
+		s.ready, s.convs = true, map[dnnlKey]*C.sxd_conv{}
+	}
+	if cv, ok := s.convs[k]; ok {
+		return cv, nil
+	}
+	if len(s.convs) >= maxDNNLConvs {
+		s.freeConvs()
+	}
+	var cv *C.sxd_conv
+	st := C.sxd_conv_create(C.int64_t(k.n), C.int64_t(k.c), C.int64_t(k.h), C.int64_t(k.w), C.int64_t(k.o),
+		C.int64_t(k.g.Kernel), C.int64_t(k.g.Stride), C.int64_t(k.g.Pad), &cv)
+	if st != 0 {
+		return nil, dnnlError(fmt.Sprintf("conv x [%d %d %d %d] o %d %+v", k.n, k.c, k.h, k.w, k.o, k.g), st)
+	}
+	s.convs[k] = cv
+	return cv, nil
+}
+
+func (s *dnnlState) freeConvs() {
+	for k, cv := range s.convs {
+		C.sxd_conv_destroy(cv)
+		delete(s.convs, k)
+	}
+}
+
+// Convolution passes, as numbered by the bridge (SXD_FWD, ...).
+const (
+	passForward         = C.SXD_FWD
+	passBackwardData    = C.SXD_BWD_DATA
+	passBackwardWeights = C.SXD_BWD_WEIGHTS
+)
+
+var passNames = [3]string{"forward", "backward data", "backward weights"}
+
+// dnnlConv runs one pass (passForward, passBackwardData, passBackwardWeights) of
+// the float32 convolution of input shape xs with O output channels. The
+// slices are in plain layout (NCHW / OIHW) and live in Go memory: cgo pins
+// them for the duration of the C call, and the bridge forgets them before
+// returning.
+func dnnlConv(pass int, in0, in1, out []float32, xs tensor.Shape, O int, g ConvGeom) error {
+	N, Cin, H, W := shape4(xs)
+	k := dnnlKey{N, Cin, H, W, O, g}
+	xn, wn, yn := N*Cin*H*W, O*Cin*g.Kernel*g.Kernel, N*O*g.Out(H)*g.Out(W)
+	want := [3][3]int{{xn, wn, yn}, {yn, wn, xn}, {xn, yn, wn}}[pass]
+	for i, n := range [3]int{len(in0), len(in1), len(out)} {
+		if n != want[i] {
+			return fmt.Errorf("ops: onednn: conv %s: argument %d has %d elements, expected %d", passNames[pass], i, n, want[i])
+		}
+	}
+	if xn == 0 || wn == 0 || yn == 0 {
+		clear(out)
+		return nil
+	}
+	return dnnl.do(func() error {
+		cv, err := dnnl.conv(k)
+		if err != nil {
+			return err
+		}
+		st := C.sxd_conv_exec(cv, C.int(pass), (*C.float)(unsafe.Pointer(&in0[0])), (*C.float)(unsafe.Pointer(&in1[0])),
+			(*C.float)(unsafe.Pointer(&out[0])))
+		if st != 0 {
+			return dnnlError(fmt.Sprintf("conv %s x %v o %d %+v", passNames[pass], xs, O, g), st)
+		}
+		return nil
+	})
+}
+
+// dnnlConvImpl names the oneDNN implementation and the argument layouts of
+// one pass, for benchmarks and logs.
+func dnnlConvImpl(pass int, xs tensor.Shape, O int, g ConvGeom) (string, error) {
+	N, Cin, H, W := shape4(xs)
+	var info string
+	err := dnnl.do(func() error {
+		cv, err := dnnl.conv(dnnlKey{N, Cin, H, W, O, g})
+		if err != nil {
+			return err
+		}
+		info = C.GoString(C.sxd_conv_impl(cv, C.int(pass)))
+		return nil
+	})
+	return info, err
+}
+
+func conv32Forward(x, w, y []float32, xs tensor.Shape, O int, g ConvGeom) error {
+	return dnnlConv(passForward, x, w, y, xs, O, g)
+}
+
+func conv32BackwardData(w, dy, dx []float32, xs tensor.Shape, O int, g ConvGeom) error {
+	return dnnlConv(passBackwardData, dy, w, dx, xs, O, g)
+}
+
+func conv32BackwardWeight(x, dy, dw []float32, xs tensor.Shape, O int, g ConvGeom) error {
+	return dnnlConv(passBackwardWeights, x, dy, dw, xs, O, g)
+}
+
+// CloseDNNL frees every cached oneDNN primitive, its work buffers, stream
+// and engine. The next convolution creates them again, so it is safe to
+// call at any time (and twice); call it when a process is done training to
+// return the memory. Builds without oneDNN make it a no-op.
+func CloseDNNL() error {
+	return dnnl.do(func() error {
+		if !dnnl.ready {
+			return nil
+		}
+		dnnl.freeConvs()
+		C.sxd_shutdown()
+		dnnl.ready = false
+		return nil
+	})
+}

@@ -1,0 +1,420 @@
+//go:build cgo && !purego && !nodnnl
+
+// dnnl_bridge.c: float32 convolutions (forward, backward data, backward
+// weights) over oneDNN's C API 2.x. See dnnl_bridge.h.
+//
+// Each convolution lets oneDNN choose its layouts (format_tag any: blocked
+// nChw16c-style activations and OIhw16i16o-style weights on AVX-512) and
+// reorders from and to the caller's plain NCHW / OIHW buffers around each
+// call. The blocked copies and the primitives' scratchpads live in four
+// work buffers shared by every convolution (calls are serialised on one
+// thread), so memory grows with the largest convolution, not their number.
+
+#include "dnnl_bridge.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_debug.h>
+
+// libdnnl is loaded with dlopen on first use rather than linked, so that
+// its OpenMP runtime (libgomp, which reads its settings from the
+// environment once, when it is loaded) starts after ops/dnnl.go has chosen
+// its wait policy. Every oneDNN function used here is called through a
+// pointer of the header's own type; the macros below route the calls.
+#define SXD_FUNCS(X)                               \
+	X(dnnl_convolution_backward_data_desc_init)    \
+	X(dnnl_convolution_backward_weights_desc_init) \
+	X(dnnl_convolution_forward_desc_init)          \
+	X(dnnl_engine_create)                          \
+	X(dnnl_engine_destroy)                         \
+	X(dnnl_memory_create)                          \
+	X(dnnl_memory_desc_equal)                      \
+	X(dnnl_memory_desc_get_size)                   \
+	X(dnnl_memory_desc_init_by_tag)                \
+	X(dnnl_memory_destroy)                         \
+	X(dnnl_memory_set_data_handle)                 \
+	X(dnnl_primitive_attr_create)                  \
+	X(dnnl_primitive_attr_destroy)                 \
+	X(dnnl_primitive_attr_set_scratchpad_mode)     \
+	X(dnnl_primitive_create)                       \
+	X(dnnl_primitive_desc_clone)                   \
+	X(dnnl_primitive_desc_create)                  \
+	X(dnnl_primitive_desc_destroy)                 \
+	X(dnnl_primitive_desc_query)                   \
+	X(dnnl_primitive_desc_query_md)                \
+	X(dnnl_primitive_destroy)                      \
+	X(dnnl_primitive_execute)                      \
+	X(dnnl_reorder_primitive_desc_create)          \
+	X(dnnl_status2str)                             \
+	X(dnnl_stream_create)                          \
+	X(dnnl_stream_destroy)                         \
+	X(dnnl_stream_wait)
+
+#define SXD_DECLARE(name) static __typeof__(&name) p_##name;
+SXD_FUNCS(SXD_DECLARE)
+
+#define dnnl_convolution_backward_data_desc_init (*p_dnnl_convolution_backward_data_desc_init)
+#define dnnl_convolution_backward_weights_desc_init (*p_dnnl_convolution_backward_weights_desc_init)
+#define dnnl_convolution_forward_desc_init (*p_dnnl_convolution_forward_desc_init)
+#define dnnl_engine_create (*p_dnnl_engine_create)
+#define dnnl_engine_destroy (*p_dnnl_engine_destroy)
+#define dnnl_memory_create (*p_dnnl_memory_create)
+#define dnnl_memory_desc_equal (*p_dnnl_memory_desc_equal)
+#define dnnl_memory_desc_get_size (*p_dnnl_memory_desc_get_size)
+#define dnnl_memory_desc_init_by_tag (*p_dnnl_memory_desc_init_by_tag)
+#define dnnl_memory_destroy (*p_dnnl_memory_destroy)
+#define dnnl_memory_set_data_handle (*p_dnnl_memory_set_data_handle)
+#define dnnl_primitive_attr_create (*p_dnnl_primitive_attr_create)
+#define dnnl_primitive_attr_destroy (*p_dnnl_primitive_attr_destroy)
+#define dnnl_primitive_attr_set_scratchpad_mode (*p_dnnl_primitive_attr_set_scratchpad_mode)
+#define dnnl_primitive_create (*p_dnnl_primitive_create)
+#define dnnl_primitive_desc_clone (*p_dnnl_primitive_desc_clone)
+#define dnnl_primitive_desc_create (*p_dnnl_primitive_desc_create)
+#define dnnl_primitive_desc_destroy (*p_dnnl_primitive_desc_destroy)
+#define dnnl_primitive_desc_query (*p_dnnl_primitive_desc_query)
+#define dnnl_primitive_desc_query_md (*p_dnnl_primitive_desc_query_md)
+#define dnnl_primitive_destroy (*p_dnnl_primitive_destroy)
+#define dnnl_primitive_execute (*p_dnnl_primitive_execute)
+#define dnnl_reorder_primitive_desc_create (*p_dnnl_reorder_primitive_desc_create)
+#define dnnl_status2str (*p_dnnl_status2str)
+#define dnnl_stream_create (*p_dnnl_stream_create)
+#define dnnl_stream_destroy (*p_dnnl_stream_destroy)
+#define dnnl_stream_wait (*p_dnnl_stream_wait)
+
+static void *lib;
+static char load_err[512];
+
+int sxd_load(void) {
+	if (lib) return 0;
+	void *h = dlopen(SXD_LIBDNNL, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(load_err, sizeof load_err, "load %s: %s", SXD_LIBDNNL, dlerror());
+		return SXD_LOAD_ERROR;
+	}
+#define SXD_RESOLVE(name)                                                          \
+	if (!(*(void **)&p_##name = dlsym(h, #name))) {                                \
+		snprintf(load_err, sizeof load_err, "%s: no symbol %s", SXD_LIBDNNL, #name); \
+		dlclose(h);                                                                \
+		return SXD_LOAD_ERROR;                                                     \
+	}
+	SXD_FUNCS(SXD_RESOLVE)
+	lib = h;
+	return 0;
+}
+
+#define CHECK(call)                               \
+	do {                                          \
+		dnnl_status_t st_ = (call);               \
+		if (st_ != dnnl_success) return (int)st_; \
+	} while (0)
+
+enum { NSLOT = 4, SLOT_SCRATCH = 3 };
+
+static struct {
+	int ready;
+	dnnl_engine_t eng;
+	dnnl_stream_t strm;
+	void *slot[NSLOT];
+	size_t cap[NSLOT];
+} g;
+
+int sxd_init(void) {
+	if (g.ready) return dnnl_success;
+	if (!lib) return SXD_LOAD_ERROR;
+	CHECK(dnnl_engine_create(&g.eng, dnnl_cpu, 0));
+	dnnl_status_t st = dnnl_stream_create(&g.strm, g.eng, dnnl_stream_default_flags);
+	if (st != dnnl_success) {
+		dnnl_engine_destroy(g.eng);
+		g.eng = NULL;
+		return (int)st;
+	}
+	g.ready = 1;
+	return dnnl_success;
+}
+
+void sxd_shutdown(void) {
+	for (int i = 0; i < NSLOT; i++) {
+		free(g.slot[i]);
+		g.slot[i] = NULL;
+		g.cap[i] = 0;
+	}
+	if (g.strm) dnnl_stream_destroy(g.strm);
+	if (g.eng) dnnl_engine_destroy(g.eng);
+	g.strm = NULL;
+	g.eng = NULL;
+	g.ready = 0;
+}
+
+// slot returns work buffer i with at least size bytes (64-byte aligned).
+static void *slot(int i, size_t size) {
+	if (size == 0) size = 64;
+	if (g.cap[i] < size) {
+		free(g.slot[i]);
+		size_t sz = (size + 4095) & ~(size_t)4095;
+		g.slot[i] = aligned_alloc(64, sz);
+		g.cap[i] = g.slot[i] ? sz : 0;
+	}
+	return g.slot[i];
+}
+
+// An argument of one pass.
+typedef struct {
+	int arg;                 // DNNL_ARG_*
+	int plain;               // index into sxd_conv.plain
+	int is_out;              // written by the primitive
+	dnnl_memory_t user;      // plain layout; handle set per call
+	dnnl_memory_t mem;       // primitive's layout; == user when no reorder
+	dnnl_primitive_t reorder; // user->mem (input) or mem->user (output)
+	size_t size;             // bytes of mem
+} sxd_arg;
+
+typedef struct {
+	int ready;
+	dnnl_primitive_desc_t pd;
+	dnnl_primitive_t prim;
+	sxd_arg a[3];
+	dnnl_memory_t scratch;
+	size_t scratch_size;
+	char info[256];
+} sxd_pass;
+
+struct sxd_conv {
+	dnnl_memory_desc_t plain[3]; // 0: x NCHW, 1: w OIHW, 2: y NCHW
+	dnnl_memory_desc_t any[3];   // same dims, format_tag any
+	dnnl_dims_t strides, pad;
+	dnnl_primitive_desc_t fwd_pd; // forward descriptor, hint for backward
+	sxd_pass pass[3];
+};
+
+static dnnl_status_t desc_init(sxd_conv *cv, int pass, dnnl_convolution_desc_t *d) {
+	switch (pass) {
+	case SXD_FWD:
+		return dnnl_convolution_forward_desc_init(d, dnnl_forward_training, dnnl_convolution_direct,
+				&cv->any[0], &cv->any[1], NULL, &cv->any[2], cv->strides, cv->pad, cv->pad);
+	case SXD_BWD_DATA:
+		return dnnl_convolution_backward_data_desc_init(d, dnnl_convolution_direct,
+				&cv->any[0], &cv->any[1], &cv->any[2], cv->strides, cv->pad, cv->pad);
+	case SXD_BWD_WEIGHTS:
+		return dnnl_convolution_backward_weights_desc_init(d, dnnl_convolution_direct,
+				&cv->any[0], &cv->any[1], NULL, &cv->any[2], cv->strides, cv->pad, cv->pad);
+	}
+	return dnnl_invalid_arguments;
+}
+
+static dnnl_status_t make_pd(sxd_conv *cv, int pass, dnnl_primitive_desc_t *pd) {
+	dnnl_convolution_desc_t d;
+	dnnl_status_t st = desc_init(cv, pass, &d);
+	if (st != dnnl_success) return st;
+	dnnl_primitive_attr_t attr;
+	st = dnnl_primitive_attr_create(&attr);
+	if (st != dnnl_success) return st;
+	st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+	if (st == dnnl_success)
+		st = dnnl_primitive_desc_create(pd, &d, attr, g.eng, pass == SXD_FWD ? NULL : cv->fwd_pd);
+	dnnl_primitive_attr_destroy(attr);
+	return st;
+}
+
+int sxd_conv_create(int64_t n, int64_t c, int64_t h, int64_t w, int64_t o,
+		int64_t k, int64_t s, int64_t p, sxd_conv **out) {
+	*out = NULL;
+	if (!g.ready) return dnnl_invalid_arguments;
+	sxd_conv *cv = calloc(1, sizeof *cv);
+	if (!cv) return dnnl_out_of_memory;
+	int64_t oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1;
+	dnnl_dims_t dims[3] = {{n, c, h, w}, {o, c, k, k}, {n, o, oh, ow}};
+	dnnl_format_tag_t tags[3] = {dnnl_nchw, dnnl_oihw, dnnl_nchw};
+	dnnl_status_t st = dnnl_success;
+	for (int i = 0; i < 3 && st == dnnl_success; i++) {
+		st = dnnl_memory_desc_init_by_tag(&cv->plain[i], 4, dims[i], dnnl_f32, tags[i]);
+		if (st == dnnl_success)
+			st = dnnl_memory_desc_init_by_tag(&cv->any[i], 4, dims[i], dnnl_f32, dnnl_format_tag_any);
+	}
+	cv->strides[0] = cv->strides[1] = s;
+	cv->pad[0] = cv->pad[1] = p;
+	if (st == dnnl_success) st = make_pd(cv, SXD_FWD, &cv->fwd_pd);
+	if (st != dnnl_success) {
+		sxd_conv_destroy(cv);
+		return (int)st;
+	}
+	*out = cv;
+	return dnnl_success;
+}
+
+// Arguments of each pass: {DNNL_ARG, plain index, query of its layout, output}.
+static const struct {
+	int arg, plain, is_out;
+	dnnl_query_t q;
+} args[3][3] = {
+	[SXD_FWD] = {{DNNL_ARG_SRC, 0, 0, dnnl_query_src_md},
+			{DNNL_ARG_WEIGHTS, 1, 0, dnnl_query_weights_md},
+			{DNNL_ARG_DST, 2, 1, dnnl_query_dst_md}},
+	[SXD_BWD_DATA] = {{DNNL_ARG_DIFF_DST, 2, 0, dnnl_query_diff_dst_md},
+			{DNNL_ARG_WEIGHTS, 1, 0, dnnl_query_weights_md},
+			{DNNL_ARG_DIFF_SRC, 0, 1, dnnl_query_diff_src_md}},
+	[SXD_BWD_WEIGHTS] = {{DNNL_ARG_SRC, 0, 0, dnnl_query_src_md},
+			{DNNL_ARG_DIFF_DST, 2, 0, dnnl_query_diff_dst_md},
+			{DNNL_ARG_DIFF_WEIGHTS, 1, 1, dnnl_query_diff_weights_md}},
+};
+
+// fmt_str writes a short layout name in oneDNN's own notation ("abcd",
+// "aBcd16b", "ABcd16b16a", ...) for a blocked memory descriptor.
+static void fmt_str(const dnnl_memory_desc_t *md, char *buf, size_t len) {
+	if (md->format_kind != dnnl_blocked) {
+		snprintf(buf, len, "kind%d", (int)md->format_kind);
+		return;
+	}
+	const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+	int order[DNNL_MAX_NDIMS], nd = md->ndims;
+	for (int i = 0; i < nd; i++) order[i] = i;
+	for (int i = 1; i < nd; i++) // stable insertion sort by stride, descending
+		for (int j = i; j > 0 && b->strides[order[j]] > b->strides[order[j - 1]]; j--) {
+			int t = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	size_t n = 0;
+	for (int i = 0; i < nd && n + 1 < len; i++) {
+		int d = order[i], blocked = 0;
+		for (int j = 0; j < b->inner_nblks; j++) blocked |= b->inner_idxs[j] == d;
+		buf[n++] = (char)((blocked ? 'A' : 'a') + d);
+	}
+	buf[n] = 0;
+	for (int j = 0; j < b->inner_nblks && n + 1 < len; j++)
+		n += (size_t)snprintf(buf + n, len - n, "%lld%c", (long long)b->inner_blks[j], 'a' + (int)b->inner_idxs[j]);
+}
+
+static dnnl_status_t pass_init(sxd_conv *cv, int pass) {
+	sxd_pass *ps = &cv->pass[pass];
+	dnnl_status_t st = pass == SXD_FWD ? dnnl_primitive_desc_clone(&ps->pd, cv->fwd_pd) : make_pd(cv, pass, &ps->pd);
+	if (st != dnnl_success) return st;
+	CHECK(dnnl_primitive_create(&ps->prim, ps->pd));
+	const char *impl = "?";
+	dnnl_primitive_desc_query(ps->pd, dnnl_query_impl_info_str, 0, &impl);
+	size_t n = (size_t)snprintf(ps->info, sizeof ps->info, "%s", impl);
+	for (int i = 0; i < 3; i++) {
+		sxd_arg *a = &ps->a[i];
+		a->arg = args[pass][i].arg;
+		a->plain = args[pass][i].plain;
+		a->is_out = args[pass][i].is_out;
+		const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(ps->pd, args[pass][i].q, 0);
+		if (!md) return dnnl_runtime_error;
+		const dnnl_memory_desc_t *pl = &cv->plain[a->plain];
+		CHECK(dnnl_memory_create(&a->user, pl, g.eng, DNNL_MEMORY_NONE));
+		if (n + 2 < sizeof ps->info) {
+			char f[64];
+			fmt_str(md, f, sizeof f);
+			n += (size_t)snprintf(ps->info + n, sizeof ps->info - n, " %s", f);
+		}
+		if (dnnl_memory_desc_equal(md, pl)) {
+			a->mem = a->user;
+			continue;
+		}
+		a->size = dnnl_memory_desc_get_size(md);
+		CHECK(dnnl_memory_create(&a->mem, md, g.eng, DNNL_MEMORY_NONE));
+		dnnl_primitive_desc_t rpd;
+		if (a->is_out)
+			CHECK(dnnl_reorder_primitive_desc_create(&rpd, md, g.eng, pl, g.eng, NULL));
+		else
+			CHECK(dnnl_reorder_primitive_desc_create(&rpd, pl, g.eng, md, g.eng, NULL));
+		st = dnnl_primitive_create(&a->reorder, rpd);
+		dnnl_primitive_desc_destroy(rpd);
+		if (st != dnnl_success) return st;
+	}
+	const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(ps->pd, dnnl_query_scratchpad_md, 0);
+	if (smd && (ps->scratch_size = dnnl_memory_desc_get_size(smd)) > 0)
+		CHECK(dnnl_memory_create(&ps->scratch, smd, g.eng, DNNL_MEMORY_NONE));
+	ps->ready = 1;
+	return dnnl_success;
+}
+
+static void pass_free(sxd_pass *ps) {
+	for (int i = 0; i < 3; i++) {
+		sxd_arg *a = &ps->a[i];
+		if (a->reorder) dnnl_primitive_destroy(a->reorder);
+		if (a->mem && a->mem != a->user) dnnl_memory_destroy(a->mem);
+		if (a->user) dnnl_memory_destroy(a->user);
+	}
+	if (ps->scratch) dnnl_memory_destroy(ps->scratch);
+	if (ps->prim) dnnl_primitive_destroy(ps->prim);
+	if (ps->pd) dnnl_primitive_desc_destroy(ps->pd);
+	memset(ps, 0, sizeof *ps);
+}
+
+static int reorder(dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to) {
+	dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+	return (int)dnnl_primitive_execute(r, g.strm, 2, ra);
+}
+
+static int exec(sxd_pass *ps, const float *ptr[3]) {
+	for (int i = 0; i < 3; i++) {
+		sxd_arg *a = &ps->a[i];
+		CHECK(dnnl_memory_set_data_handle(a->user, (void *)ptr[i]));
+		if (a->mem == a->user) continue;
+		void *buf = slot(i, a->size);
+		if (!buf) return dnnl_out_of_memory;
+		CHECK(dnnl_memory_set_data_handle(a->mem, buf));
+		if (!a->is_out) CHECK(reorder(a->reorder, a->user, a->mem));
+	}
+	dnnl_exec_arg_t ea[4];
+	int na = 0;
+	for (int i = 0; i < 3; i++) ea[na++] = (dnnl_exec_arg_t){ps->a[i].arg, ps->a[i].mem};
+	if (ps->scratch) {
+		void *buf = slot(SLOT_SCRATCH, ps->scratch_size);
+		if (!buf) return dnnl_out_of_memory;
+		CHECK(dnnl_memory_set_data_handle(ps->scratch, buf));
+		ea[na++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, ps->scratch};
+	}
+	CHECK(dnnl_primitive_execute(ps->prim, g.strm, na, ea));
+	if (ps->a[2].mem != ps->a[2].user) CHECK(reorder(ps->a[2].reorder, ps->a[2].mem, ps->a[2].user));
+	CHECK(dnnl_stream_wait(g.strm));
+	return dnnl_success;
+}
+
+int sxd_conv_exec(sxd_conv *cv, int pass, const float *in0, const float *in1, float *out) {
+	if (!cv || pass < 0 || pass > 2 || !g.ready) return dnnl_invalid_arguments;
+	sxd_pass *ps = &cv->pass[pass];
+	if (!ps->ready) {
+		dnnl_status_t st = pass_init(cv, pass);
+		if (st != dnnl_success) {
+			pass_free(ps);
+			return (int)st;
+		}
+	}
+	const float *ptr[3] = {in0, in1, out};
+	int st = exec(ps, ptr);
+	// Drop the caller's pointers: they belong to Go and are pinned only
+	// for the duration of this call.
+	for (int i = 0; i < 3; i++) dnnl_memory_set_data_handle(ps->a[i].user, NULL);
+	return st;
+}
+
+const char *sxd_conv_impl(sxd_conv *cv, int pass) {
+	if (!cv || pass < 0 || pass > 2) return "invalid arguments";
+	sxd_pass *ps = &cv->pass[pass];
+	if (!ps->ready) {
+		dnnl_status_t st = pass_init(cv, pass);
+		if (st != dnnl_success) {
+			pass_free(ps);
+			return dnnl_status2str(st);
+		}
+	}
+	return ps->info;
+}
+
+void sxd_conv_destroy(sxd_conv *cv) {
+	if (!cv) return;
+	for (int i = 0; i < 3; i++) pass_free(&cv->pass[i]);
+	if (cv->fwd_pd) dnnl_primitive_desc_destroy(cv->fwd_pd);
+	free(cv);
+}
+
+const char *sxd_status_str(int status) {
+	if (status == SXD_LOAD_ERROR) return load_err[0] ? load_err : "oneDNN is not loaded";
+	if (!lib) return "unknown status (oneDNN is not loaded)";
+	return dnnl_status2str((dnnl_status_t)status);
+}

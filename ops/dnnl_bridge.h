@@ -1,0 +1,67 @@
+// dnnl_bridge.h: the small C API that ops/dnnl.go calls; implemented in
+// dnnl_bridge.c over oneDNN's C API 2.x (Debian libdnnl-dev 2.6: headers
+// at build time, libdnnl.so.2 opened at run time).
+//
+// Every function here must be called from one OS thread (oneDNN's OpenMP
+// team belongs to the calling thread); ops/dnnl.go routes all calls through
+// one goroutine locked to its thread.
+
+#ifndef SELFSUP_DNNL_BRIDGE_H
+#define SELFSUP_DNNL_BRIDGE_H
+
+#include <stdint.h>
+
+// Passes of a convolution, the "pass" argument of sxd_conv_exec.
+enum {
+	SXD_FWD = 0,        // in0 x [N,C,H,W], in1 w [O,C,K,K], out y [N,O,OH,OW]
+	SXD_BWD_DATA = 1,   // in0 dy [N,O,OH,OW], in1 w [O,C,K,K], out dx [N,C,H,W]
+	SXD_BWD_WEIGHTS = 2 // in0 x [N,C,H,W], in1 dy [N,O,OH,OW], out dw [O,C,K,K]
+};
+
+typedef struct sxd_conv sxd_conv;
+
+// SXD_LIBDNNL is the shared library sxd_load opens (Debian libdnnl2).
+#define SXD_LIBDNNL "libdnnl.so.2"
+
+// SXD_LOAD_ERROR is returned while libdnnl is not loaded; sxd_status_str
+// then says why.
+#define SXD_LOAD_ERROR (-1000)
+
+// sxd_load opens libdnnl and resolves the functions used here; idempotent.
+// Returns 0 or SXD_LOAD_ERROR. The library stays loaded for the life of the
+// process.
+int sxd_load(void);
+
+// sxd_init creates the CPU engine and stream; idempotent. Returns a
+// dnnl_status_t (0 is success) or SXD_LOAD_ERROR.
+int sxd_init(void);
+
+// sxd_shutdown frees the shared work buffers, the stream and the engine.
+// Every sxd_conv must have been destroyed before. Safe to call twice.
+void sxd_shutdown(void);
+
+// sxd_conv_create builds the forward primitive descriptor of a float32
+// NCHW convolution (no bias, dilation 1, one group, square kernel k,
+// stride s, symmetric padding p) with layouts left to oneDNN. Primitives
+// for each pass are created on first use.
+int sxd_conv_create(int64_t n, int64_t c, int64_t h, int64_t w, int64_t o,
+		int64_t k, int64_t s, int64_t p, sxd_conv **out);
+
+// sxd_conv_exec runs one pass on plain-layout (NCHW / OIHW) buffers,
+// reordering to and from the primitive's layouts in shared work buffers.
+// The pointers are used only during the call. The output is overwritten.
+int sxd_conv_exec(sxd_conv *cv, int pass, const float *in0, const float *in1,
+		float *out);
+
+// sxd_conv_impl names the implementation oneDNN chose for a pass (for
+// example "jit:avx512_core") and the layouts of its three arguments; the
+// pass's primitive is created if needed. On failure it returns a message.
+const char *sxd_conv_impl(sxd_conv *cv, int pass);
+
+// sxd_conv_destroy frees a convolution; NULL is allowed.
+void sxd_conv_destroy(sxd_conv *cv);
+
+// sxd_status_str describes a dnnl_status_t or SXD_LOAD_ERROR.
+const char *sxd_status_str(int status);
+
+#endif

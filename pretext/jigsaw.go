@@ -1,0 +1,277 @@
+package pretext
+
+import (
+	"fmt"
+	"math/rand"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/models"
+	"github.com/selfsup/selfsup/ops"
+)
+
+// Jigsaw is the Jigsaw-puzzle pretext task of Noroozi & Favaro 2016,
+// "Unsupervised Learning of Visual Representations by Solving Jigsaw
+// Puzzles" (ECCV). Every source image is cut into 3x3 tiles (see
+// CutPuzzle), one permutation of a fixed set of N is drawn uniformly, and a
+// context-free network must tell which one shuffled the tiles:
+//
+//	tiles [9B, C, T, T] (raster order) -> shared backbone -> "features" [9B, D]
+//	-> reorder each image's 9 feature rows by its permutation and concatenate
+//	   -> [B, 9D]  (shuffled position p holds tile Perms[k][p])
+//	-> fc 9D->Hidden -> ReLU -> fc Hidden->N -> softmax cross-entropy
+//
+// The backbone sees one tile at a time (Section 3.1: the tiles share the
+// weights of the first layers up to fc6); the fully connected head is the
+// only part that sees all nine. Reordering the features rather than the
+// input tiles is the same computation, since the backbone treats the rows
+// of its input batch alike. A batch of B source images is 9B backbone
+// inputs; target k is the index of the permutation in the set. The
+// config's crop scale and flip settings are not used (the tile pipeline has
+// its own random crop); its Mean and Std normalise the tiles only when
+// per-tile normalisation is off.
+type Jigsaw struct{}
+
+func init() { Register("jigsaw", func() Task { return Jigsaw{} }) }
+
+func (Jigsaw) Name() string      { return "jigsaw" }
+func (Jigsaw) NeedsLabels() bool { return false }
+
+// JigsawConfig is the Jigsaw task's part of the pretext config
+// (Config.Jigsaw; nil means DefaultJigsawConfig(Config.InputSize)).
+type JigsawConfig struct {
+	// N is the number of permutations, the classes of the task (paper:
+	// 1000; default 100, which the paper's Table 4 shows costs little
+	// downstream and which is easier to learn on a small budget).
+	N int `json:"n"`
+	// Method selects the permutation set: maxavg (the paper's Algorithm 1,
+	// default), maxmin or random; see GeneratePermSet.
+	Method string `json:"method"`
+	// PermSeed seeds the permutation set (default 1).
+	PermSeed int64 `json:"perm_seed"`
+	// PermFile, when set, reads the set from a file written by
+	// `selfsup perms` instead (N must then be 0 or its size).
+	PermFile string `json:"perm_file,omitempty"`
+	// Hidden is the width of the hidden fully connected layer (0: the
+	// default 512; negative: none, a single linear layer from 9D to N).
+	Hidden int `json:"hidden"`
+	// Tiles is the tile pipeline; a zero Grid means
+	// DefaultTileConfig(Config.InputSize).
+	Tiles TileConfig `json:"tiles"`
+}
+
+// DefaultJigsawConfig returns the defaults for images of imageSize pixels:
+// 100 maxavg permutations with seed 1, a 512-wide hidden layer and
+// DefaultTileConfig(imageSize).
+func DefaultJigsawConfig(imageSize int) JigsawConfig {
+	return JigsawConfig{N: 100, Method: PermMethodMaxAvg, PermSeed: 1, Hidden: 512, Tiles: DefaultTileConfig(imageSize)}
+}
+
+// ResolveJigsaw returns cfg.Jigsaw with its zero fields given their
+// defaults for cfg.InputSize (Tiles when Grid is 0, Method, N unless a
+// PermFile is named, Hidden), or DefaultJigsawConfig(cfg.InputSize) when it
+// is nil.
+func ResolveJigsaw(cfg Config) JigsawConfig {
+	if cfg.Jigsaw == nil {
+		return DefaultJigsawConfig(cfg.InputSize)
+	}
+	j := *cfg.Jigsaw
+	if j.Tiles.Grid == 0 {
+		j.Tiles = DefaultTileConfig(cfg.InputSize)
+	}
+	if j.Method == "" {
+		j.Method = PermMethodMaxAvg
+	}
+	if j.N == 0 && j.PermFile == "" {
+		j.N = 100
+	}
+	if j.Hidden == 0 {
+		j.Hidden = 512
+	}
+	return j
+}
+
+// PermSet returns the permutation set the config names: read from PermFile
+// or generated with GeneratePermSet(N, Method, PermSeed).
+func (j JigsawConfig) PermSet() (*PermSet, error) {
+	if j.PermFile != "" {
+		s, err := ReadPermSet(j.PermFile)
+		if err != nil {
+			return nil, err
+		}
+		if j.N != 0 && j.N != len(s.Perms) {
+			return nil, fmt.Errorf("pretext: jigsaw: %s holds %d permutations, config says n=%d", j.PermFile, len(s.Perms), j.N)
+		}
+		return s, nil
+	}
+	return GeneratePermSet(j.N, j.Method, j.PermSeed)
+}
+
+// Validate checks the settings (not the permutation set itself).
+func (j JigsawConfig) Validate() error {
+	if j.Tiles.Grid != 3 {
+		return fmt.Errorf("pretext: jigsaw: grid must be 3 (permutations of %d tiles), got %d", PermTiles, j.Tiles.Grid)
+	}
+	return j.Tiles.Validate()
+}
+
+func (Jigsaw) Build(bb *models.Backbone, batch int, cfg Config, heads models.Weights, rng *rand.Rand) (Model, error) {
+	jc := ResolveJigsaw(cfg)
+	if err := jc.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Channels != bb.Spec.InC {
+		return nil, fmt.Errorf("pretext: jigsaw: images have %d channels, backbone %s expects %d", cfg.Channels, bb.Spec.Arch, bb.Spec.InC)
+	}
+	if batch < 1 {
+		return nil, fmt.Errorf("pretext: jigsaw: batch must be >= 1, got %d", batch)
+	}
+	set, err := jc.PermSet()
+	if err != nil {
+		return nil, fmt.Errorf("pretext: jigsaw: permutation set: %w", err)
+	}
+	if err := set.Validate(); err != nil {
+		return nil, fmt.Errorf("pretext: jigsaw: permutation set: %w", err)
+	}
+	n, t := batch*PermTiles, jc.Tiles.Tile
+	m := &jigsawModel{cfg: cfg, jc: jc, perms: set.Perms, batch: batch,
+		labels: &ops.Labels{Y: make([]int, batch)}, rows: &rowIndex{Rows: make([]int, n)}}
+	for i := range m.rows.Rows {
+		m.rows.Rows[i] = i
+	}
+	m.input = G.NewTensor(bb.Graph, tensor.Float32, 4, G.WithShape(n, cfg.Channels, t, t), G.WithName("tiles"),
+		G.WithValue(tensor.New(tensor.WithShape(n, cfg.Channels, t, t), tensor.Of(tensor.Float32))))
+	outs, err := bb.Forward(m.input)
+	if err != nil {
+		return nil, fmt.Errorf("pretext: jigsaw: %w", err)
+	}
+	d := bb.Spec.FeatureDim
+	m.feats = outs["features"]
+	x, err := gatherRows(m.feats, m.rows, batch, PermTiles)
+	if err != nil {
+		return nil, err
+	}
+	m.concat = x
+	in := PermTiles * d
+	if jc.Hidden > 0 {
+		if m.fc1, err = models.NewLinear(bb.Graph, "head.fc1", in, jc.Hidden, heads, rng); err != nil {
+			return nil, fmt.Errorf("pretext: jigsaw: %w", err)
+		}
+		if x, err = m.fc1.Apply(x); err != nil {
+			return nil, fmt.Errorf("pretext: jigsaw: %w", err)
+		}
+		if x, err = ops.ReLU(x); err != nil {
+			return nil, fmt.Errorf("pretext: jigsaw: %w", err)
+		}
+		in = jc.Hidden
+	}
+	if m.fc2, err = models.NewLinear(bb.Graph, "head.fc2", in, len(set.Perms), heads, rng); err != nil {
+		return nil, fmt.Errorf("pretext: jigsaw: %w", err)
+	}
+	if m.logits, err = m.fc2.Apply(x); err != nil {
+		return nil, fmt.Errorf("pretext: jigsaw: %w", err)
+	}
+	if m.loss, err = ops.SoftmaxCrossEntropy(m.logits, m.labels); err != nil {
+		return nil, fmt.Errorf("pretext: jigsaw: %w", err)
+	}
+	return m, nil
+}
+
+type jigsawModel struct {
+	cfg      Config
+	jc       JigsawConfig
+	perms    [][]int
+	batch    int
+	input    *G.Node
+	feats    *G.Node // per-tile features [9B, D], raster order
+	concat   *G.Node // reordered and concatenated [B, 9D]
+	rows     *rowIndex
+	fc1, fc2 *models.Linear
+	logits   *G.Node
+	loss     *G.Node
+	labels   *ops.Labels
+}
+
+func (m *jigsawModel) Loss() *G.Node { return m.loss }
+
+func (m *jigsawModel) Learnables() G.Nodes {
+	if m.fc1 == nil {
+		return G.Nodes{m.fc2.W, m.fc2.B}
+	}
+	return G.Nodes{m.fc1.W, m.fc1.B, m.fc2.W, m.fc2.B}
+}
+
+func (m *jigsawModel) HeadWeights() models.Weights {
+	w := m.fc2.Weights()
+	if m.fc1 != nil {
+		for k, v := range m.fc1.Weights() {
+			w[k] = v
+		}
+	}
+	return w
+}
+
+// MakeBatch cuts every image into tiles (CutPuzzle with the task's
+// TileConfig; without per-tile normalisation the tiles are normalised with
+// the dataset's Mean and Std) and draws its permutation uniformly from the
+// set. Inputs[0] holds the tiles of image b at rows 9b..9b+8 in raster
+// (unshuffled) order; Targets[b] is the permutation index, which Load turns
+// into the feature reordering.
+func (m *jigsawModel) MakeBatch(imgs []data.Image, labels []int, index []int, rng *rand.Rand) (*Batch, error) {
+	t := m.jc.Tiles.Tile
+	per := m.cfg.Channels * t * t
+	b := &Batch{Inputs: [][]float32{make([]float32, 0, PermTiles*len(imgs)*per)}, Index: index}
+	for i, img := range imgs {
+		if img.C != m.cfg.Channels {
+			return nil, fmt.Errorf("pretext: jigsaw: image %d has %d channels, expected %d", i, img.C, m.cfg.Channels)
+		}
+		tiles, err := MakeTiles(data.ToTensor(img), m.jc.Tiles, rng)
+		if err != nil {
+			return nil, fmt.Errorf("pretext: jigsaw: image %d: %w", i, err)
+		}
+		for _, tile := range tiles {
+			if !m.jc.Tiles.PerTileNorm {
+				if tile, err = data.Normalize(tile, m.cfg.Mean, m.cfg.Std); err != nil {
+					return nil, fmt.Errorf("pretext: jigsaw: %w", err)
+				}
+			}
+			b.Inputs[0] = append(b.Inputs[0], tile.Data...)
+		}
+		b.Targets = append(b.Targets, rng.Intn(len(m.perms)))
+	}
+	return b, nil
+}
+
+// Load copies the tiles into the graph and sets, for every image b with
+// target k, the feature rows read at shuffled position p to 9b + Perms[k][p].
+func (m *jigsawModel) Load(b *Batch) error {
+	if len(b.Inputs) != 1 {
+		return fmt.Errorf("pretext: jigsaw: batch has %d inputs, expected 1", len(b.Inputs))
+	}
+	dst := m.input.Value().Data().([]float32)
+	if len(b.Inputs[0]) != len(dst) {
+		return fmt.Errorf("pretext: jigsaw: batch input has %d values, graph expects %d (shape %v)", len(b.Inputs[0]), len(dst), m.input.Shape())
+	}
+	if len(b.Targets) != m.batch {
+		return fmt.Errorf("pretext: jigsaw: batch has %d targets, expected %d", len(b.Targets), m.batch)
+	}
+	for i, k := range b.Targets {
+		if k < 0 || k >= len(m.perms) {
+			return fmt.Errorf("pretext: jigsaw: target %d of image %d outside [0, %d)", k, i, len(m.perms))
+		}
+	}
+	copy(dst, b.Inputs[0])
+	copy(m.labels.Y, b.Targets)
+	for i, k := range b.Targets {
+		for p, src := range m.perms[k] {
+			m.rows.Rows[i*PermTiles+p] = i*PermTiles + src
+		}
+	}
+	return nil
+}
+
+func (m *jigsawModel) Metrics() map[string]float64 {
+	return map[string]float64{"pretext_acc": predAccuracy(m.labels)}
+}

@@ -1,0 +1,205 @@
+package pretext_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"math"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/models"
+	"github.com/selfsup/selfsup/pretext"
+	"github.com/selfsup/selfsup/train"
+)
+
+// bankImages is an unlabelled in-memory dataset of random RGB images.
+type bankImages struct{ imgs []data.Image }
+
+func (s *bankImages) Len() int                        { return len(s.imgs) }
+func (s *bankImages) Image(i int) (data.Image, error) { return s.imgs[i], nil }
+func (s *bankImages) Label(int) int                   { return -1 }
+func (s *bankImages) Classes() []string               { return nil }
+func (s *bankImages) Source(int) string               { return "random" }
+
+func randomBankImages(n, size int, seed int64) *bankImages {
+	rng := rand.New(rand.NewSource(seed))
+	s := &bankImages{}
+	for i := 0; i < n; i++ {
+		img := data.Image{C: 3, H: size, W: size, Pix: make([]uint8, 3*size*size)}
+		for j := range img.Pix {
+			img.Pix[j] = uint8(rng.Intn(256))
+		}
+		s.imgs = append(s.imgs, img)
+	}
+	return s
+}
+
+func bankConfig(task string, n int, loss string) train.Config {
+	cfg := train.DefaultConfig(task, "resnet20c")
+	cfg.Batch, cfg.Steps, cfg.CheckpointEvery, cfg.LogEvery, cfg.Seed, cfg.WarmupSteps = 4, 4, 2, 1, 5, 1
+	cfg.Pretext = pretext.DefaultConfig(3, 16)
+	cfg.Pretext.PIRL = pretext.DefaultPIRLConfig(n)
+	cfg.Pretext.PIRL.Loss = loss
+	return cfg
+}
+
+// Every memory-bank task trains a few steps of train.Run with a finite
+// loss and logged accuracies in [0, 1], and its checkpoint holds a bank of
+// unit rows of which those of the images seen have moved.
+func TestMemoryBankTasksTrain(t *testing.T) {
+	const n = 16
+	for _, task := range []string{"npid", "pirl-rotation", "pirl-jigsaw", "pirl-jigsaw-rotation"} {
+		dir := t.TempDir()
+		cfg := bankConfig(task, n, pretext.PIRLLossSoftmax)
+		cfg.Steps = 3
+		res, err := train.Run(cfg, randomBankImages(n, 16, 1), randomBankImages(8, 16, 2), dir, train.Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", task, err)
+		}
+		if res.Steps != 3 || math.IsNaN(res.FinalLoss) || math.IsInf(res.FinalLoss, 0) || res.FinalLoss <= 0 {
+			t.Fatalf("%s: steps %d, final loss %v", task, res.Steps, res.FinalLoss)
+		}
+		if res.ValPretext < 0 || res.ValPretext > 1 {
+			t.Fatalf("%s: held-out accuracy %v", task, res.ValPretext)
+		}
+		f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		logged := 0
+		for sc.Scan() {
+			var rec map[string]float64
+			if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+				t.Fatal(err)
+			}
+			if acc, ok := rec["pretext_acc"]; ok {
+				if acc < 0 || acc > 1 {
+					t.Fatalf("%s: pretext_acc %v", task, acc)
+				}
+				logged++
+			}
+		}
+		f.Close()
+		if logged != 3 {
+			t.Fatalf("%s: %d metric lines with pretext_acc, expected 3", task, logged)
+		}
+		ck, err := train.LoadCheckpoint(res.Checkpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bank, ok := ck.State["memory_bank"]
+		if !ok || len(bank.Shape) != 2 || bank.Shape[0] != n || bank.Shape[1] != 128 {
+			t.Fatalf("%s: checkpoint state %v", task, ck.State.Names())
+		}
+		// The third step moved exactly the rows of its batch's images.
+		ck2, err := train.LoadCheckpoint(filepath.Join(dir, "checkpoint-00000002.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved := 0
+		for i := 0; i < n; i++ {
+			var s float64
+			diff := false
+			for j, v := range bank.Data[i*128 : (i+1)*128] {
+				s += float64(v) * float64(v)
+				diff = diff || v != ck2.State["memory_bank"].Data[i*128+j]
+			}
+			if math.Abs(math.Sqrt(s)-1) > 1e-5 {
+				t.Fatalf("%s: bank row %d has norm %v", task, i, math.Sqrt(s))
+			}
+			if diff {
+				moved++
+			}
+		}
+		if moved != cfg.Batch {
+			t.Fatalf("%s: the last step moved %d bank rows, expected %d", task, moved, cfg.Batch)
+		}
+	}
+}
+
+// A run stopped after 2 steps and resumed ends bit-identical to an
+// uninterrupted one: weights, heads, velocity and the memory bank (and,
+// with VISSL's loss, the normalising constant Z).
+func TestMemoryBankResumeIsBitIdentical(t *testing.T) {
+	const n = 16
+	ds := randomBankImages(n, 16, 3)
+	for _, tc := range []struct {
+		task, loss string
+		perImage   bool
+	}{{"pirl-jigsaw-rotation", pretext.PIRLLossNCE, false}, {"npid", pretext.PIRLLossSoftmax, true}} {
+		cfg := bankConfig(tc.task, n, tc.loss)
+		cfg.Pretext.PIRL.PerImageNegatives = tc.perImage
+		full := t.TempDir()
+		a, err := train.Run(cfg, ds, nil, full, train.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := t.TempDir()
+		if _, err := train.Run(cfg, ds, nil, part, train.Options{StopAfter: 2}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := train.Run(cfg, ds, nil, part, train.Options{Resume: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !b.Resumed {
+			t.Fatalf("%s: not resumed", tc.task)
+		}
+		ca, err := train.LoadCheckpoint(a.Checkpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cb, err := train.LoadCheckpoint(b.Checkpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.loss == pretext.PIRLLossNCE && !(ca.State["nce_z"].Data[0] > 0) {
+			t.Fatalf("%s: Z not estimated: %v", tc.task, ca.State["nce_z"].Data)
+		}
+		for gi, grp := range [][2]models.Weights{{ca.Backbone, cb.Backbone}, {ca.Heads, cb.Heads}, {ca.Velocity, cb.Velocity}, {ca.State, cb.State}} {
+			if len(grp[0]) == 0 || len(grp[0]) != len(grp[1]) {
+				t.Fatalf("%s: group %d: %d and %d tensors", tc.task, gi, len(grp[0]), len(grp[1]))
+			}
+			for name, ta := range grp[0] {
+				tb := grp[1][name]
+				if len(ta.Data) != len(tb.Data) {
+					t.Fatalf("%s: %s: sizes differ", tc.task, name)
+				}
+				for i := range ta.Data {
+					if math.Float32bits(ta.Data[i]) != math.Float32bits(tb.Data[i]) {
+						t.Fatalf("%s: %s[%d]: uninterrupted %v, resumed %v", tc.task, name, i, ta.Data[i], tb.Data[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+// Without a PIRL config the bank is sized from the trainer's
+// TrainImages; a bank size that disagrees with the data is an error.
+func TestMemoryBankSizeFromTrainer(t *testing.T) {
+	cfg := bankConfig("pirl-rotation", 16, pretext.PIRLLossSoftmax)
+	cfg.Pretext.PIRL = nil
+	cfg.Steps = 1
+	res, err := train.Run(cfg, randomBankImages(16, 16, 1), nil, t.TempDir(), train.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := train.LoadCheckpoint(res.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := ck.State["memory_bank"].Shape; len(s) != 2 || s[0] != 16 {
+		t.Fatalf("bank shape %v, expected [16 128]", s)
+	}
+	cfg = bankConfig("pirl-rotation", 20, pretext.PIRLLossSoftmax)
+	_, err = train.Run(cfg, randomBankImages(16, 16, 1), nil, t.TempDir(), train.Options{})
+	if err == nil || !strings.Contains(err.Error(), "BankSize") {
+		t.Fatalf("expected an error naming BankSize, got %v", err)
+	}
+}
