@@ -337,6 +337,7 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 		lastCkpt = "(the one resumed from)"
 	}
 	step := start
+	var pending map[string]any // the last step's metrics, until written
 	for ; step < end; step++ {
 		if cfg.BudgetSeconds > 0 && time.Since(t0).Seconds() > cfg.BudgetSeconds*1.1 && ck == nil {
 			fmt.Fprintf(progress, "\ntime budget reached at step %d of %d: the run ends here\n", step, cfg.Steps)
@@ -392,17 +393,18 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 		}
 		lastLoss = loss
 		done := step + 1
+		m := s.model.Metrics()
+		el := time.Since(t0).Seconds()
+		pending = map[string]any{"step": done, "epoch": float64(done*cfg.Batch) / float64(ds.Len()), "images_seen": done * cfg.Batch,
+			"loss": loss, "lr": lr, "elapsed_s": el, "images_per_sec": float64((done-start)*cfg.Batch) / el}
+		for k, v := range m {
+			pending[k] = v
+		}
 		if done%max(1, cfg.LogEvery) == 0 || done == end {
-			m := s.model.Metrics()
-			el := time.Since(t0).Seconds()
-			rec := map[string]any{"step": done, "epoch": float64(done*cfg.Batch) / float64(ds.Len()), "images_seen": done * cfg.Batch,
-				"loss": loss, "lr": lr, "elapsed_s": el, "images_per_sec": float64((done-start)*cfg.Batch) / el}
-			for k, v := range m {
-				rec[k] = v
-			}
-			if err := writeLine(metrics, rec); err != nil {
+			if err := writeLine(metrics, pending); err != nil {
 				return nil, err
 			}
+			pending = nil
 			bar.set(done-start, fmt.Sprintf("loss %.4f acc %.3f", loss, m["pretext_acc"]))
 		}
 		if cfg.CheckpointEvery > 0 && done%cfg.CheckpointEvery == 0 && done < cfg.Steps {
@@ -412,6 +414,11 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 		}
 	}
 	bar.finish()
+	if pending != nil { // the run stopped (budget) between two log lines
+		if err := writeLine(metrics, pending); err != nil {
+			return nil, err
+		}
+	}
 	if lastCkpt, err = s.save(dir, step); err != nil {
 		return nil, err
 	}
