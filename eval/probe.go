@@ -23,7 +23,7 @@ type ProbeConfig struct {
 	// regularisation; default 0.1. Must be in (0, 1).
 	ValFraction float64 `json:"val_fraction"`
 	// L2Grid lists the logistic-regression L2 strengths to try; default
-	// {1e-5, 1e-4, 1e-3, 1e-2, 1e-1}.
+	// {1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1}.
 	L2Grid []float64 `json:"l2_grid"`
 	// CGrid lists the SVM costs to try (SVMConfig.C); default
 	// {1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1}.
@@ -47,7 +47,7 @@ func DefaultProbeConfig() ProbeConfig {
 	return ProbeConfig{
 		Classifier:     ClassifierLogReg,
 		ValFraction:    0.1,
-		L2Grid:         []float64{1e-5, 1e-4, 1e-3, 1e-2, 1e-1},
+		L2Grid:         []float64{1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1},
 		CGrid:          []float64{1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1},
 		PositiveWeight: 1,
 		MaxIter:        def.MaxIter,
