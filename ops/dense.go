@@ -249,6 +249,9 @@ func (op *linearGrad) Do(vs ...G.Value) (G.Value, error) {
 type Labels struct {
 	Y    []int
 	Pred []int
+	// Rank is, per row, how many classes scored strictly above the target
+	// (0 means a top-1 hit; below 5 a top-5 hit).
+	Rank []int
 }
 
 // SoftmaxCrossEntropy is the mean over the batch of -log softmax(logits)[y]
@@ -330,16 +333,20 @@ func (op *softmaxCE) Do(vs ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("ops: softmax cross-entropy: dtype %v, expected float32 or float64", x.Dtype())
 	}
 	if len(op.labels.Pred) != N {
-		op.labels.Pred = make([]int, N)
+		op.labels.Pred, op.labels.Rank = make([]int, N), make([]int, N)
 	}
 	for i := 0; i < N; i++ {
-		best := 0
-		for k := 1; k < K; k++ {
+		best, rank := 0, 0
+		pt := p[i*K+op.labels.Y[i]]
+		for k := 0; k < K; k++ {
 			if p[i*K+k] > p[i*K+best] {
 				best = k
 			}
+			if p[i*K+k] > pt {
+				rank++
+			}
 		}
-		op.labels.Pred[i] = best
+		op.labels.Pred[i], op.labels.Rank[i] = best, rank
 	}
 	if x.Dtype() == tensor.Float32 {
 		return G.NewF32(float32(loss)), nil

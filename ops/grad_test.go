@@ -238,6 +238,11 @@ func TestSoftmaxCrossEntropyValueAndPredictions(t *testing.T) {
 	if labels.Pred[0] != 2 || labels.Pred[1] != 0 {
 		t.Fatalf("predictions %v, expected [2 0] (first maximum on ties)", labels.Pred)
 	}
+	// Row 0: target 0 has the lowest score, two classes above it; row 1:
+	// all tie, none strictly above.
+	if labels.Rank[0] != 2 || labels.Rank[1] != 0 {
+		t.Fatalf("ranks %v, expected [2 0]", labels.Rank)
+	}
 	labels.Y = []int{0, 3}
 	m.Reset()
 	if err := m.RunAll(); err == nil {

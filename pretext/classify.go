@@ -70,6 +70,8 @@ func (c *classifier) Load(b *Batch) error {
 	return nil
 }
 
+func (c *classifier) Ranks() []int { return c.labels.Rank }
+
 func (c *classifier) Metrics() map[string]float64 {
 	return map[string]float64{"pretext_acc": predAccuracy(c.labels)}
 }
@@ -79,6 +81,9 @@ func (c *classifier) Metrics() map[string]float64 {
 // horizontal flip.
 func augment(img data.Image, cfg Config, rng *rand.Rand) data.Tensor {
 	t := data.ToTensor(img)
+	if cfg.NoAugment {
+		return data.Resize(t, cfg.InputSize, cfg.InputSize)
+	}
 	t = data.RandomResizedCrop(t, rng, cfg.InputSize, cfg.CropScaleMin, 1, 3.0/4, 4.0/3)
 	if cfg.Flip {
 		t = data.HFlip(t, rng, 0.5)

@@ -33,6 +33,9 @@ type Config struct {
 	// [0.35, 1]); Flip enables random horizontal flips.
 	CropScaleMin float64 `json:"crop_scale_min"`
 	Flip         bool    `json:"flip"`
+	// NoAugment replaces the random crop and flip by a plain resize to
+	// InputSize: for evaluating a trained classifier on test images.
+	NoAugment bool `json:"no_augment,omitempty"`
 	// TrainImages is the number of training images; the trainer sets it
 	// before Build (tasks with per-image state, such as a memory bank,
 	// size it from this).
@@ -78,6 +81,13 @@ type Model interface {
 	// Metrics reads per-step metrics after the graph has run (for
 	// example "pretext_acc").
 	Metrics() map[string]float64
+}
+
+// Ranker is implemented by classification models: after a run, Ranks
+// gives for every row of the batch how many classes scored above the
+// target (0: top-1 correct, < 5: top-5 correct).
+type Ranker interface {
+	Ranks() []int
 }
 
 // Stateful is implemented by models that keep state besides their weights

@@ -12,7 +12,7 @@ func BenchmarkStep(b *testing.B) {
 	cfg := DefaultConfig("rotation", "resnet20c")
 	cfg.Pretext = pretext.DefaultConfig(1, 28)
 	cfg.Steps = 1
-	s, err := build(cfg, nil)
+	s, err := build(cfg, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

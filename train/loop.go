@@ -33,6 +33,9 @@ type Options struct {
 	// StopAfter stops (after checkpointing) once this many steps are done
 	// in total, as if killed cleanly; 0 runs to the end. For tests.
 	StopAfter int
+	// InitBackbone starts a fresh run from these backbone weights (with new
+	// heads) instead of a random initialisation: fine-tuning.
+	InitBackbone models.Weights
 }
 
 // Result summarises a finished run.
@@ -65,7 +68,7 @@ type session struct {
 	progress io.Writer
 }
 
-func build(cfg Config, ck *Checkpoint) (*session, error) {
+func build(cfg Config, ck *Checkpoint, init models.Weights) (*session, error) {
 	spec, err := models.New(cfg.Arch, cfg.Pretext.Channels)
 	if err != nil {
 		return nil, err
@@ -77,8 +80,11 @@ func build(cfg Config, ck *Checkpoint) (*session, error) {
 	rng := rand.New(rand.NewSource(cfg.Seed))
 	w := models.InitWeights(spec, rng)
 	heads := models.Weights{}
-	if ck != nil {
+	switch {
+	case ck != nil:
 		w, heads = ck.Backbone, ck.Heads
+	case init != nil:
+		w = init
 	}
 	s := &session{cfg: cfg, mode: &ops.Mode{Training: true}}
 	g := G.NewGraph()
@@ -277,7 +283,7 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	if task.NeedsLabels() && ds.Label(0) < 0 {
 		return nil, fmt.Errorf("train: task %s needs labelled images; %s has none", cfg.Task, cfg.Data)
 	}
-	s, err := build(cfg, ck)
+	s, err := build(cfg, ck, opts.InitBackbone)
 	if err != nil {
 		return nil, err
 	}

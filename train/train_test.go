@@ -216,3 +216,68 @@ func TestBudgetRun(t *testing.T) {
 		t.Fatalf("checkpoint config says %d steps, run did %d", ck.Config.Steps, res.Steps)
 	}
 }
+
+// Fine-tuning starts from given backbone weights; Evaluate scores the
+// classifier without augmentation, and its top-1 agrees with the labels of
+// a set the classifier has memorised.
+func TestFinetuneAndEvaluate(t *testing.T) {
+	ds := blobs(16, 1, 12, 5)
+	pre, err := Run(tinyConfig("rotation"), ds, nil, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckPre, _ := LoadCheckpoint(pre.Checkpoint)
+	cfg := tinyConfig("supervised")
+	cfg.Steps, cfg.LR = 1, 1e-9 // a negligible step: the backbone must stay the pretrained one
+	cfg.CheckpointEvery = 0
+	res, err := Run(cfg, ds, nil, t.TempDir(), Options{InitBackbone: ckPre.Backbone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, _ := LoadCheckpoint(res.Checkpoint)
+	w := ck.Backbone["stem.conv.weight"].Data
+	w0 := ckPre.Backbone["stem.conv.weight"].Data
+	for i := range w {
+		if math.Abs(float64(w[i]-w0[i])) > 1e-6 {
+			t.Fatalf("fine-tuned weights moved from the initial ones: %v vs %v", w[i], w0[i])
+		}
+	}
+	ev, err := Evaluate(ck, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Images != 16 || ev.Top1 < 0 || ev.Top1 > 1 || ev.Top5 != 1 { // 2 classes: top-5 always hits
+		t.Fatalf("evaluate: %+v", ev)
+	}
+	// Train properly on a learnable set (class = blob in the top or the
+	// bottom half): accuracy on it must become high.
+	ud := &memSet{}
+	rng := rand.New(rand.NewSource(6))
+	for i := 0; i < 32; i++ {
+		img := data.Image{C: 1, H: 12, W: 12, Pix: make([]uint8, 144)}
+		cls := i % 2
+		for y := 0; y < 12; y++ {
+			for x := 0; x < 12; x++ {
+				v := 30 + rng.Intn(20)
+				if (cls == 0 && y < 5) || (cls == 1 && y >= 7) {
+					v = 200 + rng.Intn(40)
+				}
+				img.Pix[y*12+x] = uint8(v)
+			}
+		}
+		ud.imgs, ud.labels = append(ud.imgs, img), append(ud.labels, cls)
+	}
+	ds = ud
+	cfg.Steps, cfg.LR, cfg.Batch = 60, 0.05, 8
+	res, err = Run(cfg, ds, nil, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, _ = LoadCheckpoint(res.Checkpoint)
+	if ev, err = Evaluate(ck, ds); err != nil || ev.Top1 < 0.8 {
+		t.Fatalf("after training on it: %+v, %v", ev, err)
+	}
+	if _, err := Evaluate(ckPre, ds); err == nil {
+		t.Fatal("expected an error evaluating a rotation checkpoint as a classifier")
+	}
+}

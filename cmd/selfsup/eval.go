@@ -76,11 +76,14 @@ func evalCommand() *cli.Command {
 			{
 				Name: "lowshot",
 				Usage: "low-shot linear evaluation: class-balanced subsets of 1% and 10% of the training labels, several seeds, " +
-					"mean and standard deviation of top-1/top-5 (fine-tuning the backbone is not available yet)",
-				Flags: append(append(featureFlags(), probeFlags()...),
+					"mean and standard deviation of top-1/top-5; linear on frozen features, or --finetune the whole backbone of --run",
+				Flags: append(append(append(featureFlags(), probeFlags()...), finetuneFlags()...),
 					&cli.StringFlag{Name: "fractions", Value: "0.01,0.1", Usage: "comma-separated fractions of the training labels, each in (0, 1]"},
 					&cli.IntFlag{Name: "seeds", Value: 3, Usage: "subsets drawn per fraction (seeds 0..N-1)"}),
 				Action: func(c *cli.Context) error {
+					if c.Bool("finetune") {
+						return finetuneLowShot(c)
+					}
 					fs, err := loadFeatureSets(c)
 					if err != nil {
 						return err
