@@ -3,9 +3,21 @@ package ops
 import (
 	"fmt"
 	"math/rand"
+	"syscall"
 	"testing"
 	"time"
 )
+
+// cpuTime is the CPU time (user + system) this process has used, all
+// threads together; on a shared machine it varies less with load than
+// wall time does.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // resnet18cConvs lists the 20 convolutions of resnet18c (CIFAR stem, 32 px)
 // at batch 64 as distinct shapes with their multiplicity in the network.
@@ -107,7 +119,8 @@ func BenchmarkConvResNet18c(b *testing.B) {
 // training step at batch 64, 32 px: the forward, backward-data and
 // backward-weights passes of the 20 convolutions, except the stem's
 // backward data (the input needs no gradient). It reports the time per
-// step and the bound it puts on training throughput (64 images / step).
+// step, the CPU time per step (all threads) and the bound the step time
+// puts on training throughput (64 images / step).
 //
 //	go test -run XXX -bench ConvStepResNet18c -benchtime 5x ./ops/
 func BenchmarkConvStepResNet18c(b *testing.B) {
@@ -141,11 +154,14 @@ func BenchmarkConvStepResNet18c(b *testing.B) {
 			}
 			step()
 			b.ResetTimer()
+			cpu0 := cpuTime()
 			for i := 0; i < b.N; i++ {
 				step()
 			}
+			cpu := (cpuTime() - cpu0) / time.Duration(b.N)
 			per := b.Elapsed() / time.Duration(b.N)
 			b.ReportMetric(float64(per.Microseconds())/1e3, "ms/step")
+			b.ReportMetric(float64(cpu.Microseconds())/1e3, "cpu-ms/step")
 			b.ReportMetric(64/per.Seconds(), "img/s-bound")
 			b.ReportMetric(flops/per.Seconds()/1e9, "GFLOP/s")
 		})

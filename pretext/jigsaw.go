@@ -16,22 +16,27 @@ import (
 // "Unsupervised Learning of Visual Representations by Solving Jigsaw
 // Puzzles" (ECCV). Every source image is cut into 3x3 tiles (see
 // CutPuzzle), one permutation of a fixed set of N is drawn uniformly, and a
-// context-free network must tell which one shuffled the tiles:
+// context-free network (Section 3.1) must tell which one shuffled the tiles:
 //
-//	tiles [9B, C, T, T] (raster order) -> shared backbone -> "features" [9B, D]
-//	-> reorder each image's 9 feature rows by its permutation and concatenate
-//	   -> [B, 9D]  (shuffled position p holds tile Perms[k][p])
-//	-> fc 9D->Hidden -> ReLU -> fc Hidden->N -> softmax cross-entropy
+//	tiles [9B, C, T, T] (raster order) -> shared backbone
+//	-> per tile: the last convolutional map [9B, C', h, w], flattened,
+//	   -> fc6 (shared, TileDim) -> ReLU                      ("spatial" head)
+//	   or the pooled "features" [9B, D]                     ("pooled" head)
+//	-> reorder each image's 9 rows by its permutation and concatenate
+//	   -> [B, 9*TileDim]  (shuffled position p holds tile Perms[k][p])
+//	-> fc7 (Hidden) -> ReLU -> fc8 (N) -> softmax cross-entropy
 //
-// The backbone sees one tile at a time (Section 3.1: the tiles share the
-// weights of the first layers up to fc6); the fully connected head is the
-// only part that sees all nine. Reordering the features rather than the
-// input tiles is the same computation, since the backbone treats the rows
-// of its input batch alike. A batch of B source images is 9B backbone
-// inputs; target k is the index of the permutation in the set. The
-// config's crop scale and flip settings are not used (the tile pipeline has
-// its own random crop); its Mean and Std normalise the tiles only when
-// per-tile normalisation is off.
+// As in the paper, the convolutional layers and fc6 see one tile at a time
+// and share their weights; only fc7 and fc8 see all nine. The spatial head
+// (the default) keeps where things are inside a tile, as the paper's fc6 on
+// the flattened conv5 map does; the pooled head averages it away.
+// Reordering the per-tile rows rather than the input tiles is the same
+// computation, since everything before the reordering treats the rows of
+// its batch alike. A batch of B source images is 9B backbone inputs; target
+// k is the index of the permutation in the set. The config's crop scale
+// and flip settings are not used (the tile pipeline has its own random
+// crop); its Mean and Std normalise the tiles only when per-tile
+// normalisation is off.
 type Jigsaw struct{}
 
 func init() { Register("jigsaw", func() Task { return Jigsaw{} }) }
@@ -54,24 +59,39 @@ type JigsawConfig struct {
 	// PermFile, when set, reads the set from a file written by
 	// `selfsup perms` instead (N must then be 0 or its size).
 	PermFile string `json:"perm_file,omitempty"`
-	// Hidden is the width of the hidden fully connected layer (0: the
-	// default 512; negative: none, a single linear layer from 9D to N).
+	// Head is "spatial" (default: fc6 on each tile's flattened last
+	// convolutional map, as the paper) or "pooled" (each tile's globally
+	// pooled backbone features, no fc6).
+	Head string `json:"head"`
+	// TileDim is the width of fc6, the per-tile layer of the spatial head
+	// (0: the default 256; the paper uses 512 per tile on AlexNet).
+	TileDim int `json:"tile_dim"`
+	// Hidden is the width of fc7, which sees all nine tiles (0: the
+	// default 512, the paper 4096; negative: no fc7, fc8 maps the
+	// concatenation straight to N).
 	Hidden int `json:"hidden"`
 	// Tiles is the tile pipeline; a zero Grid means
 	// DefaultTileConfig(Config.InputSize).
 	Tiles TileConfig `json:"tiles"`
 }
 
+// Jigsaw heads (JigsawConfig.Head).
+const (
+	JigsawHeadSpatial = "spatial"
+	JigsawHeadPooled  = "pooled"
+)
+
 // DefaultJigsawConfig returns the defaults for images of imageSize pixels:
-// 100 maxavg permutations with seed 1, a 512-wide hidden layer and
-// DefaultTileConfig(imageSize).
+// 100 maxavg permutations with seed 1, the spatial head with fc6 of 256 and
+// fc7 of 512 units, and DefaultTileConfig(imageSize).
 func DefaultJigsawConfig(imageSize int) JigsawConfig {
-	return JigsawConfig{N: 100, Method: PermMethodMaxAvg, PermSeed: 1, Hidden: 512, Tiles: DefaultTileConfig(imageSize)}
+	return JigsawConfig{N: 100, Method: PermMethodMaxAvg, PermSeed: 1, Head: JigsawHeadSpatial, TileDim: 256, Hidden: 512,
+		Tiles: DefaultTileConfig(imageSize)}
 }
 
 // ResolveJigsaw returns cfg.Jigsaw with its zero fields given their
 // defaults for cfg.InputSize (Tiles when Grid is 0, Method, N unless a
-// PermFile is named, Hidden), or DefaultJigsawConfig(cfg.InputSize) when it
+// PermFile is named, Head, TileDim, Hidden), or DefaultJigsawConfig(cfg.InputSize) when it
 // is nil.
 func ResolveJigsaw(cfg Config) JigsawConfig {
 	if cfg.Jigsaw == nil {
@@ -86,6 +106,12 @@ func ResolveJigsaw(cfg Config) JigsawConfig {
 	}
 	if j.N == 0 && j.PermFile == "" {
 		j.N = 100
+	}
+	if j.Head == "" {
+		j.Head = JigsawHeadSpatial
+	}
+	if j.TileDim == 0 {
+		j.TileDim = 256
 	}
 	if j.Hidden == 0 {
 		j.Hidden = 512
@@ -111,6 +137,12 @@ func (j JigsawConfig) PermSet() (*PermSet, error) {
 
 // Validate checks the settings (not the permutation set itself).
 func (j JigsawConfig) Validate() error {
+	if j.Head != JigsawHeadSpatial && j.Head != JigsawHeadPooled {
+		return fmt.Errorf("pretext: jigsaw: head must be %q or %q, got %q", JigsawHeadSpatial, JigsawHeadPooled, j.Head)
+	}
+	if j.Head == JigsawHeadSpatial && j.TileDim < 1 {
+		return fmt.Errorf("pretext: jigsaw: fc6 width must be >= 1, got %d", j.TileDim)
+	}
 	if j.Tiles.Grid != 3 {
 		return fmt.Errorf("pretext: jigsaw: grid must be 3 (permutations of %d tiles), got %d", PermTiles, j.Tiles.Grid)
 	}
@@ -147,19 +179,40 @@ func (Jigsaw) Build(bb *models.Backbone, batch int, cfg Config, heads models.Wei
 	if err != nil {
 		return nil, fmt.Errorf("pretext: jigsaw: %w", err)
 	}
-	d := bb.Spec.FeatureDim
-	m.feats = outs["features"]
-	x, err := gatherRows(m.feats, m.rows, batch, PermTiles)
-	if err != nil {
+	var x *G.Node
+	in := bb.Spec.FeatureDim
+	if jc.Head == JigsawHeadSpatial {
+		name, err := lastSpatialOutput(bb.Spec)
+		if err != nil {
+			return nil, err
+		}
+		if x, err = flattenRows(outs[name]); err != nil {
+			return nil, err
+		}
+		if m.fc6, err = models.NewLinear(bb.Graph, "head.fc6", x.Shape()[1], jc.TileDim, heads, rng); err != nil {
+			return nil, fmt.Errorf("pretext: jigsaw: %w", err)
+		}
+		if x, err = m.fc6.Apply(x); err != nil {
+			return nil, fmt.Errorf("pretext: jigsaw: %w", err)
+		}
+		if x, err = ops.ReLU(x); err != nil {
+			return nil, fmt.Errorf("pretext: jigsaw: %w", err)
+		}
+		in = jc.TileDim
+	} else {
+		x = outs["features"]
+	}
+	m.feats = x
+	if x, err = gatherRows(x, m.rows, batch, PermTiles); err != nil {
 		return nil, err
 	}
 	m.concat = x
-	in := PermTiles * d
+	in *= PermTiles
 	if jc.Hidden > 0 {
-		if m.fc1, err = models.NewLinear(bb.Graph, "head.fc1", in, jc.Hidden, heads, rng); err != nil {
+		if m.fc7, err = models.NewLinear(bb.Graph, "head.fc7", in, jc.Hidden, heads, rng); err != nil {
 			return nil, fmt.Errorf("pretext: jigsaw: %w", err)
 		}
-		if x, err = m.fc1.Apply(x); err != nil {
+		if x, err = m.fc7.Apply(x); err != nil {
 			return nil, fmt.Errorf("pretext: jigsaw: %w", err)
 		}
 		if x, err = ops.ReLU(x); err != nil {
@@ -167,10 +220,10 @@ func (Jigsaw) Build(bb *models.Backbone, batch int, cfg Config, heads models.Wei
 		}
 		in = jc.Hidden
 	}
-	if m.fc2, err = models.NewLinear(bb.Graph, "head.fc2", in, len(set.Perms), heads, rng); err != nil {
+	if m.fc8, err = models.NewLinear(bb.Graph, "head.fc8", in, len(set.Perms), heads, rng); err != nil {
 		return nil, fmt.Errorf("pretext: jigsaw: %w", err)
 	}
-	if m.logits, err = m.fc2.Apply(x); err != nil {
+	if m.logits, err = m.fc8.Apply(x); err != nil {
 		return nil, fmt.Errorf("pretext: jigsaw: %w", err)
 	}
 	if m.loss, err = ops.SoftmaxCrossEntropy(m.logits, m.labels); err != nil {
@@ -180,37 +233,65 @@ func (Jigsaw) Build(bb *models.Backbone, batch int, cfg Config, heads models.Wei
 }
 
 type jigsawModel struct {
-	cfg      Config
-	jc       JigsawConfig
-	perms    [][]int
-	batch    int
-	input    *G.Node
-	feats    *G.Node // per-tile features [9B, D], raster order
-	concat   *G.Node // reordered and concatenated [B, 9D]
-	rows     *rowIndex
-	fc1, fc2 *models.Linear
-	logits   *G.Node
-	loss     *G.Node
-	labels   *ops.Labels
+	cfg           Config
+	jc            JigsawConfig
+	perms         [][]int
+	batch         int
+	input         *G.Node
+	feats         *G.Node // per-tile rows [9B, D] before the reordering, raster order
+	concat        *G.Node // reordered and concatenated [B, 9D]
+	rows          *rowIndex
+	fc6, fc7, fc8 *models.Linear // fc6, fc7 may be nil
+	logits        *G.Node
+	loss          *G.Node
+	labels        *ops.Labels
 }
 
 func (m *jigsawModel) Loss() *G.Node { return m.loss }
 
-func (m *jigsawModel) Learnables() G.Nodes {
-	if m.fc1 == nil {
-		return G.Nodes{m.fc2.W, m.fc2.B}
+func (m *jigsawModel) layers() []*models.Linear {
+	var out []*models.Linear
+	for _, l := range []*models.Linear{m.fc6, m.fc7, m.fc8} {
+		if l != nil {
+			out = append(out, l)
+		}
 	}
-	return G.Nodes{m.fc1.W, m.fc1.B, m.fc2.W, m.fc2.B}
+	return out
+}
+
+func (m *jigsawModel) Learnables() G.Nodes {
+	var out G.Nodes
+	for _, l := range m.layers() {
+		out = append(out, l.W, l.B)
+	}
+	return out
 }
 
 func (m *jigsawModel) HeadWeights() models.Weights {
-	w := m.fc2.Weights()
-	if m.fc1 != nil {
-		for k, v := range m.fc1.Weights() {
+	w := models.Weights{}
+	for _, l := range m.layers() {
+		for k, v := range l.Weights() {
 			w[k] = v
 		}
 	}
 	return w
+}
+
+// lastSpatialOutput names the backbone output that feeds its global
+// average pool (the last convolutional map).
+func lastSpatialOutput(s *models.Spec) (string, error) {
+	pool := s.Outputs["features"]
+	for _, l := range s.Layers {
+		if l.Name != pool || l.Op != models.OpGlobalAvgPool || len(l.Inputs) != 1 {
+			continue
+		}
+		for name, layer := range s.Outputs {
+			if layer == l.Inputs[0] {
+				return name, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("pretext: jigsaw: backbone %s exposes no output feeding its global pool; use the pooled head", s.Arch)
 }
 
 // MakeBatch cuts every image into tiles (CutPuzzle with the task's

@@ -20,19 +20,22 @@ type rowIndex struct {
 var gatherSeq atomic.Uint64
 
 // gatherConcat is the Gorgonia op of the context-free network that
-// reorders per-tile features and concatenates them: for x [R, D] and
+// reorders per-tile features and concatenates them: for x [R, D] (or
+// [R, d1, d2, ...], each row flattened to D = d1*d2*... values) and
 // idx.Rows of length M*K it gives y [M, K*D] with
 //
 //	y[m, k*D:(k+1)*D] = x[idx.Rows[m*K+k], :]
 //
-// Its gradient scatters back: dx[idx.Rows[m*K+k]] += dy[m, k*D:(k+1)*D]
-// (rows read twice accumulate). Works on float32 and float64.
+// With K = 1 and the identity index it is a flatten. Its gradient scatters
+// back: dx[idx.Rows[m*K+k]] += dy[m, k*D:(k+1)*D] (rows read twice
+// accumulate), in x's shape. Works on float32 and float64.
 type gatherConcat struct {
-	id  uint64
-	idx *rowIndex
-	k   int // blocks per output row
-	m   int // output rows
-	buf *tensor.Dense
+	id   uint64
+	idx  *rowIndex
+	k    int // blocks per output row
+	m    int // output rows
+	rank int // of the input
+	buf  *tensor.Dense
 }
 
 // reuse returns *buf when it has dtype dt and the given shape (zeroed when
@@ -54,29 +57,50 @@ func reuse(buf **tensor.Dense, dt tensor.Dtype, zero bool, shape ...int) *tensor
 	return *buf
 }
 
-// gatherRows applies gatherConcat to x [R, D] with output [m, k*D]; idx.Rows
-// must hold m*k entries in [0, R) when the graph runs.
+// gatherRows applies gatherConcat to x [R, ...] with output [m, k*D]
+// (D: the values of one row of x); idx.Rows must hold m*k entries in
+// [0, R) when the graph runs.
 func gatherRows(x *G.Node, idx *rowIndex, m, k int) (*G.Node, error) {
-	if x.Dims() != 2 {
-		return nil, fmt.Errorf("pretext: gather rows: input %v, expected [rows, dim]", x.Shape())
+	if x.Dims() < 2 {
+		return nil, fmt.Errorf("pretext: gather rows: input %v, expected [rows, dim, ...]", x.Shape())
 	}
 	if m < 1 || k < 1 || len(idx.Rows) != m*k {
 		return nil, fmt.Errorf("pretext: gather rows: %d indices for a [%d, %d*dim] output", len(idx.Rows), m, k)
 	}
-	return G.ApplyOp(&gatherConcat{id: gatherSeq.Add(1), idx: idx, k: k, m: m}, x)
+	return G.ApplyOp(&gatherConcat{id: gatherSeq.Add(1), idx: idx, k: k, m: m, rank: x.Dims()}, x)
+}
+
+// flattenRows reshapes x [R, d1, d2, ...] to [R, d1*d2*...] (a gatherConcat
+// with the identity index).
+func flattenRows(x *G.Node) (*G.Node, error) {
+	r := x.Shape()[0]
+	idx := &rowIndex{Rows: make([]int, r)}
+	for i := range idx.Rows {
+		idx.Rows[i] = i
+	}
+	return gatherRows(x, idx, r, 1)
+}
+
+// rowSize is the number of values in one row of shape s.
+func rowSize(s tensor.Shape) int {
+	d := 1
+	for _, v := range s[1:] {
+		d *= v
+	}
+	return d
 }
 
 func (op *gatherConcat) Arity() int { return 1 }
 func (op *gatherConcat) Type() hm.Type {
 	a := hm.TypeVariable('a')
-	return hm.NewFnType(G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: 2, Of: a})
+	return hm.NewFnType(G.TensorType{Dims: op.rank, Of: a}, G.TensorType{Dims: 2, Of: a})
 }
 func (op *gatherConcat) InferShape(ns ...G.DimSizer) (tensor.Shape, error) {
 	s, ok := ns[0].(tensor.Shape)
-	if !ok || len(s) != 2 {
-		return nil, fmt.Errorf("pretext: gather rows: input shape %v, expected [rows, dim]", ns[0])
+	if !ok || len(s) != op.rank {
+		return nil, fmt.Errorf("pretext: gather rows: input shape %v, expected rank %d", ns[0], op.rank)
 	}
-	return tensor.Shape{op.m, op.k * s[1]}, nil
+	return tensor.Shape{op.m, op.k * rowSize(s)}, nil
 }
 func (op *gatherConcat) ReturnsPtr() bool     { return false }
 func (op *gatherConcat) CallsExtern() bool    { return false }
@@ -121,10 +145,10 @@ func scatterKernel[T float32 | float64](dy, dx []T, rows []int, d int) {
 
 func (op *gatherConcat) Do(vs ...G.Value) (G.Value, error) {
 	x, ok := vs[0].(*tensor.Dense)
-	if !ok || x.Dims() != 2 {
-		return nil, fmt.Errorf("pretext: gather rows: input is %T %v, expected a dense [rows, dim] tensor", vs[0], vs[0].Shape())
+	if !ok || x.Dims() != op.rank {
+		return nil, fmt.Errorf("pretext: gather rows: input is %T %v, expected a dense rank-%d tensor", vs[0], vs[0].Shape(), op.rank)
 	}
-	r, d := x.Shape()[0], x.Shape()[1]
+	r, d := x.Shape()[0], rowSize(x.Shape())
 	if err := op.checkRows(r); err != nil {
 		return nil, err
 	}
@@ -149,7 +173,7 @@ func (op *gatherConcat) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) 
 	return G.Nodes{n}, nil
 }
 
-// scatterRows is gatherConcat's gradient: dy [M, K*D] -> dx [R, D].
+// scatterRows is gatherConcat's gradient: dy [M, K*D] -> dx in x's shape.
 type scatterRows struct {
 	fwd   *gatherConcat
 	shape tensor.Shape
@@ -159,7 +183,7 @@ type scatterRows struct {
 func (op *scatterRows) Arity() int { return 1 }
 func (op *scatterRows) Type() hm.Type {
 	a := hm.TypeVariable('a')
-	return hm.NewFnType(G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: 2, Of: a})
+	return hm.NewFnType(G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: op.fwd.rank, Of: a})
 }
 func (op *scatterRows) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	return op.shape.Clone(), nil
@@ -179,14 +203,14 @@ func (op *scatterRows) String() string { return "ScatterRows" }
 
 func (op *scatterRows) Do(vs ...G.Value) (G.Value, error) {
 	dy, ok := vs[0].(*tensor.Dense)
-	r, d := op.shape[0], op.shape[1]
+	r, d := op.shape[0], rowSize(op.shape)
 	if !ok || dy.Dims() != 2 || dy.Shape()[0] != op.fwd.m || dy.Shape()[1] != op.fwd.k*d {
 		return nil, fmt.Errorf("pretext: gather rows gradient: got %T %v, expected [%d, %d]", vs[0], vs[0].Shape(), op.fwd.m, op.fwd.k*d)
 	}
 	if err := op.fwd.checkRows(r); err != nil {
 		return nil, err
 	}
-	dx := reuse(&op.buf, dy.Dtype(), true, r, d)
+	dx := reuse(&op.buf, dy.Dtype(), true, op.shape...)
 	switch dy.Dtype() {
 	case tensor.Float32:
 		scatterKernel(dy.Float32s(), dx.Float32s(), op.fwd.idx.Rows, d)

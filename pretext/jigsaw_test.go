@@ -169,6 +169,64 @@ func TestGatherRowsGradient(t *testing.T) {
 	}
 }
 
+// TestFlattenRowsGradient checks the rank-4 path (flatten, then gather)
+// against finite differences and a plain reference.
+func TestFlattenRowsGradient(t *testing.T) {
+	rng := rand.New(rand.NewSource(2))
+	xv := tensor.New(tensor.WithShape(4, 2, 2, 3), tensor.Of(tensor.Float64))
+	for i := range xv.Float64s() {
+		xv.Float64s()[i] = rng.NormFloat64()
+	}
+	g := G.NewGraph()
+	x := G.NewTensor(g, tensor.Float64, 4, G.WithShape(4, 2, 2, 3), G.WithValue(xv), G.WithName("x"))
+	f, err := flattenRows(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := gatherRows(f, &rowIndex{Rows: []int{2, 0, 3, 1}}, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Shape().Eq(tensor.Shape{4, 12}) || !y.Shape().Eq(tensor.Shape{2, 24}) {
+		t.Fatalf("shapes %v %v", f.Shape(), y.Shape())
+	}
+	r := make([]float64, 48)
+	for i := range r {
+		r[i] = rng.NormFloat64()
+	}
+	loss, err := G.ApplyOp(&weightedSum{r: r}, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grads, err := G.Grad(loss, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := G.NewTapeMachine(g)
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	// y row 0 = x[2], x[0]; row 1 = x[3], x[1], each flattened; so
+	// dL/dx[j] = r at the place x[j] was copied to.
+	where := map[int]int{2: 0, 0: 12, 3: 24, 1: 36}
+	got := y.Value().Data().([]float64)
+	dx := grads[0].Value().Data().([]float64)
+	if !grads[0].Shape().Eq(tensor.Shape{4, 2, 2, 3}) {
+		t.Fatalf("gradient shape %v", grads[0].Shape())
+	}
+	for j, off := range where {
+		for e := 0; e < 12; e++ {
+			if got[off+e] != xv.Float64s()[j*12+e] {
+				t.Fatalf("y[%d] = %v, expected x row %d value %d = %v", off+e, got[off+e], j, e, xv.Float64s()[j*12+e])
+			}
+			if math.Abs(dx[j*12+e]-r[off+e]) > 1e-12 {
+				t.Fatalf("dx row %d value %d = %v, expected %v", j, e, dx[j*12+e], r[off+e])
+			}
+		}
+	}
+}
+
 // cellImage is an S x S image whose 3x3 cells are constant: cell i of
 // channel c holds 20*(i+1) + 5*c.
 func cellImage(s int) data.Image {
@@ -190,7 +248,7 @@ func cellImage(s int) data.Image {
 func tinyJigsawConfig(n int) Config {
 	cfg := DefaultConfig(3, 36)
 	j := DefaultJigsawConfig(36)
-	j.N, j.Hidden = n, 16
+	j.N, j.TileDim, j.Hidden = n, 8, 16
 	j.Tiles = TileConfig{Grid: 3, Crop: 36, CropFrac: 1, Tile: 10, Gap: true}
 	cfg.Jigsaw = &j
 	return cfg
@@ -218,13 +276,20 @@ func buildJigsaw(t *testing.T, cfg Config, batch int, heads models.Weights) (*ji
 	return m.(*jigsawModel), bb
 }
 
-// TestJigsawBatchAndPermutation checks that MakeBatch lays the tiles out in
-// raster order (identified by their constant values) and that the network
-// reads the features of image b at shuffled position p from tile
-// Perms[target][p], the convention of PermSet.
+// TestJigsawBatchAndPermutation checks, for both heads, that MakeBatch lays
+// the tiles out in raster order (identified by their constant values) and
+// that the network reads the per-tile row of image b at shuffled position p
+// from tile Perms[target][p], the convention of PermSet.
 func TestJigsawBatchAndPermutation(t *testing.T) {
+	for _, head := range []string{JigsawHeadSpatial, JigsawHeadPooled} {
+		t.Run(head, func(t *testing.T) { testJigsawBatch(t, head) })
+	}
+}
+
+func testJigsawBatch(t *testing.T, head string) {
 	const B = 3
 	cfg := tinyJigsawConfig(10)
+	cfg.Jigsaw.Head = head
 	m, bb := buildJigsaw(t, cfg, B, nil)
 	set, err := cfg.Jigsaw.PermSet()
 	if err != nil {
@@ -260,7 +325,10 @@ func TestJigsawBatchAndPermutation(t *testing.T) {
 	}
 	feats := m.feats.Value().Data().([]float32)
 	cat := m.concat.Value().Data().([]float32)
-	D := bb.Spec.FeatureDim
+	D := m.feats.Shape()[1]
+	if want := map[string]int{JigsawHeadSpatial: 8, JigsawHeadPooled: bb.Spec.FeatureDim}[head]; D != want {
+		t.Fatalf("per-tile rows of %d values, expected %d", D, want)
+	}
 	if !m.concat.Shape().Eq(tensor.Shape{B, 9 * D}) {
 		t.Fatalf("concatenated features %v, expected [%d %d]", m.concat.Shape(), B, 9*D)
 	}
@@ -312,8 +380,14 @@ func TestJigsawHeadsAndPermFile(t *testing.T) {
 	cfg := tinyJigsawConfig(6)
 	m, _ := buildJigsaw(t, cfg, 2, nil)
 	heads := m.HeadWeights()
-	if len(heads) != 4 || heads["head.fc1.weight"].Shape[1] != 9*64 || heads["head.fc2.weight"].Shape[0] != 6 {
-		t.Fatalf("head weights %v", heads.Names())
+	// Spatial head: fc6 on the flattened last map (64 channels, 3x3 for
+	// 10 px tiles), fc7 on nine fc6 outputs, fc8 to the 6 classes.
+	if len(heads) != 6 || fmt.Sprint(heads["head.fc6.weight"].Shape) != "[8 576]" ||
+		fmt.Sprint(heads["head.fc7.weight"].Shape) != "[16 72]" || fmt.Sprint(heads["head.fc8.weight"].Shape) != "[6 16]" {
+		t.Fatalf("head weights %v", heads)
+	}
+	if len(m.Learnables()) != 6 {
+		t.Fatalf("%d learnable head nodes, expected 6", len(m.Learnables()))
 	}
 	// Restored heads are used as given.
 	m2, _ := buildJigsaw(t, cfg, 2, heads)
@@ -324,11 +398,21 @@ func TestJigsawHeadsAndPermFile(t *testing.T) {
 			}
 		}
 	}
-	// Without the hidden layer (Hidden < 0) a single linear layer maps 9D to N.
+	// Without fc7 (Hidden < 0) fc8 maps the nine fc6 outputs to N.
 	cfg.Jigsaw.Hidden = -1
 	m3, _ := buildJigsaw(t, cfg, 2, nil)
-	if h := m3.HeadWeights(); len(h) != 2 || h["head.fc2.weight"].Shape[1] != 9*64 {
-		t.Fatalf("hidden 0: head weights %v", h.Names())
+	if h := m3.HeadWeights(); len(h) != 4 || fmt.Sprint(h["head.fc8.weight"].Shape) != "[6 72]" {
+		t.Fatalf("no fc7: head weights %v", h.Names())
+	}
+	// The pooled head has no fc6: fc7 sees nine pooled 64-d features.
+	cfg.Jigsaw.Hidden, cfg.Jigsaw.Head = 16, JigsawHeadPooled
+	m5, _ := buildJigsaw(t, cfg, 2, nil)
+	if h := m5.HeadWeights(); len(h) != 4 || fmt.Sprint(h["head.fc7.weight"].Shape) != "[16 576]" {
+		t.Fatalf("pooled head: head weights %v", h.Names())
+	}
+	cfg.Jigsaw.Head = "conv"
+	if cfg.Jigsaw.Validate() == nil {
+		t.Fatal("head \"conv\" passed validation")
 	}
 	// A set read from a file replaces the generated one.
 	set, err := GeneratePermSet(5, PermMethodMaxMin, 9)

@@ -77,6 +77,34 @@ func TestPreprocessForeignDefaults(t *testing.T) {
 	if err != nil || out != "features" {
 		t.Errorf("DefaultOutput() = %q, %v; want features", out, err)
 	}
+
+	// The same model with "features" renamed (same length, so the protobuf
+	// stays valid) has two outputs and none called features: Extract must
+	// be told which one.
+	b, err := os.ReadFile(tinyModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renamed := filepath.Join(t.TempDir(), "renamed.onnx")
+	if err := os.WriteFile(renamed, bytes.ReplaceAll(b, []byte("features"), []byte("featurez")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(renamed, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if out, err := r.DefaultOutput(); err == nil || !strings.Contains(err.Error(), "featurez, relu") {
+		t.Errorf("DefaultOutput() of a model with outputs featurez and relu = %q, %v; want an error listing them", out, err)
+	}
+	load := func(i int, dst []float32) error { tinyImage(i, dst); return nil }
+	if _, _, err := Extract(r, 2, [3]int{tinyC, tinyH, tinyW}, load, ExtractOptions{}); err == nil || !strings.Contains(err.Error(), "name the one to extract") {
+		t.Errorf("Extract without an output name: %v", err)
+	}
+	feats, dim, err := Extract(r, 2, [3]int{tinyC, tinyH, tinyW}, load, ExtractOptions{Output: "featurez"})
+	if err != nil || dim != tinyOut || len(feats) != 2*tinyOut {
+		t.Errorf("Extract of output featurez: %d values, dim %d, %v", len(feats), dim, err)
+	}
 }
 
 // memDataset is an in-memory labelled dataset; item i is a constant image.

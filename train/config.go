@@ -45,7 +45,13 @@ type Config struct {
 	// LogEvery writes a metrics line every this many steps (default 10).
 	LogEvery int `json:"log_every"`
 	// ValImages held out from training for the pretext accuracy.
-	ValImages int            `json:"val_images"`
+	ValImages int `json:"val_images"`
+	// KNNEvery measures the kNN accuracy of the backbone's features on the
+	// held-out images every this many steps (0: once an epoch; -1: never),
+	// and at the end, when the images have labels; KNNImages training
+	// images (class-balanced) are the neighbours (default 5000).
+	KNNEvery  int            `json:"knn_every"`
+	KNNImages int            `json:"knn_images"`
 	Pretext   pretext.Config `json:"pretext"`
 }
 
@@ -54,7 +60,7 @@ func DefaultConfig(task, arch string) Config {
 	return Config{
 		Task: task, Arch: arch, Epochs: 1, Batch: 64, LR: 0.05, Momentum: 0.9,
 		WeightDecay: 5e-4, WarmupSteps: -1, Seed: 1, CheckpointEvery: 200,
-		KeepCheckpoints: 3, Workers: 2, LogEvery: 10, ValImages: 1024,
+		KeepCheckpoints: 3, Workers: 2, LogEvery: 10, ValImages: 1024, KNNImages: 5000,
 	}
 }
 

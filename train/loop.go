@@ -48,6 +48,7 @@ type Result struct {
 	ImagesPerSec float64 `json:"images_per_sec"`
 	FinalLoss    float64 `json:"final_loss"`
 	ValPretext   float64 `json:"val_pretext_acc"`
+	KNNTop1      float64 `json:"knn_top1,omitempty"`
 	Resumed      bool    `json:"resumed"`
 }
 
@@ -342,6 +343,22 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	if ck != nil {
 		lastCkpt = "(the one resumed from)"
 	}
+	var monitor *knnMonitor
+	knnEvery := cfg.KNNEvery
+	if knnEvery == 0 {
+		knnEvery = max(1, ds.Len()/cfg.Batch)
+	}
+	if cfg.KNNEvery >= 0 {
+		monitor = newKNNMonitor(ds, val, cfg.KNNImages, cfg.Seed)
+	}
+	knn := func(done int) (float64, error) {
+		acc, err := monitor.measure(s.bb.Spec, s.bb.Weights(), cfg.Pretext)
+		if err != nil {
+			return 0, err
+		}
+		fmt.Fprintf(progress, "\nstep %d: kNN top-1 %.4f (%d held-out images, %d neighbours)\n", done, acc, monitor.query.Len(), monitor.ref.Len())
+		return acc, writeLine(metrics, map[string]any{"step": done, "images_seen": done * cfg.Batch, "elapsed_s": time.Since(t0).Seconds(), "knn_top1": acc})
+	}
 	step := start
 	var pending map[string]any // the last step's metrics, until written
 	for ; step < end; step++ {
@@ -413,6 +430,17 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 			pending = nil
 			bar.set(done-start, fmt.Sprintf("loss %.4f acc %.3f", loss, m["pretext_acc"]))
 		}
+		if monitor != nil && done%knnEvery == 0 && done < end {
+			if pending != nil {
+				if err := writeLine(metrics, pending); err != nil {
+					return nil, err
+				}
+				pending = nil
+			}
+			if _, err := knn(done); err != nil {
+				return nil, err
+			}
+		}
 		if cfg.CheckpointEvery > 0 && done%cfg.CheckpointEvery == 0 && done < cfg.Steps {
 			if lastCkpt, err = s.save(dir, done); err != nil {
 				return nil, err
@@ -432,6 +460,11 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	res.Checkpoint, res.Steps, res.ImagesSeen, res.Seconds, res.FinalLoss = lastCkpt, step, step*cfg.Batch, el, lastLoss
 	if el > 0 {
 		res.ImagesPerSec = float64((step-start)*cfg.Batch) / el
+	}
+	if monitor != nil && step == cfg.Steps {
+		if res.KNNTop1, err = knn(step); err != nil {
+			return nil, err
+		}
 	}
 	if val != nil && val.Len() >= cfg.Batch && step == cfg.Steps {
 		acc, err := s.evaluate(val)

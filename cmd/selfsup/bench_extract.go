@@ -31,7 +31,8 @@ func benchExtractCommand() *cli.Command {
 		Name:  "extract",
 		Usage: "feature extraction throughput: bare ONNX Runtime session on pre-decoded tensors vs the full pipeline (files to .npy)",
 		Description: "Both are measured in the same run on the same images and session, alternating, --repeats times;\n" +
-			"the medians are reported. session_images_per_sec: Session.Run over batches of tensors decoded\n" +
+			"the medians are reported, and the median of the per-repeat ratios (pipeline_over_session_paired,\n" +
+			"steadier when the machine's load changes). session_images_per_sec: Session.Run over batches of tensors decoded\n" +
 			"beforehand. pipeline_images_per_sec: what `selfsup extract` does, from image files to the\n" +
 			"features .npy, labels and index (decoding and resizing on a worker pool that overlaps ONNX\n" +
 			"Runtime). Each also gets its process CPU time per image (all threads), which other load on\n" +
@@ -81,6 +82,7 @@ type benchExtractResult struct {
 	SessionIPS   float64   `json:"session_images_per_sec"`
 	PipelineIPS  float64   `json:"pipeline_images_per_sec"`
 	Ratio        float64   `json:"pipeline_over_session"`
+	PairedRatio  float64   `json:"pipeline_over_session_paired"`
 	DecodeIPS    float64   `json:"decode_images_per_sec"`
 	SessionCPU   float64   `json:"session_cpu_ms_per_image"`
 	PipelineCPU  float64   `json:"pipeline_cpu_ms_per_image"`
@@ -274,6 +276,11 @@ func benchExtract(c *cli.Context) (*benchExtractResult, error) {
 	}
 	res.SessionIPS, res.PipelineIPS = median(res.SessionRuns), median(res.PipelineRuns)
 	res.Ratio = res.PipelineIPS / res.SessionIPS
+	ratios := make([]float64, repeats)
+	for r := range ratios {
+		ratios[r] = res.PipelineRuns[r] / res.SessionRuns[r]
+	}
+	res.PairedRatio = median(ratios)
 	res.SessionCPU = 1000 * sessCPU / float64(n*repeats)
 	res.PipelineCPU = 1000 * pipeCPU / float64(n*repeats)
 	res.LoadAfter = loadAvg()

@@ -25,6 +25,10 @@ func testBenchExtract(t *testing.T, bin string) {
 	if !(r.SessionCPU > 0) || !(r.PipelineCPU > 0) {
 		t.Errorf("CPU per image: session %v ms, pipeline %v ms; want both > 0", r.SessionCPU, r.PipelineCPU)
 	}
+	paired := []float64{r.PipelineRuns[0] / r.SessionRuns[0], r.PipelineRuns[1] / r.SessionRuns[1], r.PipelineRuns[2] / r.SessionRuns[2]}
+	if r.PairedRatio != median(paired) {
+		t.Errorf("pipeline_over_session_paired %v, want the median of %v", r.PairedRatio, paired)
+	}
 	if got := r.PipelineIPS / r.SessionIPS; got != r.Ratio {
 		t.Errorf("pipeline_over_session %v, want %v", r.Ratio, got)
 	}
