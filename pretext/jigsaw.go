@@ -64,7 +64,7 @@ type JigsawConfig struct {
 	// pooled backbone features, no fc6).
 	Head string `json:"head"`
 	// TileDim is the width of fc6, the per-tile layer of the spatial head
-	// (0: the default 256; the paper uses 512 per tile on AlexNet).
+	// (0: the default 256; AlexNet-sized versions use 512 to 1024).
 	TileDim int `json:"tile_dim"`
 	// Hidden is the width of fc7, which sees all nine tiles (0: the
 	// default 512, the paper 4096; negative: no fc7, fc8 maps the
@@ -91,8 +91,8 @@ func DefaultJigsawConfig(imageSize int) JigsawConfig {
 
 // ResolveJigsaw returns cfg.Jigsaw with its zero fields given their
 // defaults for cfg.InputSize (Tiles when Grid is 0, Method, N unless a
-// PermFile is named, Head, TileDim, Hidden), or DefaultJigsawConfig(cfg.InputSize) when it
-// is nil.
+// PermFile is named, Head, TileDim, Hidden), or
+// DefaultJigsawConfig(cfg.InputSize) when it is nil.
 func ResolveJigsaw(cfg Config) JigsawConfig {
 	if cfg.Jigsaw == nil {
 		return DefaultJigsawConfig(cfg.InputSize)
