@@ -76,3 +76,20 @@ func Evaluate(ck *Checkpoint, ds data.Dataset) (*EvalResult, error) {
 	}
 	return &EvalResult{Top1: float64(top1) / float64(n), Top5: float64(top5) / float64(n), Images: n}, nil
 }
+
+// EvaluatePretext returns the pretext-task accuracy of a checkpoint on ds
+// (inference mode, full batches only, fixed augmentation seed): the
+// held-out figure the trainer reports at the end of a run, for any task.
+// It also returns the number of images scored.
+func EvaluatePretext(ck *Checkpoint, ds data.Dataset) (float64, int, error) {
+	if ds.Len() < ck.Config.Batch {
+		return 0, 0, fmt.Errorf("train: evaluate pretext: %d images, fewer than one batch of %d", ds.Len(), ck.Config.Batch)
+	}
+	s, err := build(ck.Config, ck, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer s.machine.Close()
+	acc, err := s.evaluate(ds)
+	return acc, (ds.Len() / ck.Config.Batch) * ck.Config.Batch, err
+}

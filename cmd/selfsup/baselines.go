@@ -258,7 +258,7 @@ func supervisedBaseline(c *cli.Context, dir string) (*train.Result, error) {
 	cfg.BudgetSeconds, cfg.Batch, cfg.LR, cfg.Seed = c.Duration("budget").Seconds(), c.Int("train-batch"), c.Float64("lr"), c.Int64("seed")
 	cfg.CheckpointEvery = c.Int("checkpoint-every")
 	fmt.Fprintf(os.Stderr, "== training the supervised baseline (%s, budget %s) into %s\n", cfg.Arch, c.Duration("budget"), dir)
-	return pretrain(cfg, c.String("data"), "train", dir, c.Bool("skip-bad"), 0, 0, false)
+	return pretrain(cfg, c.String("data"), "train", dir, c.Bool("skip-bad"), 0, 0, false, nil)
 }
 
 // printBaselines writes the comparison as a Markdown table.

@@ -93,7 +93,7 @@ func runDemo(o demoOptions) (*demoResult, error) {
 	cfg := train.DefaultConfig(o.task, o.arch)
 	cfg.BudgetSeconds, cfg.Batch, cfg.LR, cfg.Seed = o.budget.Seconds(), o.batch, o.lr, o.seed
 	cfg.CheckpointEvery = 100
-	pre, err := pretrain(cfg, o.data, "train", dir, false, 0, 0, false)
+	pre, err := pretrain(cfg, o.data, "train", dir, false, 0, 0, false, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,15 @@ func pretrainCommand() *cli.Command {
 			&cli.IntFlag{Name: "workers", Value: 2, Usage: "goroutines preparing batches ahead of the compute"},
 			&cli.IntFlag{Name: "val-images", Value: 1024, Usage: "training images held out to measure pretext accuracy"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue from the newest valid checkpoint in --out"},
+			&cli.IntFlag{Name: "jigsaw-n", Usage: "jigsaw: permutations in the set (default 100; the paper uses 1000)"},
+			&cli.StringFlag{Name: "jigsaw-method", Usage: "jigsaw: permutation set maxavg (Algorithm 1), maxmin or random"},
+			&cli.StringFlag{Name: "jigsaw-perms", Usage: "jigsaw: read the permutation set from a file written by selfsup perms"},
+			&cli.StringFlag{Name: "jigsaw-head", Usage: "jigsaw: spatial (fc6 on each tile's map, the paper) or pooled"},
+			&cli.BoolFlag{Name: "no-gap", Usage: "jigsaw tiles: no gap between tiles (shortcut ablation)"},
+			&cli.BoolFlag{Name: "no-tile-norm", Usage: "jigsaw tiles: no per-tile normalisation (shortcut ablation)"},
+			&cli.BoolFlag{Name: "no-jitter", Usage: "jigsaw tiles: no colour jitter (shortcut ablation)"},
+			&cli.StringFlag{Name: "pirl-loss", Usage: "pirl-*/npid: pirl (softmax over the positive and negatives, default) or nce (VISSL's NCE with a fixed Z)"},
+			&cli.IntFlag{Name: "pirl-negatives", Usage: "pirl-*/npid: negatives drawn from the memory bank per step (default min(4096, images-1))"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object as the last stdout line"},
 		),
 		Action: func(c *cli.Context) error {
@@ -48,7 +57,7 @@ func pretrainCommand() *cli.Command {
 			cfg.Epochs, cfg.Batch, cfg.LR, cfg.WeightDecay, cfg.Seed = c.Int("epochs"), c.Int("batch"), c.Float64("lr"), c.Float64("weight-decay"), c.Int64("seed")
 			cfg.BudgetSeconds = c.Duration("budget").Seconds()
 			cfg.CheckpointEvery, cfg.Workers, cfg.ValImages = c.Int("checkpoint-every"), c.Int("workers"), c.Int("val-images")
-			res, err := pretrain(cfg, c.String("data"), c.String("split"), c.String("out"), c.Bool("skip-bad"), c.Int("channels"), c.Int("size"), c.Bool("resume"))
+			res, err := pretrain(cfg, c.String("data"), c.String("split"), c.String("out"), c.Bool("skip-bad"), c.Int("channels"), c.Int("size"), c.Bool("resume"), taskFlags(c))
 			if err != nil {
 				return err
 			}
@@ -63,7 +72,7 @@ func pretrainCommand() *cli.Command {
 
 // pretrain loads the data, fills in the data-dependent parts of cfg
 // (channels, input size, normalisation, classes) and runs the trainer.
-func pretrain(cfg train.Config, dataSpec, split, out string, skipBad bool, channels, size int, resume bool) (*train.Result, error) {
+func pretrain(cfg train.Config, dataSpec, split, out string, skipBad bool, channels, size int, resume bool, tweak func(*pretext.Config) error) (*train.Result, error) {
 	t0 := time.Now()
 	ds, err := loadAll(dataSpec, split, skipBad, channels, size)
 	if err != nil {
@@ -79,6 +88,11 @@ func pretrain(cfg train.Config, dataSpec, split, out string, skipBad bool, chann
 	cfg.Pretext.NumClasses = len(ds.Classes())
 	if cfg.Pretext.Mean, cfg.Pretext.Std, err = channelStats(ds, 2000); err != nil {
 		return nil, err
+	}
+	if tweak != nil {
+		if err := tweak(&cfg.Pretext); err != nil {
+			return nil, err
+		}
 	}
 	trainSet, valSet := ds, data.Dataset(nil)
 	if cfg.ValImages > 0 && ds.Len() > 2*cfg.ValImages {
@@ -119,4 +133,51 @@ func channelStats(ds data.Dataset, n int) ([]float32, []float32, error) {
 		std[c] = float32(math.Max(math.Sqrt(sq[c]/count-m*m), 1e-3))
 	}
 	return mean, std, nil
+}
+
+// taskFlags applies the task-specific flags of pretrain to the pretext
+// config once the image size is known; nil when none is set.
+func taskFlags(c *cli.Context) func(*pretext.Config) error {
+	jig := c.IsSet("jigsaw-n") || c.IsSet("jigsaw-method") || c.IsSet("jigsaw-perms") || c.IsSet("jigsaw-head") ||
+		c.Bool("no-gap") || c.Bool("no-tile-norm") || c.Bool("no-jitter")
+	pirl := c.IsSet("pirl-loss") || c.IsSet("pirl-negatives")
+	if !jig && !pirl {
+		return nil
+	}
+	return func(pc *pretext.Config) error {
+		if jig {
+			j := pretext.DefaultJigsawConfig(pc.InputSize)
+			if c.IsSet("jigsaw-n") {
+				j.N = c.Int("jigsaw-n")
+			}
+			if c.IsSet("jigsaw-method") {
+				j.Method = c.String("jigsaw-method")
+			}
+			if c.IsSet("jigsaw-perms") {
+				j.PermFile, j.N = c.String("jigsaw-perms"), 0
+			}
+			if c.IsSet("jigsaw-head") {
+				j.Head = c.String("jigsaw-head")
+			}
+			j.Tiles.Gap = j.Tiles.Gap && !c.Bool("no-gap")
+			j.Tiles.PerTileNorm = j.Tiles.PerTileNorm && !c.Bool("no-tile-norm")
+			j.Tiles.Jitter = j.Tiles.Jitter && !c.Bool("no-jitter")
+			if err := j.Validate(); err != nil {
+				return err
+			}
+			pc.Jigsaw = &j
+		}
+		if pirl {
+			p := pretext.DefaultPIRLConfig(0)
+			p.Negatives = 0
+			if c.IsSet("pirl-loss") {
+				p.Loss = c.String("pirl-loss")
+			}
+			if c.IsSet("pirl-negatives") {
+				p.Negatives = c.Int("pirl-negatives")
+			}
+			pc.PIRL = p
+		}
+		return nil
+	}
 }
