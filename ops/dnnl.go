@@ -81,9 +81,10 @@ func dnnlError(what string, st C.int) error {
 // about 300000 rounds (milliseconds): they spin through the Go ops that
 // run between two convolutions, taking a core from them, and on a busy
 // machine a spinning worker holds the core that the thread it waits for
-// needs. Measured on 2 shared cores (BenchmarkStep in train/, best of 6
-// runs at load 4-12): default spin 81 img/s, GOMP_SPINCOUNT=10000 123,
-// GOMP_SPINCOUNT=1000 146, passive 146.
+// needs. Measured on 2 shared cores (BenchmarkStep in train/): best of 6
+// runs at load 4-12, default spin 81 img/s, GOMP_SPINCOUNT=10000 123,
+// GOMP_SPINCOUNT=1000 146, passive 146; quiet, default spin 104-108 img/s,
+// passive 137-147 (the convolutions alone are 3.5 % faster spinning).
 const ompWaitPolicy = "PASSIVE"
 
 // load opens libdnnl (and with it libgomp) with the OpenMP settings above;
