@@ -21,7 +21,10 @@ func (g ConvGeom) check(op string, h, w int) error {
 	if g.Kernel < 1 || g.Stride < 1 || g.Pad < 0 {
 		return fmt.Errorf("ops: %s: invalid geometry kernel %d stride %d pad %d", op, g.Kernel, g.Stride, g.Pad)
 	}
-	if g.Out(h) < 1 || g.Out(w) < 1 {
+	// h + 2*pad < kernel must be caught before dividing: Go's division
+	// truncates toward zero, so Out would give 1 for, say, h 2, kernel 3,
+	// stride 2.
+	if h+2*g.Pad < g.Kernel || w+2*g.Pad < g.Kernel || g.Out(h) < 1 || g.Out(w) < 1 {
 		return fmt.Errorf("ops: %s: input %dx%d too small for kernel %d stride %d pad %d", op, h, w, g.Kernel, g.Stride, g.Pad)
 	}
 	return nil

@@ -26,28 +26,34 @@ func (op *relu) InferShape(ns ...G.DimSizer) (tensor.Shape, error) {
 	return ns[0].(tensor.Shape).Clone(), nil
 }
 
+// reluKernel and reluGradKernel avoid data-dependent branches (max and a
+// 0/1 mask): on activations whose sign is a coin toss a branch mispredicts
+// half the time.
 func reluKernel[T Float](x, y []T) {
 	parallelFor(len(x), func(_, lo, hi int) {
-		for i := lo; i < hi; i++ {
-			if v := x[i]; v > 0 {
-				y[i] = v
-			} else {
-				y[i] = 0
-			}
+		xs, ys := x[lo:hi], y[lo:hi]
+		for i, v := range xs {
+			ys[i] = max(v, 0)
 		}
 	})
 }
 
 func reluGradKernel[T Float](y, dy, dx []T) {
 	parallelFor(len(y), func(_, lo, hi int) {
-		for i := lo; i < hi; i++ {
-			if y[i] > 0 {
-				dx[i] = dy[i]
-			} else {
-				dx[i] = 0
-			}
+		ys, ds, gs := y[lo:hi], dy[lo:hi], dx[lo:hi]
+		for i, v := range ys {
+			gs[i] = ds[i] * T(b2f(v > 0))
 		}
 	})
+}
+
+// b2f is 1 for true, 0 for false, compiled without a branch.
+func b2f(b bool) float32 {
+	var f float32
+	if b {
+		f = 1
+	}
+	return f
 }
 
 func (op *relu) Do(vs ...G.Value) (G.Value, error) {

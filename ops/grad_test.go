@@ -264,3 +264,13 @@ func TestSoftmaxGradient(t *testing.T) {
 		}
 	}
 }
+
+func TestGeometryTooSmall(t *testing.T) {
+	// h 2, kernel 3, stride 2, pad 0: (2-3)/2+1 truncates to 1 in Go.
+	if err := (ConvGeom{3, 2, 0}).check("conv", 2, 2); err == nil {
+		t.Fatal("expected an error for a 2x2 input and a 3x3 kernel without padding")
+	}
+	if err := (ConvGeom{3, 2, 1}).check("conv", 2, 2); err != nil {
+		t.Fatalf("padded 2x2 input fits a 3x3 kernel: %v", err)
+	}
+}
