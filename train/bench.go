@@ -20,6 +20,7 @@ import (
 type BenchResult struct {
 	Engine       string  `json:"engine"`
 	GEMM         string  `json:"gemm"`
+	Conv         string  `json:"conv"`
 	Arch         string  `json:"arch"`
 	Batch        int     `json:"batch"`
 	Size         int     `json:"size_px"`
@@ -123,12 +124,12 @@ func BenchTrain(arch, engine string, batch, size, warmup, steps int) (*BenchResu
 	}
 	el := time.Since(t0).Seconds()
 	runtime.ReadMemStats(&ms1)
-	gemm := ops.Backend
+	gemm, conv := ops.Backend, ops.ConvBackend
 	if engine == "stock" {
-		gemm = "gonum (gorgonia's default)"
+		gemm, conv = "gonum (gorgonia's default)", "gorgonia im2col"
 	}
 	return &BenchResult{
-		Engine: engine, GEMM: gemm, Arch: arch, Batch: batch, Size: size, Steps: steps,
+		Engine: engine, GEMM: gemm, Conv: conv, Arch: arch, Batch: batch, Size: size, Steps: steps,
 		StepSeconds: el / float64(steps), ImagesPerSec: float64(batch*steps) / el,
 		PeakRSSMB: peakRSSMB(), AllocMBStep: float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(steps) / (1 << 20),
 		Threads: runtime.GOMAXPROCS(0),
