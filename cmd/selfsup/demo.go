@@ -162,11 +162,11 @@ func runDemo(o demoOptions) (*demoResult, error) {
 		}
 		fmt.Fprintf(os.Stderr, "%s: top-1 %.4f\n", filepath.Base(m.path), m.row.Top1)
 	}
-	trX, d, err := rawPixels(trainDS, src.mean, src.std)
+	trX, d, err := eval.PixelFeatures(trainDS, src.mean, src.std, 0)
 	if err != nil {
 		return nil, err
 	}
-	teX, _, err := rawPixels(testDS, src.mean, src.std)
+	teX, _, err := eval.PixelFeatures(testDS, src.mean, src.std, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -185,31 +185,6 @@ func probe(trX []float32, trY []int, teX []float32, teY []int, d, k int, seed in
 		return probeRow{}, err
 	}
 	return probeRow{Top1: r.Top1, Top5: r.Top5, Dim: d, L2: r.L2}, nil
-}
-
-// rawPixels flattens the normalised pixels of every image: the baseline
-// that any learnt representation should beat.
-func rawPixels(ds data.Dataset, mean, std []float32) ([]float32, int, error) {
-	var out []float32
-	d := 0
-	for i := 0; i < ds.Len(); i++ {
-		img, err := ds.Image(i)
-		if err != nil {
-			return nil, 0, err
-		}
-		t, err := data.Normalize(data.ToTensor(img), mean, std)
-		if err != nil {
-			return nil, 0, err
-		}
-		if d == 0 {
-			d = len(t.Data)
-			out = make([]float32, 0, d*ds.Len())
-		} else if len(t.Data) != d {
-			return nil, 0, fmt.Errorf("raw pixels: %s has %d values, earlier images %d", ds.Source(i), len(t.Data), d)
-		}
-		out = append(out, t.Data...)
-	}
-	return out, d, nil
 }
 
 func printDemoTable(w io.Writer, r *demoResult) {
