@@ -50,6 +50,11 @@ type batchNorm struct {
 	st *BNState
 	// statistics of the last forward pass, read by the backward ops.
 	mean, invstd []float64
+	// gen counts forward passes. The backward ops of one pass share the
+	// per-channel sums of dy and dy*xhat: the first computes them (for
+	// generation sumGen), the other two reuse them.
+	gen, sumGen uint64
+	sdy, sdyx   []float64
 }
 
 func (op *batchNorm) Arity() int    { return 3 }
@@ -111,6 +116,7 @@ func stats[T Float](op *batchNorm, x []T, N, C, HW int) {
 }
 
 func bnForward[T Float](op *batchNorm, x, gamma, beta, y []T, N, C, HW int) {
+	op.gen++
 	stats(op, x, N, C, HW)
 	parallelFor(C, func(_, lo, hi int) {
 		for c := lo; c < hi; c++ {
@@ -204,27 +210,41 @@ func bnBackward[T Float](op *bnGrad, x, gamma, dy, out []T, N, C, HW int) {
 	f := op.fwd
 	training := f.st.Mode.Training
 	M := float64(N * HW)
+	if f.sumGen != f.gen || len(f.sdy) != C {
+		if len(f.sdy) != C {
+			f.sdy, f.sdyx = make([]float64, C), make([]float64, C)
+		}
+		parallelFor(C, func(_, lo, hi int) {
+			for c := lo; c < hi; c++ {
+				mean := f.mean[c]
+				var sdy, sdyx float64
+				for b := 0; b < N; b++ {
+					o := (b*C + c) * HW
+					xs, gs := x[o:o+HW], dy[o:o+HW]
+					for i, g := range gs {
+						sdy += float64(g)
+						sdyx += float64(g) * (float64(xs[i]) - mean)
+					}
+				}
+				f.sdy[c], f.sdyx[c] = sdy, sdyx*f.invstd[c] // sum dy, sum dy*xhat
+			}
+		})
+		f.sumGen = f.gen
+	}
+	if op.which != 0 {
+		src := f.sdyx
+		if op.which == 2 {
+			src = f.sdy
+		}
+		for c := range out {
+			out[c] = T(src[c])
+		}
+		return
+	}
 	parallelFor(C, func(_, lo, hi int) {
 		for c := lo; c < hi; c++ {
 			mean, inv := f.mean[c], f.invstd[c]
-			var sdy, sdyx float64
-			for b := 0; b < N; b++ {
-				o := (b*C + c) * HW
-				xs, gs := x[o:o+HW], dy[o:o+HW]
-				for i, g := range gs {
-					sdy += float64(g)
-					sdyx += float64(g) * (float64(xs[i]) - mean)
-				}
-			}
-			sdyx *= inv // sum dy*xhat
-			switch op.which {
-			case 1:
-				out[c] = T(sdyx)
-				continue
-			case 2:
-				out[c] = T(sdy)
-				continue
-			}
+			sdy, sdyx := f.sdy[c], f.sdyx[c]
 			k := float64(gamma[c]) * inv
 			for b := 0; b < N; b++ {
 				o := (b*C + c) * HW
