@@ -26,34 +26,56 @@ func (op *relu) InferShape(ns ...G.DimSizer) (tensor.Shape, error) {
 	return ns[0].(tensor.Shape).Clone(), nil
 }
 
-// reluKernel and reluGradKernel avoid data-dependent branches (max and a
-// 0/1 mask): on activations whose sign is a coin toss a branch mispredicts
-// half the time.
+// reluKernel and reluGradKernel avoid data-dependent branches in the
+// float32 path (bit masks on the IEEE representation): on activations
+// whose sign is a coin toss a branch mispredicts half the time.
 func reluKernel[T Float](x, y []T) {
+	if x32, ok := any(x).([]float32); ok {
+		y32 := any(y).([]float32)
+		parallelFor(len(x32), func(_, lo, hi int) {
+			xs, ys := x32[lo:hi], y32[lo:hi]
+			for i, v := range xs {
+				b := math.Float32bits(v)
+				ys[i] = math.Float32frombits(b &^ uint32(int32(b)>>31)) // negative (sign set) -> +0
+			}
+		})
+		return
+	}
 	parallelFor(len(x), func(_, lo, hi int) {
-		xs, ys := x[lo:hi], y[lo:hi]
-		for i, v := range xs {
-			ys[i] = max(v, 0)
+		for i := lo; i < hi; i++ {
+			if v := x[i]; v > 0 {
+				y[i] = v
+			} else {
+				y[i] = 0
+			}
 		}
 	})
 }
 
 func reluGradKernel[T Float](y, dy, dx []T) {
+	if y32, ok := any(y).([]float32); ok {
+		dy32, dx32 := any(dy).([]float32), any(dx).([]float32)
+		parallelFor(len(y32), func(_, lo, hi int) {
+			ys, ds, gs := y32[lo:hi], dy32[lo:hi], dx32[lo:hi]
+			for i, v := range ys {
+				// y is a ReLU output, so y > 0 exactly when its bits are not
+				// zero; m is all ones then and zero otherwise.
+				b := math.Float32bits(v)
+				m := uint32(int32(b|-b) >> 31)
+				gs[i] = math.Float32frombits(math.Float32bits(ds[i]) & m)
+			}
+		})
+		return
+	}
 	parallelFor(len(y), func(_, lo, hi int) {
-		ys, ds, gs := y[lo:hi], dy[lo:hi], dx[lo:hi]
-		for i, v := range ys {
-			gs[i] = ds[i] * T(b2f(v > 0))
+		for i := lo; i < hi; i++ {
+			if y[i] > 0 {
+				dx[i] = dy[i]
+			} else {
+				dx[i] = 0
+			}
 		}
 	})
-}
-
-// b2f is 1 for true, 0 for false, compiled without a branch.
-func b2f(b bool) float32 {
-	var f float32
-	if b {
-		f = 1
-	}
-	return f
 }
 
 func (op *relu) Do(vs ...G.Value) (G.Value, error) {

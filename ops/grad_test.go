@@ -274,3 +274,33 @@ func TestGeometryTooSmall(t *testing.T) {
 		t.Fatalf("padded 2x2 input fits a 3x3 kernel: %v", err)
 	}
 }
+
+// The float32 ReLU kernels (bit masks) agree with the plain definition,
+// including -0, +0, tiny and negative values.
+func TestReLUFloat32Kernels(t *testing.T) {
+	x := []float32{-2, -0.0, 0, 1e-40, -1e-40, 3.5, float32(math.Inf(1)), float32(math.Inf(-1))}
+	x[1] = float32(math.Copysign(0, -1))
+	y := make([]float32, len(x))
+	reluKernel(x, y)
+	for i, v := range x {
+		want := float32(0)
+		if v > 0 {
+			want = v
+		}
+		if y[i] != want || math.Signbit(float64(y[i])) {
+			t.Fatalf("relu(%v) = %v, expected %v", v, y[i], want)
+		}
+	}
+	dy := []float32{1, 2, 3, 4, 5, 6, 7, 8}
+	dx := make([]float32, len(x))
+	reluGradKernel(y, dy, dx)
+	for i := range y {
+		want := float32(0)
+		if y[i] > 0 {
+			want = dy[i]
+		}
+		if dx[i] != want {
+			t.Fatalf("relu grad at y=%v: %v, expected %v", y[i], dx[i], want)
+		}
+	}
+}
