@@ -246,18 +246,26 @@ func bnBackward[T Float](op *bnGrad, x, gamma, dy, out []T, N, C, HW int) {
 			mean, inv := f.mean[c], f.invstd[c]
 			sdy, sdyx := f.sdy[c], f.sdyx[c]
 			k := float64(gamma[c]) * inv
-			for b := 0; b < N; b++ {
-				o := (b*C + c) * HW
+			// Training: dx = k/M*(M*dy - sdy - xhat*sdyx) is
+			// a*dy + b*(x - mean) + cc with per-channel a, b, cc (x - mean
+			// kept explicit: folding mean into cc would cancel badly in
+			// float32 when the mean is large); inference: dx = k*dy.
+			a, b, cc, m := T(k), T(0), T(0), T(mean)
+			if training {
+				b = T(-k * inv * sdyx / M)
+				cc = T(-k * sdy / M)
+			}
+			for n := 0; n < N; n++ {
+				o := (n*C + c) * HW
 				xs, gs, ds := x[o:o+HW], dy[o:o+HW], out[o:o+HW]
 				if !training {
 					for i, g := range gs {
-						ds[i] = T(k * float64(g))
+						ds[i] = a * g
 					}
 					continue
 				}
 				for i, g := range gs {
-					xhat := (float64(xs[i]) - mean) * inv
-					ds[i] = T(k / M * (M*float64(g) - sdy - xhat*sdyx))
+					ds[i] = a*g + b*(xs[i]-m) + cc
 				}
 			}
 		}
