@@ -304,3 +304,53 @@ func TestReLUFloat32Kernels(t *testing.T) {
 		}
 	}
 }
+
+// The float32 batch-norm backward pass agrees with float64 even when the
+// activations sit far from zero (x = 100 + noise), where folding the mean
+// into a constant would cancel.
+func TestBatchNormFloat32MatchesFloat64(t *testing.T) {
+	rng := rand.New(rand.NewSource(8))
+	x64 := randDense(rng, 4, 3, 5, 5)
+	for i := range x64.Float64s() {
+		x64.Float64s()[i] += 100
+	}
+	g64, b64, dy64 := randDense(rng, 3), randDense(rng, 3), randDense(rng, 4, 3, 5, 5)
+	to32 := func(d *tensor.Dense) *tensor.Dense {
+		v := make([]float32, len(d.Float64s()))
+		for i, x := range d.Float64s() {
+			v[i] = float32(x)
+		}
+		return tensor.New(tensor.WithShape(d.Shape()...), tensor.WithBacking(v))
+	}
+	run := func(dt tensor.Dtype, x, g, b, dy *tensor.Dense) []float64 {
+		st := &BNState{Mean: make([]float32, 3), Var: []float32{1, 1, 1}, Momentum: 0.1, Eps: 1e-5, Mode: &Mode{Training: true}}
+		fwd := &batchNorm{base: newBase("bn"), st: st}
+		if _, err := fwd.Do(x, g, b); err != nil {
+			t.Fatal(err)
+		}
+		dx, err := (&bnGrad{base: newBase("bng"), fwd: fwd, which: 0}).Do(x, g, dy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := []float64{}
+		switch d := dx.(*tensor.Dense).Data().(type) {
+		case []float32:
+			for _, v := range d {
+				out = append(out, float64(v))
+			}
+		case []float64:
+			out = d
+		}
+		return out
+	}
+	want := run(tensor.Float64, x64, g64, b64, dy64)
+	got := run(tensor.Float32, to32(x64), to32(g64), to32(b64), to32(dy64))
+	var scale, maxd float64
+	for i := range want {
+		scale = math.Max(scale, math.Abs(want[i]))
+		maxd = math.Max(maxd, math.Abs(got[i]-want[i]))
+	}
+	if maxd > 1e-4*scale {
+		t.Fatalf("float32 dx differs from float64 by %g (scale %g)", maxd, scale)
+	}
+}
