@@ -97,9 +97,10 @@ func (b *Backbone) Forward(x *G.Node) (map[string]*G.Node, error) {
 		var err error
 		switch l.Op {
 		case OpConv:
-			out, err = ops.Conv2D(in, b.params[l.Name+".weight"], l.Stride, l.Pad)
-			if err == nil && l.Bias {
-				err = fmt.Errorf("conv bias is not supported in training graphs")
+			if l.Bias {
+				out, err = ops.Conv2DBias(in, b.params[l.Name+".weight"], b.params[l.Name+".bias"], l.Stride, l.Pad)
+			} else {
+				out, err = ops.Conv2D(in, b.params[l.Name+".weight"], l.Stride, l.Pad)
 			}
 		case OpBatchNorm:
 			out, err = ops.BatchNorm(in, b.params[l.Name+".weight"], b.params[l.Name+".bias"], b.bn[l.Name])

@@ -104,3 +104,47 @@ func TestSpecValidateCatchesBadWeights(t *testing.T) {
 		t.Fatal("expected unknown architecture error")
 	}
 }
+
+// A convolution with bias (not used by the ResNets, but part of the Spec)
+// builds and matches the reference.
+func TestConvBiasMatchesReference(t *testing.T) {
+	s := &Spec{Arch: "tiny-bias", InC: 2, InputSize: 6, Outputs: map[string]string{"features": "pool"}, FeatureDim: 3, Layers: []Layer{
+		{Name: "c", Op: OpConv, Inputs: []string{InputName}, Kernel: 3, Stride: 1, Pad: 1, InC: 2, OutC: 3, Bias: true},
+		{Name: "r", Op: OpRelu, Inputs: []string{"c"}},
+		{Name: "pool", Op: OpGlobalAvgPool, Inputs: []string{"r"}},
+	}}
+	rng := rand.New(rand.NewSource(3))
+	w := InitWeights(s, rng)
+	for i := range w["c.bias"].Data {
+		w["c.bias"].Data[i] = float32(rng.NormFloat64())
+	}
+	x := make([]float32, 2*2*6*6)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	g := G.NewGraph()
+	bb, err := NewBackbone(g, s, w, tensor.Float32, &ops.Mode{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := G.NewTensor(g, tensor.Float32, 4, G.WithShape(2, 2, 6, 6), G.WithValue(tensor.New(tensor.WithShape(2, 2, 6, 6), tensor.WithBacking(x))))
+	outs, err := bb.Forward(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := G.NewTapeMachine(g)
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := Reference(s, w, x, 2, 6, 6, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := outs["features"].Value().Data().([]float32)
+	for i, v := range ref["features"].Data {
+		if math.Abs(float64(v-got[i])) > 1e-5 {
+			t.Fatalf("feature %d: graph %v, reference %v", i, got[i], v)
+		}
+	}
+}

@@ -354,3 +354,11 @@ func TestBatchNormFloat32MatchesFloat64(t *testing.T) {
 		t.Fatalf("float32 dx differs from float64 by %g (scale %g)", maxd, scale)
 	}
 }
+
+func TestConvBiasGradient(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	x, w, b := randDense(rng, 2, 2, 5, 4), randDense(rng, 3, 2, 3, 3), randDense(rng, 3)
+	gradCheck(t, "conv+bias", []*tensor.Dense{x, w, b}, func(n []*G.Node) (*G.Node, error) {
+		return Conv2DBias(n[0], n[1], n[2], 2, 1)
+	})
+}
