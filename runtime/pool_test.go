@@ -3,10 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,38 +19,7 @@ func TestPoolConcurrentRunsMatchReference(t *testing.T) {
 	if p.Size() != 3 || p.Path() != tinyModel || p.Session() == nil {
 		t.Fatalf("pool: size %d, path %q, session %v", p.Size(), p.Path(), p.Session())
 	}
-	item := tinyC * tinyH * tinyW
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for g := 0; g < 12; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			n := 1 + g%4
-			x := tinyBatch(n)
-			for rep := 0; rep < 10; rep++ {
-				res, err := p.Run(x, []int64{int64(n), tinyC, tinyH, tinyW}, "features")
-				if err != nil {
-					errs <- err
-					return
-				}
-				for i := 0; i < n; i++ {
-					_, want := tinyReference(x[i*item : (i+1)*item])
-					for k := range want {
-						if d := math.Abs(float64(res["features"].Data[i*tinyOut+k]) - want[k]); d > 1e-5 {
-							errs <- fmt.Errorf("goroutine %d item %d: features[%d] off by %g", g, i, k, d)
-							return
-						}
-					}
-				}
-			}
-		}(g)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	hammer(t, p.Run, 12, 4, 10)
 	if len(p.free) != 3 {
 		t.Errorf("%d sessions free after all runs, want 3 (a session was not given back)", len(p.free))
 	}

@@ -503,17 +503,25 @@ func TestCloseTwiceAndHalfBuilt(t *testing.T) {
 
 func TestRunConcurrent(t *testing.T) {
 	s := openTiny(t, Options{IntraOpThreads: 1})
+	hammer(t, s.Run, 8, 3, 5)
+}
+
+// hammer calls run from goroutines concurrent goroutines, reps times each,
+// with batches of 1 + g%maxBatch tiny inputs, and checks every answer
+// against the plain Go reference of the tiny model.
+func hammer(t *testing.T, run func(x []float32, shape []int64, outputs ...string) (map[string]Output, error), goroutines, maxBatch, reps int) {
+	t.Helper()
 	item := tinyC * tinyH * tinyW
 	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for g := 0; g < 8; g++ {
+	errs := make(chan error, goroutines)
+	for g := 0; g < goroutines; g++ {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
-			n := 1 + g%3
+			n := 1 + g%maxBatch
 			x := tinyBatch(n)
-			for rep := 0; rep < 5; rep++ {
-				res, err := s.Run(x, []int64{int64(n), tinyC, tinyH, tinyW}, "features")
+			for rep := 0; rep < reps; rep++ {
+				res, err := run(x, []int64{int64(n), tinyC, tinyH, tinyW}, "features")
 				if err != nil {
 					errs <- err
 					return
