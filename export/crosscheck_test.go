@@ -1,10 +1,8 @@
 package export_test
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,29 +39,6 @@ func pythonTools(t *testing.T) string {
 		t.Skip(msg)
 	}
 	return py
-}
-
-func writeRawF32(path string, x []float32) error {
-	b := make([]byte, 4*len(x))
-	for i, v := range x {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
-	}
-	return os.WriteFile(path, b, 0o644)
-}
-
-func readRawF32(path string) ([]float32, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(b)%4 != 0 {
-		return nil, fmt.Errorf("%s: %d bytes is not a whole number of float32", path, len(b))
-	}
-	x := make([]float32, len(b)/4)
-	for i := range x {
-		x[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return x, nil
 }
 
 // checkReport is what testdata/check_onnx.py prints.
@@ -117,7 +92,7 @@ func TestPythonChecksEveryArch(t *testing.T) {
 				shape := []int64{int64(c.n), int64(spec.InC), int64(c.h), int64(c.w)}
 				x := normalInput(5, c.n*spec.InC*c.h*c.w)
 				inPath := filepath.Join(dir, "input.f32")
-				if err := writeRawF32(inPath, x); err != nil {
+				if err := export.WriteF32(inPath, x); err != nil {
 					t.Fatal(err)
 				}
 				outDir := filepath.Join(dir, "out")
@@ -156,7 +131,7 @@ func TestPythonChecksEveryArch(t *testing.T) {
 					if !c.dynamic && fmt.Sprint(rep.Inferred[o]) != fmt.Sprint(rep.Declared[o]) {
 						t.Errorf("%s %s: declared shape %v, onnx shape inference gives %v", name, o, rep.Declared[o], rep.Inferred[o])
 					}
-					pyOut, err := readRawF32(filepath.Join(outDir, o+".f32"))
+					pyOut, err := export.ReadF32(filepath.Join(outDir, o+".f32"))
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -68,6 +68,10 @@ type pyReport struct {
 	OutputShape map[string][]int         `json:"outputs"`
 }
 
+// WriteF32 and ReadF32 give the external test package (export_test) the
+// raw little-endian float32 files the Python scripts read and write.
+var WriteF32, ReadF32 = writeF32, readF32
+
 func writeF32(path string, x []float32) error {
 	b := make([]byte, 4*len(x))
 	for i, v := range x {
