@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"math"
-	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,28 +14,6 @@ import (
 	"github.com/selfsup/selfsup/pretext"
 	"github.com/selfsup/selfsup/train"
 )
-
-// bankImages is an unlabelled in-memory dataset of random RGB images.
-type bankImages struct{ imgs []data.Image }
-
-func (s *bankImages) Len() int                        { return len(s.imgs) }
-func (s *bankImages) Image(i int) (data.Image, error) { return s.imgs[i], nil }
-func (s *bankImages) Label(int) int                   { return -1 }
-func (s *bankImages) Classes() []string               { return nil }
-func (s *bankImages) Source(int) string               { return "random" }
-
-func randomBankImages(n, size int, seed int64) *bankImages {
-	rng := rand.New(rand.NewSource(seed))
-	s := &bankImages{}
-	for i := 0; i < n; i++ {
-		img := data.Image{C: 3, H: size, W: size, Pix: make([]uint8, 3*size*size)}
-		for j := range img.Pix {
-			img.Pix[j] = uint8(rng.Intn(256))
-		}
-		s.imgs = append(s.imgs, img)
-	}
-	return s
-}
 
 func bankConfig(task string, n int, loss string) train.Config {
 	cfg := train.DefaultConfig(task, "resnet20c")
@@ -56,7 +33,7 @@ func TestMemoryBankTasksTrain(t *testing.T) {
 		dir := t.TempDir()
 		cfg := bankConfig(task, n, pretext.PIRLLossSoftmax)
 		cfg.Steps = 3
-		res, err := train.Run(cfg, randomBankImages(n, 16, 1), randomBankImages(8, 16, 2), dir, train.Options{})
+		res, err := train.Run(cfg, noise(n, 16, 1), noise(8, 16, 2), dir, train.Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", task, err)
 		}
@@ -127,7 +104,7 @@ func TestMemoryBankTasksTrain(t *testing.T) {
 // with VISSL's loss, the normalising constant Z).
 func TestMemoryBankResumeIsBitIdentical(t *testing.T) {
 	const n = 16
-	ds := randomBankImages(n, 16, 3)
+	ds := noise(n, 16, 3)
 	for _, tc := range []struct {
 		task, loss string
 		perImage   bool
@@ -186,7 +163,7 @@ func TestMemoryBankSizeFromTrainer(t *testing.T) {
 	cfg := bankConfig("pirl-rotation", 16, pretext.PIRLLossSoftmax)
 	cfg.Pretext.PIRL = nil
 	cfg.Steps = 1
-	res, err := train.Run(cfg, randomBankImages(16, 16, 1), nil, t.TempDir(), train.Options{})
+	res, err := train.Run(cfg, noise(16, 16, 1), nil, t.TempDir(), train.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +175,7 @@ func TestMemoryBankSizeFromTrainer(t *testing.T) {
 		t.Fatalf("bank shape %v, expected [16 128]", s)
 	}
 	cfg = bankConfig("pirl-rotation", 20, pretext.PIRLLossSoftmax)
-	_, err = train.Run(cfg, randomBankImages(16, 16, 1), nil, t.TempDir(), train.Options{})
+	_, err = train.Run(cfg, noise(16, 16, 1), nil, t.TempDir(), train.Options{})
 	if err == nil || !strings.Contains(err.Error(), "BankSize") {
 		t.Fatalf("expected an error naming BankSize, got %v", err)
 	}
@@ -216,7 +193,7 @@ func TestNPIDLearnsInstanceDiscrimination(t *testing.T) {
 	cfg.Pretext = pretext.DefaultConfig(3, 12)
 	cfg.Pretext.CropScaleMin = 0.9
 	dir := t.TempDir()
-	if _, err := train.Run(cfg, randomBankImages(32, 12, 1), nil, dir, train.Options{}); err != nil {
+	if _, err := train.Run(cfg, noise(32, 12, 1), nil, dir, train.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
