@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/models"
 	"github.com/selfsup/selfsup/pretext"
 	"github.com/selfsup/selfsup/train"
