@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -24,11 +25,23 @@ func benchTrainCommand() *cli.Command {
 			&cli.StringFlag{Name: "engine", Value: "fast", Usage: "fast (selfsup ops), stock (Gorgonia's own ops) or both (one child process each, so peak RSS is per engine)"},
 			&cli.IntFlag{Name: "warmup", Value: 1, Usage: "untimed steps first"},
 			&cli.IntFlag{Name: "steps", Value: 3, Usage: "timed steps"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a Go CPU profile of the timed steps to this file (go tool pprof reads it)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object as the last stdout line"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.String("engine") == "both" {
 				return benchTrainBoth(c)
+			}
+			if p := c.String("cpuprofile"); p != "" {
+				f, err := os.Create(p)
+				if err != nil {
+					return fmt.Errorf("bench train: --cpuprofile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("bench train: --cpuprofile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
 			}
 			r, err := train.BenchTrain(c.String("arch"), c.String("engine"), c.Int("batch"), c.Int("size"), c.Int("warmup"), c.Int("steps"))
 			if err != nil {
