@@ -17,11 +17,19 @@ import (
 // be applied to several inputs (the views of a pretext task); all share the
 // parameters. Heads are separate types owned by the tasks.
 type Backbone struct {
-	Spec   *Spec
-	Graph  *G.ExprGraph
-	Mode   *ops.Mode
-	params map[string]*G.Node
-	bn     map[string]*ops.BNState
+	Spec  *Spec
+	Graph *G.ExprGraph
+	Mode  *ops.Mode
+	// Blocked keeps activations with a multiple of 16 channels in oneDNN's
+	// blocked layout (ops.NChw16c) between convolutions, batch norms,
+	// ReLUs, additions and pools, converting only where a layer needs
+	// NCHW and at the outputs: no reorder around every convolution.
+	// NewBackbone sets it where ops.BlockedLayout allows (float32, oneDNN
+	// build); clear it before Forward for the plain NCHW graph. Both
+	// compute the same function.
+	Blocked bool
+	params  map[string]*G.Node
+	bn      map[string]*ops.BNState
 }
 
 // NewBackbone creates the parameter nodes of s in g with values copied from
@@ -31,7 +39,7 @@ func NewBackbone(g *G.ExprGraph, s *Spec, w Weights, dtype tensor.Dtype, mode *o
 	if err := s.Validate(w); err != nil {
 		return nil, err
 	}
-	b := &Backbone{Spec: s, Graph: g, Mode: mode, params: map[string]*G.Node{}, bn: map[string]*ops.BNState{}}
+	b := &Backbone{Spec: s, Graph: g, Mode: mode, Blocked: ops.BlockedLayout(dtype), params: map[string]*G.Node{}, bn: map[string]*ops.BNState{}}
 	for _, p := range s.Params() {
 		if !p.Learnable {
 			continue
@@ -85,44 +93,93 @@ func NodeTensor(n *G.Node) Tensor {
 }
 
 // Forward applies the backbone to x [N, InC, H, W] and returns the nodes of
-// every exposed output ("features" [N, FeatureDim], "stage1".. [N, C, H, W]).
-func (b *Backbone) Forward(x *G.Node) (map[string]*G.Node, error) {
+// the exposed outputs named in outputs ("features" [N, FeatureDim],
+// "stage1".. [N, C, H, W], always in NCHW layout), or of every output when
+// none is named. Naming only the outputs used keeps the graph from
+// converting the others out of the blocked layout.
+func (b *Backbone) Forward(x *G.Node, outputs ...string) (map[string]*G.Node, error) {
 	if x.Dims() != 4 || x.Shape()[1] != b.Spec.InC {
 		return nil, fmt.Errorf("models: %s: input shape %v, expected [N, %d, H, W]", b.Spec.Arch, x.Shape(), b.Spec.InC)
 	}
+	if len(outputs) == 0 {
+		for name := range b.Spec.Outputs {
+			outputs = append(outputs, name)
+		}
+	}
+	for _, name := range outputs {
+		if _, ok := b.Spec.Outputs[name]; !ok {
+			return nil, fmt.Errorf("models: %s: no output %q", b.Spec.Arch, name)
+		}
+	}
 	acts := map[string]*G.Node{InputName: x}
+	lays := map[string]ops.Layout{InputName: ops.NCHW}
+	// layoutFor is the layout an activation of c channels gets.
+	layoutFor := func(c int) ops.Layout {
+		if b.Blocked && c%ops.Block == 0 {
+			return ops.NChw16c
+		}
+		return ops.NCHW
+	}
+	// input returns input i of l converted to layout lay.
+	input := func(l Layer, i int, lay ops.Layout) (*G.Node, error) {
+		name := l.Inputs[i]
+		return ops.ToLayout(acts[name], lays[name], lay)
+	}
 	for _, l := range b.Spec.Layers {
 		in := acts[l.Inputs[0]]
+		lay := lays[l.Inputs[0]]
 		var out *G.Node
 		var err error
 		switch l.Op {
 		case OpConv:
+			w := b.params[l.Name+".weight"]
 			if l.Bias {
-				out, err = ops.Conv2DBias(in, b.params[l.Name+".weight"], b.params[l.Name+".bias"], l.Stride, l.Pad)
+				if in, err = input(l, 0, ops.NCHW); err == nil {
+					lay = ops.NCHW
+					out, err = ops.Conv2DBias(in, w, b.params[l.Name+".bias"], l.Stride, l.Pad)
+				}
 			} else {
-				out, err = ops.Conv2D(in, b.params[l.Name+".weight"], l.Stride, l.Pad)
+				outLay := layoutFor(w.Shape()[0])
+				out, err = ops.Conv2DLayout(in, w, l.Stride, l.Pad, lay, outLay)
+				lay = outLay
 			}
 		case OpBatchNorm:
-			out, err = ops.BatchNorm(in, b.params[l.Name+".weight"], b.params[l.Name+".bias"], b.bn[l.Name])
+			out, err = ops.BatchNormLayout(in, b.params[l.Name+".weight"], b.params[l.Name+".bias"], b.bn[l.Name], lay)
 		case OpRelu:
 			out, err = ops.ReLU(in)
 		case OpAdd:
-			out, err = G.Add(in, acts[l.Inputs[1]])
+			// Both operands in one layout: the blocked one where possible.
+			lay = layoutFor(in.Shape()[1])
+			var a, c *G.Node
+			if a, err = input(l, 0, lay); err == nil {
+				if c, err = input(l, 1, lay); err == nil {
+					out, err = G.Add(a, c)
+				}
+			}
 		case OpMaxPool:
-			out, err = ops.MaxPool2D(in, l.Kernel, l.Stride, l.Pad)
+			out, err = ops.MaxPool2DLayout(in, l.Kernel, l.Stride, l.Pad, lay)
 		case OpGlobalAvgPool:
-			out, err = ops.GlobalAvgPool(in)
+			out, err = ops.GlobalAvgPoolLayout(in, lay)
+			lay = ops.NCHW
 		default:
 			err = fmt.Errorf("unknown op %q", l.Op)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("models: %s: layer %q: %w", b.Spec.Arch, l.Name, err)
 		}
-		acts[l.Name] = out
+		acts[l.Name], lays[l.Name] = out, lay
 	}
 	res := map[string]*G.Node{}
-	for name, l := range b.Spec.Outputs {
-		res[name] = acts[l]
+	for _, name := range outputs {
+		l := b.Spec.Outputs[name]
+		n := acts[l]
+		if n.Dims() == 4 {
+			var err error
+			if n, err = ops.ToLayout(n, lays[l], ops.NCHW); err != nil {
+				return nil, fmt.Errorf("models: %s: output %q: %w", b.Spec.Arch, name, err)
+			}
+		}
+		res[name] = n
 	}
 	return res, nil
 }

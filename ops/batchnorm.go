@@ -31,6 +31,14 @@ type BNState struct {
 // beta ([C] each): y = gamma*(x - mean)/sqrt(var + eps) + beta (Ioffe &
 // Szegedy 2015). Gradients are defined for x, gamma and beta in both modes.
 func BatchNorm(x, gamma, beta *G.Node, st *BNState) (*G.Node, error) {
+	return BatchNormLayout(x, gamma, beta, st, NCHW)
+}
+
+// BatchNormLayout is BatchNorm on x (and gradients) in layout lay. NCHW
+// runs the Go kernels below; NChw16c runs oneDNN's (float32 in the oneDNN
+// build only; see BlockedLayout), with the same statistics and running
+// averages.
+func BatchNormLayout(x, gamma, beta *G.Node, st *BNState, lay Layout) (*G.Node, error) {
 	if x.Dims() != 4 {
 		return nil, fmt.Errorf("ops: batchnorm: x has shape %v, expected rank 4", x.Shape())
 	}
@@ -41,7 +49,10 @@ func BatchNorm(x, gamma, beta *G.Node, st *BNState) (*G.Node, error) {
 	if st.Mode == nil {
 		return nil, fmt.Errorf("ops: batchnorm: state has no mode")
 	}
-	op := &batchNorm{base: newBase("BatchNorm"), st: st}
+	if err := lay.check("batchnorm", c); err != nil {
+		return nil, err
+	}
+	op := &batchNorm{base: newBase("BatchNorm"), st: st, lay: lay}
 	return G.ApplyOp(op, x, gamma, beta)
 }
 
@@ -55,6 +66,17 @@ type batchNorm struct {
 	// generation sumGen), the other two reuse them.
 	gen, sumGen uint64
 	sdy, sdyx   []float64
+
+	// The oneDNN path (lay != NCHW): the statistics the forward pass used
+	// (batch mean and biased variance in training, the running ones
+	// otherwise) and whether it trained; the first backward op of a pass
+	// computes all three gradients, dx straight into dxOp's output.
+	lay           Layout
+	mean32, var32 []float32
+	beta32        []float32 // beta of the forward pass
+	trained       bool
+	dgamma, dbeta []float32
+	dxOp          *bnGrad
 }
 
 func (op *batchNorm) Arity() int    { return 3 }
@@ -152,6 +174,15 @@ func (op *batchNorm) Do(vs ...G.Value) (G.Value, error) {
 	}
 	N, C, H, W := shape4(ds[0].Shape())
 	y := op.output(dt, false, N, C, H, W)
+	if op.lay != NCHW {
+		if dt != tensor.Float32 {
+			return nil, fmt.Errorf("ops: batchnorm: layout %v needs float32, got %v", op.lay, dt)
+		}
+		if err := op.forwardDNNL(ds[0].Float32s(), ds[1].Float32s(), ds[2].Float32s(), y.Float32s(), ds[0].Shape()); err != nil {
+			return nil, err
+		}
+		return y, nil
+	}
 	switch dt {
 	case tensor.Float32:
 		bnForward(op, ds[0].Float32s(), ds[1].Float32s(), ds[2].Float32s(), y.Float32s(), N, C, H*W)
@@ -159,6 +190,41 @@ func (op *batchNorm) Do(vs ...G.Value) (G.Value, error) {
 		bnForward(op, ds[0].Float64s(), ds[1].Float64s(), ds[2].Float64s(), y.Float64s(), N, C, H*W)
 	}
 	return y, nil
+}
+
+// forwardDNNL normalises with oneDNN and updates the running statistics
+// as stats does (unbiased variance).
+func (op *batchNorm) forwardDNNL(x, gamma, beta, y []float32, xs tensor.Shape) error {
+	op.gen++
+	st := op.st
+	N, C, H, W := shape4(xs)
+	if len(op.mean32) != C {
+		op.mean32, op.var32 = make([]float32, C), make([]float32, C)
+	}
+	op.trained = st.Mode.Training
+	op.beta32 = beta
+	if !op.trained {
+		copy(op.mean32, st.Mean)
+		copy(op.var32, st.Var)
+	}
+	if err := bnForward32(x, gamma, beta, op.mean32, op.var32, y, xs, st.Eps, op.lay, op.trained); err != nil {
+		return err
+	}
+	if !op.trained {
+		return nil
+	}
+	M := float64(N * H * W)
+	m := st.Momentum
+	for c := 0; c < C; c++ {
+		v := float64(op.var32[c])
+		unbiased := v
+		if M > 1 {
+			unbiased = v * M / (M - 1)
+		}
+		st.Mean[c] = float32((1-m)*float64(st.Mean[c]) + m*float64(op.mean32[c]))
+		st.Var[c] = float32((1-m)*float64(st.Var[c]) + m*unbiased)
+	}
+	return nil
 }
 
 func (op *batchNorm) DiffWRT(int) []bool { return []bool{true, true, true} }
@@ -176,6 +242,7 @@ func (op *batchNorm) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
 	if err != nil {
 		return nil, err
 	}
+	op.dxOp = dx.Op().(*bnGrad)
 	return G.Nodes{dx, dg, db}, nil
 }
 
@@ -286,6 +353,9 @@ func (op *bnGrad) Do(vs ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	N, C, H, W := shape4(ds[0].Shape())
+	if op.fwd.lay != NCHW {
+		return op.backwardDNNL(ds[0], ds[1], ds[2], dt)
+	}
 	if len(op.fwd.mean) != C {
 		return nil, fmt.Errorf("ops: %s: run before the forward pass", op.name)
 	}
@@ -297,5 +367,39 @@ func (op *bnGrad) Do(vs ...G.Value) (G.Value, error) {
 	default:
 		bnBackward(op, ds[0].Float64s(), ds[1].Float64s(), ds[2].Float64s(), out.Float64s(), N, C, H*W)
 	}
+	return out, nil
+}
+
+// backwardDNNL is Do for the oneDNN path: the first of the three
+// gradient ops to run in a pass computes all of them.
+func (op *bnGrad) backwardDNNL(x, gamma, dy *tensor.Dense, dt tensor.Dtype) (G.Value, error) {
+	f := op.fwd
+	C := x.Shape()[1]
+	if dt != tensor.Float32 {
+		return nil, fmt.Errorf("ops: %s: layout %v needs float32, got %v", op.name, f.lay, dt)
+	}
+	if len(f.mean32) != C || f.dxOp == nil {
+		return nil, fmt.Errorf("ops: %s: run before the forward pass", op.name)
+	}
+	if f.sumGen != f.gen {
+		if len(f.dgamma) != C {
+			f.dgamma, f.dbeta = make([]float32, C), make([]float32, C)
+		}
+		dx := f.dxOp.output(dt, false, x.Shape()...)
+		if err := bnBackward32(x.Float32s(), dy.Float32s(), gamma.Float32s(), f.beta32, f.mean32, f.var32, dx.Float32s(),
+			f.dgamma, f.dbeta, x.Shape(), f.st.Eps, f.lay, f.trained); err != nil {
+			return nil, err
+		}
+		f.sumGen = f.gen
+	}
+	if op.which == 0 {
+		return op.buf, nil
+	}
+	out := op.output(dt, false, C)
+	src := f.dgamma
+	if op.which == 2 {
+		src = f.dbeta
+	}
+	copy(out.Float32s(), src)
 	return out, nil
 }

@@ -34,20 +34,46 @@ func (g ConvGeom) check(op string, h, w int) error {
 // weights w [O, C, K, K] gives [N, O, OH, OW], OH = (H + 2*pad - K)/stride + 1.
 // Dilation 1, one group. The gradient is defined for x and w.
 func Conv2D(x, w *G.Node, stride, pad int) (*G.Node, error) {
+	return Conv2DLayout(x, w, stride, pad, NCHW, NCHW)
+}
+
+// Conv2DLayout is Conv2D with x (and its gradient) in layout in and the
+// result (and its gradient) in layout out; the blocked layout NChw16c
+// needs float32 and the oneDNN build (see BlockedLayout). Weights are
+// always [O, C, K, K].
+func Conv2DLayout(x, w *G.Node, stride, pad int, in, out Layout) (*G.Node, error) {
 	if x.Dims() != 4 || w.Dims() != 4 {
 		return nil, fmt.Errorf("ops: conv2d: x %v and w %v must both be rank 4", x.Shape(), w.Shape())
 	}
 	if w.Shape()[2] != w.Shape()[3] {
 		return nil, fmt.Errorf("ops: conv2d: kernel %v must be square", w.Shape())
 	}
-	op := &conv2d{base: newBase("Conv2D"), g: ConvGeom{w.Shape()[2], stride, pad}}
+	if err := in.check("conv2d input", x.Shape()[1]); err != nil {
+		return nil, err
+	}
+	if err := out.check("conv2d output", w.Shape()[0]); err != nil {
+		return nil, err
+	}
+	op := &conv2d{base: newBase("Conv2D"), g: ConvGeom{w.Shape()[2], stride, pad}, lay: [2]Layout{in, out}}
 	return G.ApplyOp(op, x, w)
 }
 
 type conv2d struct {
 	base
-	g ConvGeom
+	g   ConvGeom
+	lay [2]Layout // of x and y
 }
+
+// conv64 checks that a float64 convolution uses plain layouts (the Go
+// kernels know no other).
+func conv64(op string, lay [2]Layout) error {
+	if lay != plainLayouts {
+		return fmt.Errorf("ops: %s: float64 has no %v/%v kernels", op, lay[0], lay[1])
+	}
+	return nil
+}
+
+var plainLayouts = [2]Layout{NCHW, NCHW}
 
 func (op *conv2d) Arity() int    { return 2 }
 func (op *conv2d) Type() hm.Type { return fnType(4, 4, 4) }
@@ -85,10 +111,13 @@ func (op *conv2d) Do(vs ...G.Value) (G.Value, error) {
 	out := op.output(dt, false, s...)
 	switch dt {
 	case tensor.Float32:
-		if err := conv32Forward(x.Float32s(), w.Float32s(), out.Float32s(), x.Shape(), w.Shape()[0], op.g); err != nil {
+		if err := convL(passForward, x.Float32s(), w.Float32s(), out.Float32s(), x.Shape(), w.Shape()[0], op.g, op.lay); err != nil {
 			return nil, err
 		}
 	default:
+		if err := conv64("conv2d", op.lay); err != nil {
+			return nil, err
+		}
 		convForward(x.Float64s(), w.Float64s(), out.Float64s(), x.Shape(), w.Shape()[0], op.g)
 	}
 	return out, nil
@@ -97,11 +126,11 @@ func (op *conv2d) Do(vs ...G.Value) (G.Value, error) {
 func (op *conv2d) DiffWRT(int) []bool { return []bool{true, true} }
 
 func (op *conv2d) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	dx, err := G.ApplyOp(&convBwdData{base: newBase("Conv2DBwdData"), g: op.g, xShape: in[0].Shape().Clone()}, in[1], grad)
+	dx, err := G.ApplyOp(&convBwdData{base: newBase("Conv2DBwdData"), g: op.g, xShape: in[0].Shape().Clone(), lay: op.lay}, in[1], grad)
 	if err != nil {
 		return nil, err
 	}
-	dw, err := G.ApplyOp(&convBwdWeight{base: newBase("Conv2DBwdWeight"), g: op.g, wShape: in[1].Shape().Clone()}, in[0], grad)
+	dw, err := G.ApplyOp(&convBwdWeight{base: newBase("Conv2DBwdWeight"), g: op.g, wShape: in[1].Shape().Clone(), lay: op.lay}, in[0], grad)
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +142,7 @@ type convBwdData struct {
 	base
 	g      ConvGeom
 	xShape tensor.Shape
+	lay    [2]Layout
 }
 
 func (op *convBwdData) Arity() int    { return 2 }
@@ -136,10 +166,13 @@ func (op *convBwdData) Do(vs ...G.Value) (G.Value, error) {
 	dx := op.output(dt, true, op.xShape...)
 	switch dt {
 	case tensor.Float32:
-		if err := conv32BackwardData(w.Float32s(), dy.Float32s(), dx.Float32s(), op.xShape, w.Shape()[0], op.g); err != nil {
+		if err := convL(passBackwardData, dy.Float32s(), w.Float32s(), dx.Float32s(), op.xShape, w.Shape()[0], op.g, op.lay); err != nil {
 			return nil, err
 		}
 	default:
+		if err := conv64("conv2d backward data", op.lay); err != nil {
+			return nil, err
+		}
 		convBackwardData(w.Float64s(), dy.Float64s(), dx.Float64s(), op.xShape, w.Shape()[0], op.g)
 	}
 	return dx, nil
@@ -150,6 +183,7 @@ type convBwdWeight struct {
 	base
 	g      ConvGeom
 	wShape tensor.Shape
+	lay    [2]Layout
 }
 
 func (op *convBwdWeight) Arity() int    { return 2 }
@@ -173,10 +207,13 @@ func (op *convBwdWeight) Do(vs ...G.Value) (G.Value, error) {
 	dw := op.output(dt, false, op.wShape...)
 	switch dt {
 	case tensor.Float32:
-		if err := conv32BackwardWeight(x.Float32s(), dy.Float32s(), dw.Float32s(), x.Shape(), op.wShape[0], op.g); err != nil {
+		if err := convL(passBackwardWeights, x.Float32s(), dy.Float32s(), dw.Float32s(), x.Shape(), op.wShape[0], op.g, op.lay); err != nil {
 			return nil, err
 		}
 	default:
+		if err := conv64("conv2d backward weight", op.lay); err != nil {
+			return nil, err
+		}
 		convBackwardWeight(x.Float64s(), dy.Float64s(), dw.Float64s(), x.Shape(), op.wShape[0], op.g)
 	}
 	return dw, nil

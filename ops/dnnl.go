@@ -33,6 +33,14 @@ const maxDNNLConvs = 256
 type dnnlKey struct {
 	n, c, h, w, o int
 	g             ConvGeom
+	xl, yl        Layout
+}
+
+// bnKey identifies a cached batch normalisation.
+type bnKey struct {
+	n, c, h, w int
+	eps        float32
+	l          Layout
 }
 
 type dnnlRequest struct {
@@ -49,6 +57,7 @@ type dnnlState struct {
 	reqs  chan dnnlRequest
 	ready bool
 	convs map[dnnlKey]*C.sxd_conv
+	bns   map[bnKey]*C.sxd_bn
 }
 
 var dnnl dnnlState
@@ -105,16 +114,55 @@ func (s *dnnlState) load() error {
 	return nil
 }
 
+// start loads oneDNN and creates its engine; on the oneDNN thread only.
+func (s *dnnlState) start() error {
+	if s.ready {
+		return nil
+	}
+	if err := s.load(); err != nil {
+		return err
+	}
+	if st := C.sxd_init(); st != 0 {
+		return dnnlError("engine", st)
+	}
+	s.ready, s.convs, s.bns = true, map[dnnlKey]*C.sxd_conv{}, map[bnKey]*C.sxd_bn{}
+	return nil
+}
+
+// bn returns the cached batch normalisation for k; on the oneDNN thread only.
+func (s *dnnlState) bn(k bnKey) (*C.sxd_bn, error) {
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	if b, ok := s.bns[k]; ok {
+		return b, nil
+	}
+	if len(s.bns) >= maxDNNLConvs {
+		for k, b := range s.bns {
+			C.sxd_bn_destroy(b)
+			delete(s.bns, k)
+		}
+	}
+	var b *C.sxd_bn
+	if st := C.sxd_bn_create(C.int64_t(k.n), C.int64_t(k.c), C.int64_t(k.h), C.int64_t(k.w), C.float(k.eps),
+		boolInt(k.l == NChw16c), &b); st != 0 {
+		return nil, dnnlError(fmt.Sprintf("batchnorm [%d %d %d %d] %v", k.n, k.c, k.h, k.w, k.l), st)
+	}
+	s.bns[k] = b
+	return b, nil
+}
+
+func boolInt(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // conv returns the cached convolution for k; on the oneDNN thread only.
 func (s *dnnlState) conv(k dnnlKey) (*C.sxd_conv, error) {
-	if !s.ready {
-		if err := s.load(); err != nil {
-			return nil, err
-		}
-		if st := C.sxd_init(); st != 0 {
-			return nil, dnnlError("engine", st)
-		}
-		s.ready, s.convs = true, map[dnnlKey]*C.sxd_conv{}
+	if err := s.start(); err != nil {
+		return nil, err
 	}
 	if cv, ok := s.convs[k]; ok {
 		return cv, nil
@@ -124,7 +172,7 @@ func (s *dnnlState) conv(k dnnlKey) (*C.sxd_conv, error) {
 	}
 	var cv *C.sxd_conv
 	st := C.sxd_conv_create(C.int64_t(k.n), C.int64_t(k.c), C.int64_t(k.h), C.int64_t(k.w), C.int64_t(k.o),
-		C.int64_t(k.g.Kernel), C.int64_t(k.g.Stride), C.int64_t(k.g.Pad), &cv)
+		C.int64_t(k.g.Kernel), C.int64_t(k.g.Stride), C.int64_t(k.g.Pad), boolInt(k.xl == NChw16c), boolInt(k.yl == NChw16c), &cv)
 	if st != 0 {
 		return nil, dnnlError(fmt.Sprintf("conv x [%d %d %d %d] o %d %+v", k.n, k.c, k.h, k.w, k.o, k.g), st)
 	}
@@ -136,6 +184,10 @@ func (s *dnnlState) freeConvs() {
 	for k, cv := range s.convs {
 		C.sxd_conv_destroy(cv)
 		delete(s.convs, k)
+	}
+	for k, b := range s.bns {
+		C.sxd_bn_destroy(b)
+		delete(s.bns, k)
 	}
 }
 
@@ -150,12 +202,17 @@ var passNames = [3]string{"forward", "backward data", "backward weights"}
 
 // dnnlConv runs one pass (passForward, passBackwardData, passBackwardWeights) of
 // the float32 convolution of input shape xs with O output channels. The
-// slices are in plain layout (NCHW / OIHW) and live in Go memory: cgo pins
-// them for the duration of the C call, and the bridge forgets them before
-// returning.
-func dnnlConv(pass int, in0, in1, out []float32, xs tensor.Shape, O int, g ConvGeom) error {
+// activations are in layout lay[0] (x, dx) and lay[1] (y, dy), the
+// weights OIHW; the slices live in Go memory: cgo pins them for the
+// duration of the C call, and the bridge forgets them before returning.
+func dnnlConv(pass int, in0, in1, out []float32, xs tensor.Shape, O int, g ConvGeom, lay [2]Layout) error {
 	N, Cin, H, W := shape4(xs)
-	k := dnnlKey{N, Cin, H, W, O, g}
+	k := dnnlKey{N, Cin, H, W, O, g, lay[0], lay[1]}
+	for i, l := range lay {
+		if c := [2]int{Cin, O}[i]; l == NChw16c && c%Block != 0 {
+			return fmt.Errorf("ops: onednn: conv: %d channels cannot be in layout %v", c, l)
+		}
+	}
 	xn, wn, yn := N*Cin*H*W, O*Cin*g.Kernel*g.Kernel, N*O*g.Out(H)*g.Out(W)
 	want := [3][3]int{{xn, wn, yn}, {yn, wn, xn}, {xn, yn, wn}}[pass]
 	for i, n := range [3]int{len(in0), len(in1), len(out)} {
@@ -187,7 +244,7 @@ func dnnlConvImpl(pass int, xs tensor.Shape, O int, g ConvGeom) (string, error) 
 	N, Cin, H, W := shape4(xs)
 	var info string
 	err := dnnl.do(func() error {
-		cv, err := dnnl.conv(dnnlKey{N, Cin, H, W, O, g})
+		cv, err := dnnl.conv(dnnlKey{N, Cin, H, W, O, g, NCHW, NCHW})
 		if err != nil {
 			return err
 		}
@@ -197,17 +254,67 @@ func dnnlConvImpl(pass int, xs tensor.Shape, O int, g ConvGeom) (string, error) 
 	return info, err
 }
 
+// BlockedLayout reports whether float32 activations of dtype dt can be kept
+// in the blocked layout NChw16c between ops (this build has oneDNN). The
+// environment variable SELFSUP_LAYOUT=nchw turns it off, for comparisons.
+func BlockedLayout(dt tensor.Dtype) bool {
+	return dt == tensor.Float32 && os.Getenv("SELFSUP_LAYOUT") != "nchw"
+}
+
 func conv32Forward(x, w, y []float32, xs tensor.Shape, O int, g ConvGeom) error {
-	return dnnlConv(passForward, x, w, y, xs, O, g)
+	return dnnlConv(passForward, x, w, y, xs, O, g, plainLayouts)
 }
 
 func conv32BackwardData(w, dy, dx []float32, xs tensor.Shape, O int, g ConvGeom) error {
-	return dnnlConv(passBackwardData, dy, w, dx, xs, O, g)
+	return dnnlConv(passBackwardData, dy, w, dx, xs, O, g, plainLayouts)
 }
 
 func conv32BackwardWeight(x, dy, dw []float32, xs tensor.Shape, O int, g ConvGeom) error {
-	return dnnlConv(passBackwardWeights, x, dy, dw, xs, O, g)
+	return dnnlConv(passBackwardWeights, x, dy, dw, xs, O, g, plainLayouts)
 }
+
+// convL runs a float32 convolution pass with activations in the layouts
+// lay (x, y); in0, in1 and out are as for dnnlConv.
+func convL(pass int, in0, in1, out []float32, xs tensor.Shape, O int, g ConvGeom, lay [2]Layout) error {
+	return dnnlConv(pass, in0, in1, out, xs, O, g, lay)
+}
+
+// bnForward32 runs oneDNN's batch normalisation forward on x (layout l):
+// in training mean and variance receive the batch statistics (biased
+// variance), otherwise they are read.
+func bnForward32(x, gamma, beta, mean, variance, y []float32, xs tensor.Shape, eps float64, l Layout, training bool) error {
+	N, Cc, H, W := shape4(xs)
+	return dnnl.do(func() error {
+		b, err := dnnl.bn(bnKey{N, Cc, H, W, float32(eps), l})
+		if err != nil {
+			return err
+		}
+		st := C.sxd_bn_forward(b, boolInt(training), fptr(x), fptr(gamma), fptr(beta), fptr(mean), fptr(variance), fptr(y))
+		if st != 0 {
+			return dnnlError(fmt.Sprintf("batchnorm forward %v %v", xs, l), st)
+		}
+		return nil
+	})
+}
+
+// bnBackward32 computes dx, dgamma and dbeta with oneDNN.
+func bnBackward32(x, dy, gamma, beta, mean, variance, dx, dgamma, dbeta []float32, xs tensor.Shape, eps float64, l Layout, training bool) error {
+	N, Cc, H, W := shape4(xs)
+	return dnnl.do(func() error {
+		b, err := dnnl.bn(bnKey{N, Cc, H, W, float32(eps), l})
+		if err != nil {
+			return err
+		}
+		st := C.sxd_bn_backward(b, boolInt(training), fptr(x), fptr(dy), fptr(gamma), fptr(beta), fptr(mean), fptr(variance),
+			fptr(dx), fptr(dgamma), fptr(dbeta))
+		if st != 0 {
+			return dnnlError(fmt.Sprintf("batchnorm backward %v %v", xs, l), st)
+		}
+		return nil
+	})
+}
+
+func fptr(s []float32) *C.float { return (*C.float)(unsafe.Pointer(&s[0])) }
 
 // CloseDNNL frees every cached oneDNN primitive, its work buffers, stream
 // and engine. The next convolution creates them again, so it is safe to

@@ -26,6 +26,8 @@
 // its wait policy. Every oneDNN function used here is called through a
 // pointer of the header's own type; the macros below route the calls.
 #define SXD_FUNCS(X)                               \
+	X(dnnl_batch_normalization_backward_desc_init) \
+	X(dnnl_batch_normalization_forward_desc_init)  \
 	X(dnnl_convolution_backward_data_desc_init)    \
 	X(dnnl_convolution_backward_weights_desc_init) \
 	X(dnnl_convolution_forward_desc_init)          \
@@ -57,6 +59,8 @@
 #define SXD_DECLARE(name) static __typeof__(&name) p_##name;
 SXD_FUNCS(SXD_DECLARE)
 
+#define dnnl_batch_normalization_backward_desc_init (*p_dnnl_batch_normalization_backward_desc_init)
+#define dnnl_batch_normalization_forward_desc_init (*p_dnnl_batch_normalization_forward_desc_init)
 #define dnnl_convolution_backward_data_desc_init (*p_dnnl_convolution_backward_data_desc_init)
 #define dnnl_convolution_backward_weights_desc_init (*p_dnnl_convolution_backward_weights_desc_init)
 #define dnnl_convolution_forward_desc_init (*p_dnnl_convolution_forward_desc_init)
@@ -220,14 +224,14 @@ static dnnl_status_t make_pd(sxd_conv *cv, int pass, dnnl_primitive_desc_t *pd) 
 }
 
 int sxd_conv_create(int64_t n, int64_t c, int64_t h, int64_t w, int64_t o,
-		int64_t k, int64_t s, int64_t p, sxd_conv **out) {
+		int64_t k, int64_t s, int64_t p, int xblk, int yblk, sxd_conv **out) {
 	*out = NULL;
 	if (!g.ready) return dnnl_invalid_arguments;
 	sxd_conv *cv = calloc(1, sizeof *cv);
 	if (!cv) return dnnl_out_of_memory;
 	int64_t oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1;
 	dnnl_dims_t dims[3] = {{n, c, h, w}, {o, c, k, k}, {n, o, oh, ow}};
-	dnnl_format_tag_t tags[3] = {dnnl_nchw, dnnl_oihw, dnnl_nchw};
+	dnnl_format_tag_t tags[3] = {xblk ? dnnl_nChw16c : dnnl_nchw, dnnl_oihw, yblk ? dnnl_nChw16c : dnnl_nchw};
 	dnnl_status_t st = dnnl_success;
 	for (int i = 0; i < 3 && st == dnnl_success; i++) {
 		st = dnnl_memory_desc_init_by_tag(&cv->plain[i], 4, dims[i], dnnl_f32, tags[i]);
@@ -417,4 +421,129 @@ const char *sxd_status_str(int status) {
 	if (status == SXD_LOAD_ERROR) return load_err[0] ? load_err : "oneDNN is not loaded";
 	if (!lib) return "unknown status (oneDNN is not loaded)";
 	return dnnl_status2str((dnnl_status_t)status);
+}
+
+// Batch normalisation over one data layout (nchw or nChw16c), float32,
+// with separate scale and shift. Up to four primitives are made on first
+// use: forward with batch statistics (training), forward with given
+// statistics (inference), and the backward pass of each.
+enum { BN_FWD_TRAIN, BN_FWD_GLOBAL, BN_BWD_TRAIN, BN_BWD_GLOBAL, BN_NPRIM };
+
+struct sxd_bn {
+	dnnl_memory_desc_t data, stat; // data [N,C,H,W] in its layout; stat [C]
+	float eps;
+	dnnl_primitive_desc_t pd[BN_NPRIM];
+	dnnl_primitive_t prim[BN_NPRIM];
+	size_t scratch[BN_NPRIM];
+};
+
+int sxd_bn_create(int64_t n, int64_t c, int64_t h, int64_t w, float eps, int blk, sxd_bn **out) {
+	*out = NULL;
+	if (!g.ready) return dnnl_invalid_arguments;
+	sxd_bn *bn = calloc(1, sizeof *bn);
+	if (!bn) return dnnl_out_of_memory;
+	dnnl_dims_t dd = {n, c, h, w}, sd = {c};
+	dnnl_status_t st = dnnl_memory_desc_init_by_tag(&bn->data, 4, dd, dnnl_f32, blk ? dnnl_nChw16c : dnnl_nchw);
+	if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&bn->stat, 1, sd, dnnl_f32, dnnl_a);
+	if (st != dnnl_success) {
+		free(bn);
+		return (int)st;
+	}
+	bn->eps = eps;
+	*out = bn;
+	return dnnl_success;
+}
+
+static dnnl_status_t bn_prim(sxd_bn *bn, int k) {
+	if (bn->prim[k]) return dnnl_success;
+	unsigned flags = dnnl_use_scale | dnnl_use_shift;
+	int global = k == BN_FWD_GLOBAL || k == BN_BWD_GLOBAL;
+	if (global) flags |= dnnl_use_global_stats;
+	dnnl_status_t st;
+	if (k == BN_BWD_TRAIN || k == BN_BWD_GLOBAL) {
+		// The backward descriptor needs its forward one as a hint.
+		st = bn_prim(bn, global ? BN_FWD_GLOBAL : BN_FWD_TRAIN);
+		if (st != dnnl_success) return st;
+	}
+	dnnl_batch_normalization_desc_t d;
+	if (k == BN_FWD_TRAIN || k == BN_FWD_GLOBAL)
+		st = dnnl_batch_normalization_forward_desc_init(&d, global ? dnnl_forward_inference : dnnl_forward_training,
+				&bn->data, bn->eps, flags);
+	else
+		st = dnnl_batch_normalization_backward_desc_init(&d, dnnl_backward, &bn->data, &bn->data, bn->eps, flags);
+	if (st != dnnl_success) return st;
+	dnnl_primitive_attr_t attr;
+	CHECK(dnnl_primitive_attr_create(&attr));
+	st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+	dnnl_primitive_desc_t hint = NULL;
+	if (k == BN_BWD_TRAIN) hint = bn->pd[BN_FWD_TRAIN];
+	if (k == BN_BWD_GLOBAL) hint = bn->pd[BN_FWD_GLOBAL];
+	if (st == dnnl_success) st = dnnl_primitive_desc_create(&bn->pd[k], &d, attr, g.eng, hint);
+	dnnl_primitive_attr_destroy(attr);
+	if (st != dnnl_success) return st;
+	const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(bn->pd[k], dnnl_query_scratchpad_md, 0);
+	bn->scratch[k] = smd ? dnnl_memory_desc_get_size(smd) : 0;
+	return dnnl_primitive_create(&bn->prim[k], bn->pd[k]);
+}
+
+// bn_exec runs primitive k with n arguments; ptrs are the caller's
+// buffers, data-shaped where is_data is set, else [C].
+static int bn_exec(sxd_bn *bn, int k, int n, const int *argk, void *const *ptrs, const int *is_data) {
+	dnnl_status_t st = bn_prim(bn, k);
+	if (st != dnnl_success) return (int)st;
+	dnnl_exec_arg_t ea[12];
+	dnnl_memory_t mems[12];
+	int na = 0;
+	for (int i = 0; i < n && st == dnnl_success; i++) {
+		st = dnnl_memory_create(&mems[na], is_data[i] ? &bn->data : &bn->stat, g.eng, ptrs[i]);
+		if (st == dnnl_success) {
+			ea[na] = (dnnl_exec_arg_t){argk[i], mems[na]};
+			na++;
+		}
+	}
+	int nm = na;
+	if (st == dnnl_success && bn->scratch[k] > 0) {
+		const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(bn->pd[k], dnnl_query_scratchpad_md, 0);
+		void *buf = slot(SLOT_SCRATCH, bn->scratch[k]);
+		if (!buf) st = dnnl_out_of_memory;
+		if (st == dnnl_success) st = dnnl_memory_create(&mems[nm], smd, g.eng, buf);
+		if (st == dnnl_success) {
+			ea[na++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, mems[nm]};
+			nm++;
+		}
+	}
+	if (st == dnnl_success) st = dnnl_primitive_execute(bn->prim[k], g.strm, na, ea);
+	if (st == dnnl_success) st = dnnl_stream_wait(g.strm);
+	for (int i = 0; i < nm; i++) dnnl_memory_destroy(mems[i]);
+	return (int)st;
+}
+
+int sxd_bn_forward(sxd_bn *bn, int training, const float *x, const float *scale, const float *shift,
+		float *mean, float *var, float *y) {
+	if (!bn || !g.ready) return dnnl_invalid_arguments;
+	int argk[6] = {DNNL_ARG_SRC, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_DST};
+	void *const ptrs[6] = {(void *)x, (void *)scale, (void *)shift, mean, var, y};
+	const int is_data[6] = {1, 0, 0, 0, 0, 1};
+	return bn_exec(bn, training ? BN_FWD_TRAIN : BN_FWD_GLOBAL, 6, argk, ptrs, is_data);
+}
+
+int sxd_bn_backward(sxd_bn *bn, int training, const float *x, const float *dy, const float *scale,
+		const float *shift, const float *mean, const float *var, float *dx, float *dscale, float *dshift) {
+	if (!bn || !g.ready) return dnnl_invalid_arguments;
+	// oneDNN 2.6 counts the shift among the backward pass's inputs.
+	int argk[9] = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN,
+			DNNL_ARG_VARIANCE, DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_SCALE, DNNL_ARG_DIFF_SHIFT};
+	void *const ptrs[9] = {(void *)x, (void *)dy, (void *)scale, (void *)shift, (void *)mean, (void *)var, dx,
+			dscale, dshift};
+	const int is_data[9] = {1, 1, 0, 0, 0, 0, 1, 0, 0};
+	return bn_exec(bn, training ? BN_BWD_TRAIN : BN_BWD_GLOBAL, 9, argk, ptrs, is_data);
+}
+
+void sxd_bn_destroy(sxd_bn *bn) {
+	if (!bn) return;
+	for (int k = 0; k < BN_NPRIM; k++) {
+		if (bn->prim[k]) dnnl_primitive_destroy(bn->prim[k]);
+		if (bn->pd[k]) dnnl_primitive_desc_destroy(bn->pd[k]);
+	}
+	free(bn);
 }

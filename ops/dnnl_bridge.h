@@ -41,14 +41,16 @@ int sxd_init(void);
 void sxd_shutdown(void);
 
 // sxd_conv_create builds the forward primitive descriptor of a float32
-// NCHW convolution (no bias, dilation 1, one group, square kernel k,
-// stride s, symmetric padding p) with layouts left to oneDNN. Primitives
-// for each pass are created on first use.
+// convolution (no bias, dilation 1, one group, square kernel k, stride s,
+// symmetric padding p) with layouts left to oneDNN. The caller's x and y
+// (and dx, dy) are NCHW, or nChw16c where xblk / yblk is set; weights are
+// OIHW. Primitives for each pass are created on first use.
 int sxd_conv_create(int64_t n, int64_t c, int64_t h, int64_t w, int64_t o,
-		int64_t k, int64_t s, int64_t p, sxd_conv **out);
+		int64_t k, int64_t s, int64_t p, int xblk, int yblk, sxd_conv **out);
 
-// sxd_conv_exec runs one pass on plain-layout (NCHW / OIHW) buffers,
-// reordering to and from the primitive's layouts in shared work buffers.
+// sxd_conv_exec runs one pass on the caller's buffers (layouts as given
+// to sxd_conv_create), reordering to and from the primitive's layouts in
+// shared work buffers where they differ.
 // The pointers are used only during the call. The output is overwritten.
 int sxd_conv_exec(sxd_conv *cv, int pass, const float *in0, const float *in1,
 		float *out);
@@ -63,5 +65,26 @@ void sxd_conv_destroy(sxd_conv *cv);
 
 // sxd_status_str describes a dnnl_status_t or SXD_LOAD_ERROR.
 const char *sxd_status_str(int status);
+
+typedef struct sxd_bn sxd_bn;
+
+// sxd_bn_create describes a float32 batch normalisation of data
+// [n, c, h, w] in nChw16c (blk set) or NCHW layout with epsilon eps.
+int sxd_bn_create(int64_t n, int64_t c, int64_t h, int64_t w, float eps, int blk, sxd_bn **out);
+
+// sxd_bn_forward normalises x into y with scale and shift ([c] each). In
+// training it computes the batch mean and biased variance into mean and
+// var; otherwise it reads them (the running statistics).
+int sxd_bn_forward(sxd_bn *bn, int training, const float *x, const float *scale, const float *shift,
+		float *mean, float *var, float *y);
+
+// sxd_bn_backward computes dx, dscale and dshift from x, dy, scale (shift
+// is read by oneDNN's argument check only) and the
+// statistics of the forward pass (batch ones in training, where the
+// gradient flows through them too; given ones otherwise).
+int sxd_bn_backward(sxd_bn *bn, int training, const float *x, const float *dy, const float *scale,
+		const float *shift, const float *mean, const float *var, float *dx, float *dscale, float *dshift);
+
+void sxd_bn_destroy(sxd_bn *bn);
 
 #endif

@@ -2,7 +2,42 @@
 
 package ops
 
-import "gorgonia.org/tensor"
+import (
+	"fmt"
+
+	"gorgonia.org/tensor"
+)
+
+// BlockedLayout reports whether activations can be kept in the blocked
+// layout NChw16c between ops: never in this build (it needs oneDNN).
+func BlockedLayout(tensor.Dtype) bool { return false }
+
+func errNoBlocked(what string) error {
+	return fmt.Errorf("ops: %s: the blocked layout NChw16c needs the oneDNN build (this one is %s)", what, ConvBackend)
+}
+
+// convL runs a convolution pass; this build has plain NCHW only.
+func convL(pass int, in0, in1, out []float32, xs tensor.Shape, O int, g ConvGeom, lay [2]Layout) error {
+	if lay != [2]Layout{NCHW, NCHW} {
+		return errNoBlocked("conv2d")
+	}
+	switch pass {
+	case passForward:
+		return conv32Forward(in0, in1, out, xs, O, g)
+	case passBackwardData:
+		return conv32BackwardData(in1, in0, out, xs, O, g)
+	default:
+		return conv32BackwardWeight(in0, in1, out, xs, O, g)
+	}
+}
+
+func bnForward32(x, gamma, beta, mean, variance, y []float32, xs tensor.Shape, eps float64, l Layout, training bool) error {
+	return errNoBlocked("batchnorm")
+}
+
+func bnBackward32(x, dy, gamma, beta, mean, variance, dx, dgamma, dbeta []float32, xs tensor.Shape, eps float64, l Layout, training bool) error {
+	return errNoBlocked("batchnorm")
+}
 
 // ConvBackend names the float32 convolution kernels in use: im2col and the
 // single-precision GEMM named by Backend (this build has no oneDNN).

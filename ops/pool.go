@@ -12,18 +12,28 @@ import (
 // with the given stride and padding (padded cells never win, as in ONNX
 // MaxPool). The gradient goes to the first maximal cell of each window.
 func MaxPool2D(x *G.Node, kernel, stride, pad int) (*G.Node, error) {
+	return MaxPool2DLayout(x, kernel, stride, pad, NCHW)
+}
+
+// MaxPool2DLayout is MaxPool2D on x (and its result and gradients) in
+// layout lay.
+func MaxPool2DLayout(x *G.Node, kernel, stride, pad int, lay Layout) (*G.Node, error) {
 	if x.Dims() != 4 {
 		return nil, fmt.Errorf("ops: maxpool: x has shape %v, expected rank 4", x.Shape())
 	}
 	if pad >= kernel {
 		return nil, fmt.Errorf("ops: maxpool: padding %d must be smaller than kernel %d", pad, kernel)
 	}
-	return G.ApplyOp(&maxPool{base: newBase("MaxPool2D"), g: ConvGeom{kernel, stride, pad}}, x)
+	if err := lay.check("maxpool", x.Shape()[1]); err != nil {
+		return nil, err
+	}
+	return G.ApplyOp(&maxPool{base: newBase("MaxPool2D"), g: ConvGeom{kernel, stride, pad}, lay: lay}, x)
 }
 
 type maxPool struct {
 	base
-	g ConvGeom
+	g   ConvGeom
+	lay Layout
 }
 
 func (op *maxPool) Arity() int    { return 1 }
@@ -41,12 +51,13 @@ func (op *maxPool) InferShape(ns ...G.DimSizer) (tensor.Shape, error) {
 
 // maxPoolKernel computes the forward pass (dy == nil) or scatters dy into
 // dx at each window's first maximum.
-func maxPoolKernel[T Float](x, y, dy, dx []T, xs tensor.Shape, g ConvGeom) {
+func maxPoolKernel[T Float](x, y, dy, dx []T, xs tensor.Shape, g ConvGeom, lay Layout) {
 	N, C, H, W := shape4(xs)
 	OH, OW := g.Out(H), g.Out(W)
 	parallelFor(N*C, func(_, lo, hi int) {
 		for bc := lo; bc < hi; bc++ {
-			xp := x[bc*H*W : (bc+1)*H*W]
+			xo, s := lay.plane(bc/C, bc%C, C, H*W)
+			yo, _ := lay.plane(bc/C, bc%C, C, OH*OW)
 			for oy := 0; oy < OH; oy++ {
 				for ox := 0; ox < OW; ox++ {
 					best, arg := T(0), -1
@@ -60,16 +71,16 @@ func maxPoolKernel[T Float](x, y, dy, dx []T, xs tensor.Shape, g ConvGeom) {
 							if ix < 0 || ix >= W {
 								continue
 							}
-							if v := xp[iy*W+ix]; arg < 0 || v > best {
+							if v := x[xo+(iy*W+ix)*s]; arg < 0 || v > best {
 								best, arg = v, iy*W+ix
 							}
 						}
 					}
-					o := (bc*OH+oy)*OW + ox
+					o := yo + (oy*OW+ox)*s
 					if dy == nil {
 						y[o] = best
 					} else {
-						dx[bc*H*W+arg] += dy[o]
+						dx[xo+arg*s] += dy[o]
 					}
 				}
 			}
@@ -93,22 +104,23 @@ func (op *maxPool) Do(vs ...G.Value) (G.Value, error) {
 	y := op.output(dt, false, s...)
 	switch dt {
 	case tensor.Float32:
-		maxPoolKernel(x.Float32s(), y.Float32s(), nil, nil, x.Shape(), op.g)
+		maxPoolKernel(x.Float32s(), y.Float32s(), nil, nil, x.Shape(), op.g, op.lay)
 	default:
-		maxPoolKernel(x.Float64s(), y.Float64s(), nil, nil, x.Shape(), op.g)
+		maxPoolKernel(x.Float64s(), y.Float64s(), nil, nil, x.Shape(), op.g, op.lay)
 	}
 	return y, nil
 }
 
 func (op *maxPool) DiffWRT(int) []bool { return []bool{true} }
 func (op *maxPool) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	dx, err := G.ApplyOp(&maxPoolGrad{base: newBase("MaxPool2DGrad"), g: op.g}, in[0], grad)
+	dx, err := G.ApplyOp(&maxPoolGrad{base: newBase("MaxPool2DGrad"), g: op.g, lay: op.lay}, in[0], grad)
 	return G.Nodes{dx}, err
 }
 
 type maxPoolGrad struct {
 	base
-	g ConvGeom
+	g   ConvGeom
+	lay Layout
 }
 
 func (op *maxPoolGrad) Arity() int    { return 2 }
@@ -132,9 +144,9 @@ func (op *maxPoolGrad) Do(vs ...G.Value) (G.Value, error) {
 	dx := op.output(dt, true, x.Shape()...)
 	switch dt {
 	case tensor.Float32:
-		maxPoolKernel(x.Float32s(), nil, dy.Float32s(), dx.Float32s(), x.Shape(), op.g)
+		maxPoolKernel(x.Float32s(), nil, dy.Float32s(), dx.Float32s(), x.Shape(), op.g, op.lay)
 	default:
-		maxPoolKernel(x.Float64s(), nil, dy.Float64s(), dx.Float64s(), x.Shape(), op.g)
+		maxPoolKernel(x.Float64s(), nil, dy.Float64s(), dx.Float64s(), x.Shape(), op.g, op.lay)
 	}
 	return dx, nil
 }
@@ -143,13 +155,25 @@ func (op *maxPoolGrad) Do(vs ...G.Value) (G.Value, error) {
 // and flattens: the result is [N, C]. Unlike Gorgonia's stock
 // GlobalAveragePool2D it has a gradient: dx = dy/(H*W) broadcast.
 func GlobalAvgPool(x *G.Node) (*G.Node, error) {
+	return GlobalAvgPoolLayout(x, NCHW)
+}
+
+// GlobalAvgPoolLayout is GlobalAvgPool on x (and its gradient) in layout
+// lay; the result [N, C] is the same in every layout.
+func GlobalAvgPoolLayout(x *G.Node, lay Layout) (*G.Node, error) {
 	if x.Dims() != 4 {
 		return nil, fmt.Errorf("ops: global average pool: x has shape %v, expected rank 4", x.Shape())
 	}
-	return G.ApplyOp(&gap{base: newBase("GlobalAvgPool")}, x)
+	if err := lay.check("global average pool", x.Shape()[1]); err != nil {
+		return nil, err
+	}
+	return G.ApplyOp(&gap{base: newBase("GlobalAvgPool"), lay: lay}, x)
 }
 
-type gap struct{ base }
+type gap struct {
+	base
+	lay Layout
+}
 
 func (op *gap) Arity() int    { return 1 }
 func (op *gap) Type() hm.Type { return fnType(4, 2) }
@@ -161,21 +185,23 @@ func (op *gap) InferShape(ns ...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{xs[0], xs[1]}, nil
 }
 
-func gapKernel[T Float](x, y []T, NC, HW int) {
-	for i := 0; i < NC; i++ {
+func gapKernel[T Float](x, y []T, N, C, HW int, lay Layout) {
+	for i := 0; i < N*C; i++ {
+		o, st := lay.plane(i/C, i%C, C, HW)
 		var s float64
-		for _, v := range x[i*HW : (i+1)*HW] {
-			s += float64(v)
+		for j := 0; j < HW; j++ {
+			s += float64(x[o+j*st])
 		}
 		y[i] = T(s / float64(HW))
 	}
 }
 
-func gapGradKernel[T Float](dy, dx []T, NC, HW int) {
-	for i := 0; i < NC; i++ {
+func gapGradKernel[T Float](dy, dx []T, N, C, HW int, lay Layout) {
+	for i := 0; i < N*C; i++ {
+		o, st := lay.plane(i/C, i%C, C, HW)
 		g := dy[i] / T(HW)
-		for j := range dx[i*HW : (i+1)*HW] {
-			dx[i*HW+j] = g
+		for j := 0; j < HW; j++ {
+			dx[o+j*st] = g
 		}
 	}
 }
@@ -196,22 +222,23 @@ func (op *gap) Do(vs ...G.Value) (G.Value, error) {
 	y := op.output(dt, false, N, C)
 	switch dt {
 	case tensor.Float32:
-		gapKernel(x.Float32s(), y.Float32s(), N*C, H*W)
+		gapKernel(x.Float32s(), y.Float32s(), N, C, H*W, op.lay)
 	default:
-		gapKernel(x.Float64s(), y.Float64s(), N*C, H*W)
+		gapKernel(x.Float64s(), y.Float64s(), N, C, H*W, op.lay)
 	}
 	return y, nil
 }
 
 func (op *gap) DiffWRT(int) []bool { return []bool{true} }
 func (op *gap) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	dx, err := G.ApplyOp(&gapGrad{base: newBase("GlobalAvgPoolGrad"), xShape: in[0].Shape().Clone()}, grad)
+	dx, err := G.ApplyOp(&gapGrad{base: newBase("GlobalAvgPoolGrad"), xShape: in[0].Shape().Clone(), lay: op.lay}, grad)
 	return G.Nodes{dx}, err
 }
 
 type gapGrad struct {
 	base
 	xShape tensor.Shape
+	lay    Layout
 }
 
 func (op *gapGrad) Arity() int    { return 1 }
@@ -232,9 +259,9 @@ func (op *gapGrad) Do(vs ...G.Value) (G.Value, error) {
 	dx := op.output(dt, false, op.xShape...)
 	switch dt {
 	case tensor.Float32:
-		gapGradKernel(dy.Float32s(), dx.Float32s(), N*C, H*W)
+		gapGradKernel(dy.Float32s(), dx.Float32s(), N, C, H*W, op.lay)
 	default:
-		gapGradKernel(dy.Float64s(), dx.Float64s(), N*C, H*W)
+		gapGradKernel(dy.Float64s(), dx.Float64s(), N, C, H*W, op.lay)
 	}
 	return dx, nil
 }

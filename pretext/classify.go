@@ -34,7 +34,7 @@ func newClassifier(bb *models.Backbone, batch, views, k int, cfg Config, heads m
 	c := &classifier{cfg: cfg, views: views, k: k, labels: &ops.Labels{Y: make([]int, n)}}
 	c.input = G.NewTensor(bb.Graph, tensor.Float32, 4, G.WithShape(n, cfg.Channels, s, s), G.WithName("views"),
 		G.WithValue(tensor.New(tensor.WithShape(n, cfg.Channels, s, s), tensor.Of(tensor.Float32))))
-	outs, err := bb.Forward(c.input)
+	outs, err := bb.Forward(c.input, "features")
 	if err != nil {
 		return nil, err
 	}

@@ -175,18 +175,20 @@ func (Jigsaw) Build(bb *models.Backbone, batch int, cfg Config, heads models.Wei
 	}
 	m.input = G.NewTensor(bb.Graph, tensor.Float32, 4, G.WithShape(n, cfg.Channels, t, t), G.WithName("tiles"),
 		G.WithValue(tensor.New(tensor.WithShape(n, cfg.Channels, t, t), tensor.Of(tensor.Float32))))
-	outs, err := bb.Forward(m.input)
+	out := "features"
+	if jc.Head == JigsawHeadSpatial {
+		if out, err = lastSpatialOutput(bb.Spec); err != nil {
+			return nil, err
+		}
+	}
+	outs, err := bb.Forward(m.input, out)
 	if err != nil {
 		return nil, fmt.Errorf("pretext: jigsaw: %w", err)
 	}
 	var x *G.Node
 	in := bb.Spec.FeatureDim
 	if jc.Head == JigsawHeadSpatial {
-		name, err := lastSpatialOutput(bb.Spec)
-		if err != nil {
-			return nil, err
-		}
-		if x, err = flattenRows(outs[name]); err != nil {
+		if x, err = flattenRows(outs[out]); err != nil {
 			return nil, err
 		}
 		if m.fc6, err = models.NewLinear(bb.Graph, "head.fc6", x.Shape()[1], jc.TileDim, heads, rng); err != nil {

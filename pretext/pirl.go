@@ -252,7 +252,7 @@ func (t bankTask) Build(bb *models.Backbone, batch int, cfg Config, heads models
 	}
 	// embed runs x through the backbone and a linear head of width out.
 	embed := func(x *G.Node, name string, out int) (*G.Node, error) {
-		fs, err := bb.Forward(x)
+		fs, err := bb.Forward(x, "features")
 		if err != nil {
 			return nil, err
 		}

@@ -66,7 +66,7 @@ func BenchTrain(arch, engine string, batch, size, warmup, steps int) (*BenchResu
 		}
 		input = G.NewTensor(g, tensor.Float32, 4, G.WithShape(batch, 3, size, size), G.WithName("x"),
 			G.WithValue(tensor.New(tensor.WithShape(batch, 3, size, size), tensor.WithBacking(x))))
-		outs, err := bb.Forward(input)
+		outs, err := bb.Forward(input, "features")
 		if err != nil {
 			return nil, err
 		}

@@ -29,7 +29,7 @@ func backboneFeatures(spec *models.Spec, w models.Weights, pc pretext.Config, ds
 	per := c * s * s
 	in := G.NewTensor(g, tensor.Float32, 4, G.WithShape(monitorBatch, c, s, s), G.WithName("monitor"),
 		G.WithValue(tensor.New(tensor.WithShape(monitorBatch, c, s, s), tensor.Of(tensor.Float32))))
-	outs, err := bb.Forward(in)
+	outs, err := bb.Forward(in, "features")
 	if err != nil {
 		return nil, err
 	}

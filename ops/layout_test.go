@@ -1,0 +1,143 @@
+package ops
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// ToLayout puts element (n, c, h, w) where the NChw16c formula says and
+// converts back exactly.
+func TestToLayoutIndexing(t *testing.T) {
+	N, C, H, W := 2, 32, 3, 5
+	x := make([]float64, N*C*H*W)
+	for i := range x {
+		x[i] = float64(i)
+	}
+	g := G.NewGraph()
+	in := G.NewTensor(g, tensor.Float64, 4, G.WithShape(N, C, H, W), G.WithValue(tensor.New(tensor.WithShape(N, C, H, W), tensor.WithBacking(x))))
+	blk, err := ToLayout(in, NCHW, NChw16c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ToLayout(blk, NChw16c, NCHW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := G.NewTapeMachine(g)
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	b := blk.Value().Data().([]float64)
+	for n := 0; n < N; n++ {
+		for c := 0; c < C; c++ {
+			for h := 0; h < H; h++ {
+				for w := 0; w < W; w++ {
+					want := x[((n*C+c)*H+h)*W+w]
+					if got := b[(((n*C/16+c/16)*H+h)*W+w)*16+c%16]; got != want {
+						t.Fatalf("(%d,%d,%d,%d): blocked holds %v, expected %v", n, c, h, w, got, want)
+					}
+				}
+			}
+		}
+	}
+	for i, v := range back.Value().Data().([]float64) {
+		if v != x[i] {
+			t.Fatalf("round trip differs at %d: %v vs %v", i, v, x[i])
+		}
+	}
+	if _, err := ToLayout(G.NewTensor(g, tensor.Float64, 4, G.WithShape(1, 3, 2, 2)), NCHW, NChw16c); err == nil {
+		t.Error("3 channels converted to nChw16c without an error")
+	}
+}
+
+// bnRun builds x -> [to lay] -> BatchNormLayout -> [to NCHW] and a loss
+// sum(y .* r), runs it and returns y, dx, dgamma, dbeta and the running
+// statistics.
+func bnRun(t *testing.T, x, gamma, beta, r []float32, shape tensor.Shape, st *BNState, lay Layout) [6][]float32 {
+	t.Helper()
+	g := G.NewGraph()
+	mk := func(name string, v []float32, s ...int) *G.Node {
+		return G.NewTensor(g, tensor.Float32, len(s), G.WithShape(s...), G.WithName(name),
+			G.WithValue(tensor.New(tensor.WithShape(s...), tensor.WithBacking(append([]float32(nil), v...)))))
+	}
+	C := shape[1]
+	xn, gn, bn, rn := mk("x", x, shape...), mk("g", gamma, C), mk("b", beta, C), mk("r", r, shape...)
+	xi, err := ToLayout(xn, NCHW, lay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := BatchNormLayout(xi, gn, bn, st, lay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y, err = ToLayout(y, lay, NCHW); err != nil {
+		t.Fatal(err)
+	}
+	loss := G.Must(G.Sum(G.Must(G.HadamardProd(y, rn))))
+	if _, err := G.Grad(loss, xn, gn, bn); err != nil {
+		t.Fatal(err)
+	}
+	m := G.NewTapeMachine(g)
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	var res [6][]float32
+	res[0] = append([]float32(nil), y.Value().Data().([]float32)...)
+	for i, n := range []*G.Node{xn, gn, bn} {
+		gv, err := n.Grad()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res[i+1] = append([]float32(nil), gv.Data().([]float32)...)
+	}
+	res[4], res[5] = append([]float32(nil), st.Mean...), append([]float32(nil), st.Var...)
+	return res
+}
+
+// oneDNN's batch norm on nChw16c computes what the Go kernels compute on
+// NCHW: output, the three gradients and the running statistics, in
+// training and in inference mode.
+func TestBatchNormBlockedMatchesPlain(t *testing.T) {
+	if !BlockedLayout(tensor.Float32) {
+		t.Skip("this build has no blocked layout (it needs oneDNN)")
+	}
+	rng := rand.New(rand.NewSource(5))
+	shape := tensor.Shape{3, 32, 5, 4}
+	rnd := func(n int, mean, sd float64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(mean + sd*rng.NormFloat64())
+		}
+		return v
+	}
+	x, r := rnd(shape.TotalSize(), 2, 3), rnd(shape.TotalSize(), 0, 1)
+	gamma, beta := rnd(32, 1, 0.3), rnd(32, 0, 0.3)
+	mean0, var0 := rnd(32, 0, 1), rnd(32, 0, 0.1)
+	for i := range var0 {
+		var0[i] = 0.5 + float32(math.Abs(float64(var0[i])))
+	}
+	names := []string{"y", "dx", "dgamma", "dbeta", "running mean", "running var"}
+	for _, training := range []bool{true, false} {
+		var res [2][6][]float32
+		for i, lay := range []Layout{NCHW, NChw16c} {
+			st := &BNState{Mean: append([]float32(nil), mean0...), Var: append([]float32(nil), var0...), Momentum: 0.1, Eps: 1e-5, Mode: &Mode{Training: training}}
+			res[i] = bnRun(t, x, gamma, beta, r, shape, st, lay)
+		}
+		for k, name := range names {
+			var d, sc float64
+			for i, v := range res[0][k] {
+				d = math.Max(d, math.Abs(float64(res[1][k][i]-v)))
+				sc = math.Max(sc, math.Abs(float64(v)))
+			}
+			if d > 1e-4*math.Max(sc, 1e-2) {
+				t.Errorf("training %v: %s: nChw16c vs NCHW max difference %g (scale %g)", training, name, d, sc)
+			}
+		}
+	}
+}
