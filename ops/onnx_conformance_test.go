@@ -24,7 +24,8 @@ import (
 // attribute that the ops do not support.
 const onnxNodeTests = "/usr/share/libonnx-testdata/data/node"
 
-var conformanceFamilies = []string{"test_conv_", "test_batchnorm_", "test_maxpool_", "test_globalaveragepool", "test_relu", "test_add", "test_gemm_", "test_softmax_", "test_logsoftmax_"}
+var conformanceFamilies = []string{"test_conv_", "test_batchnorm_", "test_maxpool_", "test_globalaveragepool", "test_relu", "test_add", "test_gemm_", "test_softmax_", "test_logsoftmax_",
+	"test_convtranspose", "test_upsample_", "test_resize_"}
 
 type onnxCase struct {
 	node    *onnxpb.NodeProto
@@ -41,21 +42,35 @@ func loadTensor(path string) (*tensor.Dense, error) {
 	if err := proto.Unmarshal(b, &tp); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if tp.GetDataType() != int32(onnxpb.TensorProto_FLOAT) {
-		return nil, fmt.Errorf("dtype %d", tp.GetDataType())
-	}
 	shape := make([]int, len(tp.GetDims()))
 	n := 1
 	for i, d := range tp.GetDims() {
 		shape[i] = int(d)
 		n *= int(d)
 	}
-	data := tp.GetFloatData()
-	if raw := tp.GetRawData(); len(raw) > 0 {
-		data = make([]float32, len(raw)/4)
-		for i := range data {
-			data[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	var data []float32
+	switch tp.GetDataType() {
+	case int32(onnxpb.TensorProto_FLOAT):
+		data = tp.GetFloatData()
+		if raw := tp.GetRawData(); len(raw) > 0 {
+			data = make([]float32, len(raw)/4)
+			for i := range data {
+				data[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+			}
 		}
+	case int32(onnxpb.TensorProto_INT64):
+		// Small integers such as Resize's sizes: exact in float32.
+		for _, v := range tp.GetInt64Data() {
+			data = append(data, float32(v))
+		}
+		if raw := tp.GetRawData(); len(raw) > 0 {
+			data = make([]float32, len(raw)/8)
+			for i := range data {
+				data[i] = float32(int64(binary.LittleEndian.Uint64(raw[8*i:])))
+			}
+		}
+	default:
+		return nil, fmt.Errorf("dtype %d", tp.GetDataType())
 	}
 	if len(data) != n {
 		return nil, fmt.Errorf("%s: %d values for shape %v", path, len(data), shape)
@@ -273,10 +288,119 @@ func build(g *G.ExprGraph, c *onnxCase) (out *G.Node, check func() error, skip s
 		} else {
 			out, err = LogSoftmax(constNode(g, in[0], "x"), axis)
 		}
+	case "ConvTranspose":
+		if in[0].Dims() != 4 {
+			return nil, nil, "not 2-D", nil
+		}
+		if _, ok := a["auto_pad"]; ok {
+			return nil, nil, "auto_pad", nil
+		}
+		if _, ok := a["output_shape"]; ok {
+			return nil, nil, "output_shape", nil
+		}
+		k := in[1].Shape()
+		stride, ok1 := square2(a.ints("strides"), 1)
+		pad, ok2 := square2(a.ints("pads"), 0)
+		outPad, ok3 := square2(a.ints("output_padding"), 0)
+		if !ok1 || !ok2 || !ok3 || k[2] != k[3] {
+			return nil, nil, "asymmetric strides/pads/output_padding or non-square kernel", nil
+		}
+		if !allEqual(append(a.ints("dilations"), 1), 1) || a.int("group", 1) != 1 {
+			return nil, nil, "dilation or groups", nil
+		}
+		x, w := constNode(g, in[0], "x"), constNode(g, in[1], "w")
+		if len(in) == 3 {
+			out, err = ConvTranspose2DBias(x, w, constNode(g, in[2], "b"), stride, pad, outPad)
+		} else {
+			out, err = ConvTranspose2D(x, w, stride, pad, outPad)
+		}
+	case "Upsample", "Resize":
+		return buildResize(g, c, a)
 	default:
 		return nil, nil, "operator " + c.node.GetOpType(), nil
 	}
 	return out, check, "", err
+}
+
+// buildResize maps Upsample (opset 9: X, scales) and Resize (opset 11+: X,
+// roi, scales, sizes; absent inputs named "") onto Upsample2DHW. Only
+// integer upsampling factors on height and width are supported, with the
+// coordinate maps that equal Upsample2DHW's for integer factors f:
+//   - nearest: asymmetric + floor reads floor(o/f); half_pixel with
+//     round_prefer_floor or round_prefer_ceil reads round((o+0.5)/f - 0.5),
+//     and with o = q*f + r that is q + (r - (f-1)/2)/f, whose offset lies
+//     strictly inside (-1/2, 1/2), so it rounds to q = floor(o/f) too.
+//   - linear: half_pixel (and pytorch_half_pixel, the same for outputs
+//     longer than 1) is UpsampleBilinear.
+func buildResize(g *G.ExprGraph, c *onnxCase, a attrs) (*G.Node, func() error, string, error) {
+	var x, scales, sizes *tensor.Dense
+	k := 0
+	for i, name := range c.node.GetInput() {
+		if name == "" {
+			continue
+		}
+		if k >= len(c.inputs) {
+			return nil, nil, "", fmt.Errorf("input %q has no test data", name)
+		}
+		switch {
+		case i == 0:
+			x = c.inputs[k]
+		case c.node.GetOpType() == "Upsample" && i == 1, i == 2:
+			scales = c.inputs[k]
+		case i == 3:
+			sizes = c.inputs[k]
+		default:
+			return nil, nil, "roi input", nil
+		}
+		k++
+	}
+	if x == nil || x.Dims() != 4 {
+		return nil, nil, "not a 4-D input", nil
+	}
+	xs := x.Shape()
+	var f [4]float64
+	for d := 0; d < 4; d++ {
+		switch {
+		case scales != nil && scales.Shape().TotalSize() == 4:
+			f[d] = float64(scales.Float32s()[d])
+		case sizes != nil && sizes.Shape().TotalSize() == 4:
+			f[d] = float64(sizes.Float32s()[d]) / float64(xs[d])
+		default:
+			return nil, nil, "neither 4 scales nor 4 sizes", nil
+		}
+	}
+	if f[0] != 1 || f[1] != 1 {
+		return nil, nil, fmt.Sprintf("scales %v on batch or channels", f), nil
+	}
+	if f[2] < 1 || f[3] < 1 || f[2] != math.Trunc(f[2]) || f[3] != math.Trunc(f[3]) {
+		return nil, nil, fmt.Sprintf("non-integer or downsampling factors %gx%g", f[2], f[3]), nil
+	}
+	mode := "nearest"
+	if p, ok := a["mode"]; ok {
+		mode = string(p.GetS())
+	}
+	ctm, nm := "half_pixel", "round_prefer_floor"
+	if c.node.GetOpType() == "Upsample" {
+		ctm, nm = "asymmetric", "floor" // Upsample-9's fixed coordinate map
+	}
+	if p, ok := a["coordinate_transformation_mode"]; ok {
+		ctm = string(p.GetS())
+	}
+	if p, ok := a["nearest_mode"]; ok {
+		nm = string(p.GetS())
+	}
+	var ours string
+	switch {
+	case mode == "nearest" && (ctm == "asymmetric" && nm == "floor" ||
+		ctm == "half_pixel" && (nm == "round_prefer_floor" || nm == "round_prefer_ceil")):
+		ours = UpsampleNearest
+	case mode == "linear" && (ctm == "half_pixel" || ctm == "pytorch_half_pixel"):
+		ours = UpsampleBilinear
+	default:
+		return nil, nil, fmt.Sprintf("mode %s with %s/%s coordinates", mode, ctm, nm), nil
+	}
+	out, err := Upsample2DHW(constNode(g, x, "x"), int(f[2]), int(f[3]), ours)
+	return out, nil, "", err
 }
 
 func TestONNXNodeConformance(t *testing.T) {
