@@ -28,8 +28,12 @@ type Backbone struct {
 	// build); clear it before Forward for the plain NCHW graph. Both
 	// compute the same function.
 	Blocked bool
-	params  map[string]*G.Node
-	bn      map[string]*ops.BNState
+	// InputGrad makes the input differentiable (gradients with respect
+	// to the images, for saliency or adversarial uses); off, the first
+	// convolution skips its backward-data pass.
+	InputGrad bool
+	params    map[string]*G.Node
+	bn        map[string]*ops.BNState
 }
 
 // NewBackbone creates the parameter nodes of s in g with values copied from
@@ -140,7 +144,11 @@ func (b *Backbone) Forward(x *G.Node, outputs ...string) (map[string]*G.Node, er
 				}
 			} else {
 				outLay := layoutFor(w.Shape()[0])
-				out, err = ops.Conv2DLayout(in, w, l.Stride, l.Pad, lay, outLay)
+				if l.Inputs[0] == InputName && !b.InputGrad {
+					out, err = ops.Conv2DFirst(in, w, l.Stride, l.Pad, outLay)
+				} else {
+					out, err = ops.Conv2DLayout(in, w, l.Stride, l.Pad, lay, outLay)
+				}
 				lay = outLay
 			}
 		case OpBatchNorm:

@@ -58,10 +58,23 @@ func Conv2DLayout(x, w *G.Node, stride, pad int, in, out Layout) (*G.Node, error
 	return G.ApplyOp(op, x, w)
 }
 
+// Conv2DFirst is Conv2DLayout (x in NCHW) for a network's first layer,
+// whose input (the images) needs no gradient: it has none (DiffWRT is
+// false for x), which saves the backward-data pass over the images.
+func Conv2DFirst(x, w *G.Node, stride, pad int, out Layout) (*G.Node, error) {
+	n, err := Conv2DLayout(x, w, stride, pad, NCHW, out)
+	if err != nil {
+		return nil, err
+	}
+	n.Op().(*conv2d).noDx = true
+	return n, nil
+}
+
 type conv2d struct {
 	base
-	g   ConvGeom
-	lay [2]Layout // of x and y
+	g    ConvGeom
+	lay  [2]Layout // of x and y
+	noDx bool      // x has no gradient (Conv2DFirst)
 }
 
 // conv64 checks that a float64 convolution uses plain layouts (the Go
@@ -123,12 +136,16 @@ func (op *conv2d) Do(vs ...G.Value) (G.Value, error) {
 	return out, nil
 }
 
-func (op *conv2d) DiffWRT(int) []bool { return []bool{true, true} }
+func (op *conv2d) DiffWRT(int) []bool { return []bool{!op.noDx, true} }
 
 func (op *conv2d) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	dx, err := G.ApplyOp(&convBwdData{base: newBase("Conv2DBwdData"), g: op.g, xShape: in[0].Shape().Clone(), lay: op.lay}, in[1], grad)
-	if err != nil {
-		return nil, err
+	var dx *G.Node
+	if !op.noDx {
+		var err error
+		dx, err = G.ApplyOp(&convBwdData{base: newBase("Conv2DBwdData"), g: op.g, xShape: in[0].Shape().Clone(), lay: op.lay}, in[1], grad)
+		if err != nil {
+			return nil, err
+		}
 	}
 	dw, err := G.ApplyOp(&convBwdWeight{base: newBase("Conv2DBwdWeight"), g: op.g, wShape: in[1].Shape().Clone(), lay: op.lay}, in[0], grad)
 	if err != nil {

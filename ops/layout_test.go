@@ -141,3 +141,57 @@ func TestBatchNormBlockedMatchesPlain(t *testing.T) {
 		}
 	}
 }
+
+// Conv2DFirst gives the weights the gradient Conv2D gives them, builds no
+// backward-data pass, and refuses a gradient with respect to its input.
+func TestConv2DFirstSkipsInputGradient(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	x, w := make([]float64, 2*3*5*5), make([]float64, 4*3*3*3)
+	for i := range x {
+		x[i] = rng.NormFloat64()
+	}
+	for i := range w {
+		w[i] = rng.NormFloat64()
+	}
+	dw := func(first bool) ([]float64, *G.ExprGraph, *G.Node) {
+		g := G.NewGraph()
+		xn := G.NewTensor(g, tensor.Float64, 4, G.WithShape(2, 3, 5, 5), G.WithName("x"), G.WithValue(tensor.New(tensor.WithShape(2, 3, 5, 5), tensor.WithBacking(append([]float64(nil), x...)))))
+		wn := G.NewTensor(g, tensor.Float64, 4, G.WithShape(4, 3, 3, 3), G.WithName("w"), G.WithValue(tensor.New(tensor.WithShape(4, 3, 3, 3), tensor.WithBacking(append([]float64(nil), w...)))))
+		var y *G.Node
+		var err error
+		if first {
+			y, err = Conv2DFirst(xn, wn, 2, 1, NCHW)
+		} else {
+			y, err = Conv2D(xn, wn, 2, 1)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		loss := G.Must(G.Sum(G.Must(G.Square(y))))
+		if _, err := G.Grad(loss, wn); err != nil {
+			t.Fatal(err)
+		}
+		m := G.NewTapeMachine(g)
+		defer m.Close()
+		if err := m.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		gv, _ := wn.Grad()
+		return append([]float64(nil), gv.Data().([]float64)...), g, loss
+	}
+	want, _, _ := dw(false)
+	got, g, loss := dw(true)
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-9*math.Max(1, math.Abs(want[i])) {
+			t.Fatalf("dw[%d] = %v, Conv2D gives %v", i, got[i], want[i])
+		}
+	}
+	for _, n := range g.AllNodes() {
+		if n.Op() != nil && n.Op().String() == "Conv2DBwdData" {
+			t.Fatal("Conv2DFirst built a backward-data pass")
+		}
+	}
+	if _, err := G.Grad(loss, g.ByName("x")[0]); err == nil {
+		t.Error("a gradient with respect to Conv2DFirst's input was built without an error")
+	}
+}
