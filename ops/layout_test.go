@@ -195,3 +195,46 @@ func TestConv2DFirstSkipsInputGradient(t *testing.T) {
 		t.Error("a gradient with respect to Conv2DFirst's input was built without an error")
 	}
 }
+
+// Max pooling on nChw16c picks the same maxima and routes the gradient to
+// the same (first maximal) cells as on NCHW, ties included.
+func TestMaxPoolBlockedMatchesPlain(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	shape := tensor.Shape{2, 32, 7, 6}
+	x, r := make([]float64, shape.TotalSize()), make([]float64, 2*32*4*3)
+	for i := range x {
+		x[i] = float64(rng.Intn(3)) // many ties
+	}
+	for i := range r {
+		r[i] = rng.NormFloat64()
+	}
+	run := func(lay Layout) ([]float64, []float64) {
+		g := G.NewGraph()
+		xn := G.NewTensor(g, tensor.Float64, 4, G.WithShape(shape...), G.WithName("x"), G.WithValue(tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float64(nil), x...)))))
+		xi := G.Must(ToLayout(xn, NCHW, lay))
+		y := G.Must(ToLayout(G.Must(MaxPool2DLayout(xi, 3, 2, 1, lay)), lay, NCHW))
+		rn := G.NewTensor(g, tensor.Float64, 4, G.WithShape(y.Shape()...), G.WithValue(tensor.New(tensor.WithShape(y.Shape()...), tensor.WithBacking(r))))
+		if _, err := G.Grad(G.Must(G.Sum(G.Must(G.HadamardProd(y, rn)))), xn); err != nil {
+			t.Fatal(err)
+		}
+		m := G.NewTapeMachine(g)
+		defer m.Close()
+		if err := m.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		dx, _ := xn.Grad()
+		return append([]float64(nil), y.Value().Data().([]float64)...), append([]float64(nil), dx.Data().([]float64)...)
+	}
+	y0, dx0 := run(NCHW)
+	y1, dx1 := run(NChw16c)
+	for i := range y0 {
+		if y0[i] != y1[i] {
+			t.Fatalf("y[%d]: nChw16c %v, NCHW %v", i, y1[i], y0[i])
+		}
+	}
+	for i := range dx0 {
+		if math.Abs(dx0[i]-dx1[i]) > 1e-12 {
+			t.Fatalf("dx[%d]: nChw16c %v, NCHW %v", i, dx1[i], dx0[i])
+		}
+	}
+}

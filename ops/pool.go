@@ -54,6 +54,10 @@ func (op *maxPool) InferShape(ns ...G.DimSizer) (tensor.Shape, error) {
 func maxPoolKernel[T Float](x, y, dy, dx []T, xs tensor.Shape, g ConvGeom, lay Layout) {
 	N, C, H, W := shape4(xs)
 	OH, OW := g.Out(H), g.Out(W)
+	if lay == NChw16c {
+		maxPoolBlocked(x, y, dy, dx, N, C, H, W, g)
+		return
+	}
 	parallelFor(N*C, func(_, lo, hi int) {
 		for bc := lo; bc < hi; bc++ {
 			xo, s := lay.plane(bc/C, bc%C, C, H*W)
@@ -81,6 +85,63 @@ func maxPoolKernel[T Float](x, y, dy, dx []T, xs tensor.Shape, g ConvGeom, lay L
 						y[o] = best
 					} else {
 						dx[xo+arg*s] += dy[o]
+					}
+				}
+			}
+		}
+	})
+}
+
+// maxPoolBlocked is maxPoolKernel for NChw16c: the 16 channels of a block
+// are contiguous, so each window is scanned once for all of them.
+func maxPoolBlocked[T Float](x, y, dy, dx []T, N, C, H, W int, g ConvGeom) {
+	OH, OW := g.Out(H), g.Out(W)
+	parallelFor(N*C/Block, func(_, lo, hi int) {
+		var best [Block]T
+		var arg [Block]int
+		for nb := lo; nb < hi; nb++ {
+			xo, yo := nb*H*W*Block, nb*OH*OW*Block
+			for oy := 0; oy < OH; oy++ {
+				for ox := 0; ox < OW; ox++ {
+					first := true
+					for ky := 0; ky < g.Kernel; ky++ {
+						iy := oy*g.Stride - g.Pad + ky
+						if iy < 0 || iy >= H {
+							continue
+						}
+						for kx := 0; kx < g.Kernel; kx++ {
+							ix := ox*g.Stride - g.Pad + kx
+							if ix < 0 || ix >= W {
+								continue
+							}
+							p := xo + (iy*W+ix)*Block
+							xs := (*[Block]T)(x[p : p+Block])
+							switch {
+							case first:
+								best, first = *xs, false
+								for ci := range arg {
+									arg[ci] = p + ci
+								}
+							case dy == nil: // forward: the maxima only
+								for ci, v := range xs {
+									best[ci] = max(best[ci], v)
+								}
+							default:
+								for ci, v := range xs {
+									if v > best[ci] {
+										best[ci], arg[ci] = v, p+ci
+									}
+								}
+							}
+						}
+					}
+					o := yo + (oy*OW+ox)*Block
+					if dy == nil {
+						copy(y[o:o+Block], best[:])
+						continue
+					}
+					for ci, a := range arg {
+						dx[a] += dy[o+ci]
 					}
 				}
 			}
