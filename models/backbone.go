@@ -117,6 +117,26 @@ func (b *Backbone) Forward(x *G.Node, outputs ...string) (map[string]*G.Node, er
 	}
 	acts := map[string]*G.Node{InputName: x}
 	lays := map[string]ops.Layout{InputName: ops.NCHW}
+	// A batch norm whose only consumer is a ReLU is fused with it where
+	// the batch norm runs in oneDNN (blocked layout): fused[relu] = true.
+	uses := map[string]int{}
+	for _, l := range b.Spec.Layers {
+		for _, in := range l.Inputs {
+			uses[in]++
+		}
+	}
+	for _, o := range b.Spec.Outputs {
+		uses[o]++
+	}
+	fused := map[string]bool{}
+	for i, l := range b.Spec.Layers {
+		if l.Op == OpBatchNorm && i+1 < len(b.Spec.Layers) {
+			next := b.Spec.Layers[i+1]
+			if next.Op == OpRelu && next.Inputs[0] == l.Name && uses[l.Name] == 1 {
+				fused[next.Name] = true
+			}
+		}
+	}
 	// layoutFor is the layout an activation of c channels gets.
 	layoutFor := func(c int) ops.Layout {
 		if b.Blocked && c%ops.Block == 0 {
@@ -129,7 +149,7 @@ func (b *Backbone) Forward(x *G.Node, outputs ...string) (map[string]*G.Node, er
 		name := l.Inputs[i]
 		return ops.ToLayout(acts[name], lays[name], lay)
 	}
-	for _, l := range b.Spec.Layers {
+	for i, l := range b.Spec.Layers {
 		in := acts[l.Inputs[0]]
 		lay := lays[l.Inputs[0]]
 		var out *G.Node
@@ -152,8 +172,16 @@ func (b *Backbone) Forward(x *G.Node, outputs ...string) (map[string]*G.Node, er
 				lay = outLay
 			}
 		case OpBatchNorm:
-			out, err = ops.BatchNormLayout(in, b.params[l.Name+".weight"], b.params[l.Name+".bias"], b.bn[l.Name], lay)
+			bn := ops.BatchNormLayout
+			if lay != ops.NCHW && i+1 < len(b.Spec.Layers) && fused[b.Spec.Layers[i+1].Name] {
+				bn = ops.BatchNormReLULayout
+			}
+			out, err = bn(in, b.params[l.Name+".weight"], b.params[l.Name+".bias"], b.bn[l.Name], lay)
 		case OpRelu:
+			if lay != ops.NCHW && fused[l.Name] {
+				out = in // the batch norm before applied it
+				break
+			}
 			out, err = ops.ReLU(in)
 		case OpAdd:
 			// Both operands in one layout: the blocked one where possible.

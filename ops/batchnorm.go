@@ -56,6 +56,29 @@ func BatchNormLayout(x, gamma, beta *G.Node, st *BNState, lay Layout) (*G.Node, 
 	return G.ApplyOp(op, x, gamma, beta)
 }
 
+// BatchNormReLULayout is ReLU(BatchNormLayout(x, gamma, beta, st, lay)).
+// On NChw16c it is one oneDNN op (the ReLU fused into the normalisation
+// and, in training, its mask kept in a workspace for the backward pass),
+// which saves a pass over the activations each way; on NCHW it is the two
+// ops.
+func BatchNormReLULayout(x, gamma, beta *G.Node, st *BNState, lay Layout) (*G.Node, error) {
+	if lay == NCHW {
+		y, err := BatchNormLayout(x, gamma, beta, st, lay)
+		if err != nil {
+			return nil, err
+		}
+		return ReLU(y)
+	}
+	y, err := BatchNormLayout(x, gamma, beta, st, lay)
+	if err != nil {
+		return nil, err
+	}
+	op := y.Op().(*batchNorm)
+	op.relu = true
+	op.name = "BatchNormReLU"
+	return y, nil
+}
+
 type batchNorm struct {
 	base
 	st *BNState
@@ -77,6 +100,12 @@ type batchNorm struct {
 	trained       bool
 	dgamma, dbeta []float32
 	dxOp          *bnGrad
+	// relu: a ReLU follows, fused (BatchNormReLULayout); ws is its
+	// training workspace, dz the masked gradient for the inference-mode
+	// backward pass.
+	relu bool
+	ws   []byte
+	dz   []float32
 }
 
 func (op *batchNorm) Arity() int    { return 3 }
@@ -207,7 +236,16 @@ func (op *batchNorm) forwardDNNL(x, gamma, beta, y []float32, xs tensor.Shape) e
 		copy(op.mean32, st.Mean)
 		copy(op.var32, st.Var)
 	}
-	if err := bnForward32(x, gamma, beta, op.mean32, op.var32, y, xs, st.Eps, op.lay, op.trained); err != nil {
+	if op.relu && op.trained {
+		n, err := bnWorkspace(xs, st.Eps, op.lay, true)
+		if err != nil {
+			return err
+		}
+		if len(op.ws) != n {
+			op.ws = make([]byte, n)
+		}
+	}
+	if err := bnForward32(x, gamma, beta, op.mean32, op.var32, y, xs, st.Eps, op.lay, op.trained, op.relu, op.ws); err != nil {
 		return err
 	}
 	if !op.trained {
@@ -386,8 +424,24 @@ func (op *bnGrad) backwardDNNL(x, gamma, dy *tensor.Dense, dt tensor.Dtype) (G.V
 			f.dgamma, f.dbeta = make([]float32, C), make([]float32, C)
 		}
 		dx := f.dxOp.output(dt, false, x.Shape()...)
-		if err := bnBackward32(x.Float32s(), dy.Float32s(), gamma.Float32s(), f.beta32, f.mean32, f.var32, dx.Float32s(),
-			f.dgamma, f.dbeta, x.Shape(), f.st.Eps, f.lay, f.trained); err != nil {
+		g := dy.Float32s()
+		if f.relu && !f.trained {
+			// No workspace in inference mode: mask dy by the forward
+			// output (positive where the ReLU passed its input).
+			y := f.buf.Float32s()
+			if len(f.dz) != len(g) {
+				f.dz = make([]float32, len(g))
+			}
+			for i, v := range g {
+				f.dz[i] = v
+				if y[i] <= 0 {
+					f.dz[i] = 0
+				}
+			}
+			g = f.dz
+		}
+		if err := bnBackward32(x.Float32s(), g, gamma.Float32s(), f.beta32, f.mean32, f.var32, dx.Float32s(),
+			f.dgamma, f.dbeta, x.Shape(), f.st.Eps, f.lay, f.trained, f.relu, f.ws); err != nil {
 			return nil, err
 		}
 		f.sumGen = f.gen

@@ -41,6 +41,7 @@ type bnKey struct {
 	n, c, h, w int
 	eps        float32
 	l          Layout
+	relu       bool
 }
 
 type dnnlRequest struct {
@@ -145,7 +146,7 @@ func (s *dnnlState) bn(k bnKey) (*C.sxd_bn, error) {
 	}
 	var b *C.sxd_bn
 	if st := C.sxd_bn_create(C.int64_t(k.n), C.int64_t(k.c), C.int64_t(k.h), C.int64_t(k.w), C.float(k.eps),
-		boolInt(k.l == NChw16c), &b); st != 0 {
+		boolInt(k.l == NChw16c), boolInt(k.relu), &b); st != 0 {
 		return nil, dnnlError(fmt.Sprintf("batchnorm [%d %d %d %d] %v", k.n, k.c, k.h, k.w, k.l), st)
 	}
 	s.bns[k] = b
@@ -279,17 +280,48 @@ func convL(pass int, in0, in1, out []float32, xs tensor.Shape, O int, g ConvGeom
 	return dnnlConv(pass, in0, in1, out, xs, O, g, lay)
 }
 
-// bnForward32 runs oneDNN's batch normalisation forward on x (layout l):
-// in training mean and variance receive the batch statistics (biased
-// variance), otherwise they are read.
-func bnForward32(x, gamma, beta, mean, variance, y []float32, xs tensor.Shape, eps float64, l Layout, training bool) error {
+// bnWorkspace returns the bytes of workspace a training forward pass of
+// the batch norm (with a fused ReLU) needs: 0 without the ReLU.
+func bnWorkspace(xs tensor.Shape, eps float64, l Layout, relu bool) (int, error) {
+	if !relu {
+		return 0, nil
+	}
 	N, Cc, H, W := shape4(xs)
-	return dnnl.do(func() error {
-		b, err := dnnl.bn(bnKey{N, Cc, H, W, float32(eps), l})
+	var n int
+	err := dnnl.do(func() error {
+		b, err := dnnl.bn(bnKey{N, Cc, H, W, float32(eps), l, relu})
 		if err != nil {
 			return err
 		}
-		st := C.sxd_bn_forward(b, boolInt(training), fptr(x), fptr(gamma), fptr(beta), fptr(mean), fptr(variance), fptr(y))
+		sz := int64(C.sxd_bn_workspace_size(b))
+		if sz < 0 {
+			return dnnlError(fmt.Sprintf("batchnorm workspace %v %v", xs, l), C.int(-sz-1))
+		}
+		n = int(sz)
+		return nil
+	})
+	return n, err
+}
+
+func wsptr(ws []byte) unsafe.Pointer {
+	if len(ws) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&ws[0])
+}
+
+// bnForward32 runs oneDNN's batch normalisation forward on x (layout l),
+// followed by a ReLU where relu is set: in training mean and variance
+// receive the batch statistics (biased variance) and, with the ReLU, ws
+// the workspace (bnWorkspace bytes); otherwise they are read.
+func bnForward32(x, gamma, beta, mean, variance, y []float32, xs tensor.Shape, eps float64, l Layout, training, relu bool, ws []byte) error {
+	N, Cc, H, W := shape4(xs)
+	return dnnl.do(func() error {
+		b, err := dnnl.bn(bnKey{N, Cc, H, W, float32(eps), l, relu})
+		if err != nil {
+			return err
+		}
+		st := C.sxd_bn_forward(b, boolInt(training), fptr(x), fptr(gamma), fptr(beta), fptr(mean), fptr(variance), fptr(y), wsptr(ws))
 		if st != 0 {
 			return dnnlError(fmt.Sprintf("batchnorm forward %v %v", xs, l), st)
 		}
@@ -297,16 +329,18 @@ func bnForward32(x, gamma, beta, mean, variance, y []float32, xs tensor.Shape, e
 	})
 }
 
-// bnBackward32 computes dx, dgamma and dbeta with oneDNN.
-func bnBackward32(x, dy, gamma, beta, mean, variance, dx, dgamma, dbeta []float32, xs tensor.Shape, eps float64, l Layout, training bool) error {
+// bnBackward32 computes dx, dgamma and dbeta with oneDNN. With relu (a
+// fused ReLU, training only) dy is the gradient of the ReLU's output and
+// ws the forward pass's workspace.
+func bnBackward32(x, dy, gamma, beta, mean, variance, dx, dgamma, dbeta []float32, xs tensor.Shape, eps float64, l Layout, training, relu bool, ws []byte) error {
 	N, Cc, H, W := shape4(xs)
 	return dnnl.do(func() error {
-		b, err := dnnl.bn(bnKey{N, Cc, H, W, float32(eps), l})
+		b, err := dnnl.bn(bnKey{N, Cc, H, W, float32(eps), l, relu})
 		if err != nil {
 			return err
 		}
 		st := C.sxd_bn_backward(b, boolInt(training), fptr(x), fptr(dy), fptr(gamma), fptr(beta), fptr(mean), fptr(variance),
-			fptr(dx), fptr(dgamma), fptr(dbeta))
+			fptr(dx), fptr(dgamma), fptr(dbeta), wsptr(ws))
 		if st != 0 {
 			return dnnlError(fmt.Sprintf("batchnorm backward %v %v", xs, l), st)
 		}

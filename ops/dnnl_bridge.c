@@ -424,20 +424,25 @@ const char *sxd_status_str(int status) {
 }
 
 // Batch normalisation over one data layout (nchw or nChw16c), float32,
-// with separate scale and shift. Up to four primitives are made on first
-// use: forward with batch statistics (training), forward with given
-// statistics (inference), and the backward pass of each.
+// with separate scale and shift, optionally followed by a fused ReLU. Up
+// to four primitives are made on first use: forward with batch statistics
+// (training), forward with given statistics (inference), and the backward
+// pass of each. With the ReLU fused, the training forward pass writes a
+// workspace (which outputs were positive) that its backward pass reads;
+// the backward pass with given statistics has no ReLU (the caller masks
+// dy first).
 enum { BN_FWD_TRAIN, BN_FWD_GLOBAL, BN_BWD_TRAIN, BN_BWD_GLOBAL, BN_NPRIM };
 
 struct sxd_bn {
 	dnnl_memory_desc_t data, stat; // data [N,C,H,W] in its layout; stat [C]
 	float eps;
+	int relu;
 	dnnl_primitive_desc_t pd[BN_NPRIM];
 	dnnl_primitive_t prim[BN_NPRIM];
 	size_t scratch[BN_NPRIM];
 };
 
-int sxd_bn_create(int64_t n, int64_t c, int64_t h, int64_t w, float eps, int blk, sxd_bn **out) {
+int sxd_bn_create(int64_t n, int64_t c, int64_t h, int64_t w, float eps, int blk, int relu, sxd_bn **out) {
 	*out = NULL;
 	if (!g.ready) return dnnl_invalid_arguments;
 	sxd_bn *bn = calloc(1, sizeof *bn);
@@ -450,6 +455,7 @@ int sxd_bn_create(int64_t n, int64_t c, int64_t h, int64_t w, float eps, int blk
 		return (int)st;
 	}
 	bn->eps = eps;
+	bn->relu = relu;
 	*out = bn;
 	return dnnl_success;
 }
@@ -459,10 +465,11 @@ static dnnl_status_t bn_prim(sxd_bn *bn, int k) {
 	unsigned flags = dnnl_use_scale | dnnl_use_shift;
 	int global = k == BN_FWD_GLOBAL || k == BN_BWD_GLOBAL;
 	if (global) flags |= dnnl_use_global_stats;
+	if (bn->relu && k != BN_BWD_GLOBAL) flags |= dnnl_fuse_norm_relu;
 	dnnl_status_t st;
-	if (k == BN_BWD_TRAIN || k == BN_BWD_GLOBAL) {
+	if (k == BN_BWD_TRAIN) {
 		// The backward descriptor needs its forward one as a hint.
-		st = bn_prim(bn, global ? BN_FWD_GLOBAL : BN_FWD_TRAIN);
+		st = bn_prim(bn, BN_FWD_TRAIN);
 		if (st != dnnl_success) return st;
 	}
 	dnnl_batch_normalization_desc_t d;
@@ -472,30 +479,58 @@ static dnnl_status_t bn_prim(sxd_bn *bn, int k) {
 	else
 		st = dnnl_batch_normalization_backward_desc_init(&d, dnnl_backward, &bn->data, &bn->data, bn->eps, flags);
 	if (st != dnnl_success) return st;
-	dnnl_primitive_attr_t attr;
-	CHECK(dnnl_primitive_attr_create(&attr));
-	st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
 	dnnl_primitive_desc_t hint = NULL;
+	dnnl_batch_normalization_desc_t hd;
 	if (k == BN_BWD_TRAIN) hint = bn->pd[BN_FWD_TRAIN];
-	if (k == BN_BWD_GLOBAL) hint = bn->pd[BN_FWD_GLOBAL];
-	if (st == dnnl_success) st = dnnl_primitive_desc_create(&bn->pd[k], &d, attr, g.eng, hint);
-	dnnl_primitive_attr_destroy(attr);
+	if (k == BN_BWD_GLOBAL) {
+		// A forward hint with the same flags (no ReLU): made here, freed below.
+		st = dnnl_batch_normalization_forward_desc_init(&hd, dnnl_forward_training, &bn->data, bn->eps, flags);
+		if (st == dnnl_success) st = dnnl_primitive_desc_create(&hint, &hd, NULL, g.eng, NULL);
+		if (st != dnnl_success) return st;
+	}
+	dnnl_primitive_attr_t attr;
+	st = dnnl_primitive_attr_create(&attr);
+	if (st == dnnl_success) {
+		st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+		if (st == dnnl_success) st = dnnl_primitive_desc_create(&bn->pd[k], &d, attr, g.eng, hint);
+		dnnl_primitive_attr_destroy(attr);
+	}
+	if (k == BN_BWD_GLOBAL && hint) dnnl_primitive_desc_destroy(hint);
 	if (st != dnnl_success) return st;
 	const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(bn->pd[k], dnnl_query_scratchpad_md, 0);
 	bn->scratch[k] = smd ? dnnl_memory_desc_get_size(smd) : 0;
 	return dnnl_primitive_create(&bn->prim[k], bn->pd[k]);
 }
 
+int64_t sxd_bn_workspace_size(sxd_bn *bn) {
+	if (!bn || !bn->relu) return 0;
+	dnnl_status_t st = bn_prim(bn, BN_FWD_TRAIN);
+	if (st != dnnl_success) return -(int64_t)st - 1;
+	const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(bn->pd[BN_FWD_TRAIN], dnnl_query_workspace_md, 0);
+	return md ? (int64_t)dnnl_memory_desc_get_size(md) : 0;
+}
+
+// Kinds of bn_exec arguments.
+enum { BN_DATA, BN_STAT, BN_WS };
+
 // bn_exec runs primitive k with n arguments; ptrs are the caller's
-// buffers, data-shaped where is_data is set, else [C].
-static int bn_exec(sxd_bn *bn, int k, int n, const int *argk, void *const *ptrs, const int *is_data) {
+// buffers, of the kinds in kind.
+static int bn_exec(sxd_bn *bn, int k, int n, const int *argk, void *const *ptrs, const int *kind) {
 	dnnl_status_t st = bn_prim(bn, k);
 	if (st != dnnl_success) return (int)st;
 	dnnl_exec_arg_t ea[12];
 	dnnl_memory_t mems[12];
 	int na = 0;
 	for (int i = 0; i < n && st == dnnl_success; i++) {
-		st = dnnl_memory_create(&mems[na], is_data[i] ? &bn->data : &bn->stat, g.eng, ptrs[i]);
+		const dnnl_memory_desc_t *md = kind[i] == BN_DATA ? &bn->data : &bn->stat;
+		if (kind[i] == BN_WS) {
+			md = dnnl_primitive_desc_query_md(bn->pd[k], dnnl_query_workspace_md, 0);
+			if (!md || !ptrs[i]) {
+				st = dnnl_invalid_arguments;
+				break;
+			}
+		}
+		st = dnnl_memory_create(&mems[na], md, g.eng, ptrs[i]);
 		if (st == dnnl_success) {
 			ea[na] = (dnnl_exec_arg_t){argk[i], mems[na]};
 			na++;
@@ -519,24 +554,28 @@ static int bn_exec(sxd_bn *bn, int k, int n, const int *argk, void *const *ptrs,
 }
 
 int sxd_bn_forward(sxd_bn *bn, int training, const float *x, const float *scale, const float *shift,
-		float *mean, float *var, float *y) {
+		float *mean, float *var, float *y, void *ws) {
 	if (!bn || !g.ready) return dnnl_invalid_arguments;
-	int argk[6] = {DNNL_ARG_SRC, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_DST};
-	void *const ptrs[6] = {(void *)x, (void *)scale, (void *)shift, mean, var, y};
-	const int is_data[6] = {1, 0, 0, 0, 0, 1};
-	return bn_exec(bn, training ? BN_FWD_TRAIN : BN_FWD_GLOBAL, 6, argk, ptrs, is_data);
+	int argk[7] = {DNNL_ARG_SRC, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_DST,
+			DNNL_ARG_WORKSPACE};
+	void *const ptrs[7] = {(void *)x, (void *)scale, (void *)shift, mean, var, y, ws};
+	const int kind[7] = {BN_DATA, BN_STAT, BN_STAT, BN_STAT, BN_STAT, BN_DATA, BN_WS};
+	int n = training && bn->relu ? 7 : 6;
+	return bn_exec(bn, training ? BN_FWD_TRAIN : BN_FWD_GLOBAL, n, argk, ptrs, kind);
 }
 
 int sxd_bn_backward(sxd_bn *bn, int training, const float *x, const float *dy, const float *scale,
-		const float *shift, const float *mean, const float *var, float *dx, float *dscale, float *dshift) {
+		const float *shift, const float *mean, const float *var, float *dx, float *dscale, float *dshift,
+		const void *ws) {
 	if (!bn || !g.ready) return dnnl_invalid_arguments;
 	// oneDNN 2.6 counts the shift among the backward pass's inputs.
-	int argk[9] = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN,
-			DNNL_ARG_VARIANCE, DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_SCALE, DNNL_ARG_DIFF_SHIFT};
-	void *const ptrs[9] = {(void *)x, (void *)dy, (void *)scale, (void *)shift, (void *)mean, (void *)var, dx,
-			dscale, dshift};
-	const int is_data[9] = {1, 1, 0, 0, 0, 0, 1, 0, 0};
-	return bn_exec(bn, training ? BN_BWD_TRAIN : BN_BWD_GLOBAL, 9, argk, ptrs, is_data);
+	int argk[10] = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN,
+			DNNL_ARG_VARIANCE, DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_SCALE, DNNL_ARG_DIFF_SHIFT, DNNL_ARG_WORKSPACE};
+	void *const ptrs[10] = {(void *)x, (void *)dy, (void *)scale, (void *)shift, (void *)mean, (void *)var, dx,
+			dscale, dshift, (void *)ws};
+	const int kind[10] = {BN_DATA, BN_DATA, BN_STAT, BN_STAT, BN_STAT, BN_STAT, BN_DATA, BN_STAT, BN_STAT, BN_WS};
+	int n = training && bn->relu ? 10 : 9;
+	return bn_exec(bn, training ? BN_BWD_TRAIN : BN_BWD_GLOBAL, n, argk, ptrs, kind);
 }
 
 void sxd_bn_destroy(sxd_bn *bn) {

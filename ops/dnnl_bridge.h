@@ -69,21 +69,32 @@ const char *sxd_status_str(int status);
 typedef struct sxd_bn sxd_bn;
 
 // sxd_bn_create describes a float32 batch normalisation of data
-// [n, c, h, w] in nChw16c (blk set) or NCHW layout with epsilon eps.
-int sxd_bn_create(int64_t n, int64_t c, int64_t h, int64_t w, float eps, int blk, sxd_bn **out);
+// [n, c, h, w] in nChw16c (blk set) or NCHW layout with epsilon eps,
+// followed by a ReLU where relu is set.
+int sxd_bn_create(int64_t n, int64_t c, int64_t h, int64_t w, float eps, int blk, int relu, sxd_bn **out);
+
+// sxd_bn_workspace_size is the size in bytes of the workspace that a
+// training forward pass with a fused ReLU writes and its backward pass
+// reads (0 without the ReLU; negative: -(status)-1 on failure).
+int64_t sxd_bn_workspace_size(sxd_bn *bn);
 
 // sxd_bn_forward normalises x into y with scale and shift ([c] each). In
 // training it computes the batch mean and biased variance into mean and
-// var; otherwise it reads them (the running statistics).
+// var (and, with the ReLU fused, the workspace ws); otherwise it reads
+// them (the running statistics) and ws is unused.
 int sxd_bn_forward(sxd_bn *bn, int training, const float *x, const float *scale, const float *shift,
-		float *mean, float *var, float *y);
+		float *mean, float *var, float *y, void *ws);
 
 // sxd_bn_backward computes dx, dscale and dshift from x, dy, scale (shift
-// is read by oneDNN's argument check only) and the
-// statistics of the forward pass (batch ones in training, where the
-// gradient flows through them too; given ones otherwise).
+// is read by oneDNN's argument check only) and the statistics of the
+// forward pass (batch ones in training, where the gradient flows through
+// them too; given ones otherwise). In training with the ReLU fused, dy is
+// the gradient of the ReLU's output and ws the forward pass's workspace;
+// otherwise dy is the gradient of the normalised output (the caller
+// applies the ReLU's mask) and ws is unused.
 int sxd_bn_backward(sxd_bn *bn, int training, const float *x, const float *dy, const float *scale,
-		const float *shift, const float *mean, const float *var, float *dx, float *dscale, float *dshift);
+		const float *shift, const float *mean, const float *var, float *dx, float *dscale, float *dshift,
+		const void *ws);
 
 void sxd_bn_destroy(sxd_bn *bn);
 

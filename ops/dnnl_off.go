@@ -31,11 +31,15 @@ func convL(pass int, in0, in1, out []float32, xs tensor.Shape, O int, g ConvGeom
 	}
 }
 
-func bnForward32(x, gamma, beta, mean, variance, y []float32, xs tensor.Shape, eps float64, l Layout, training bool) error {
+func bnWorkspace(xs tensor.Shape, eps float64, l Layout, relu bool) (int, error) {
+	return 0, errNoBlocked("batchnorm")
+}
+
+func bnForward32(x, gamma, beta, mean, variance, y []float32, xs tensor.Shape, eps float64, l Layout, training, relu bool, ws []byte) error {
 	return errNoBlocked("batchnorm")
 }
 
-func bnBackward32(x, dy, gamma, beta, mean, variance, dx, dgamma, dbeta []float32, xs tensor.Shape, eps float64, l Layout, training bool) error {
+func bnBackward32(x, dy, gamma, beta, mean, variance, dx, dgamma, dbeta []float32, xs tensor.Shape, eps float64, l Layout, training, relu bool, ws []byte) error {
 	return errNoBlocked("batchnorm")
 }
 

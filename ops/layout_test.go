@@ -58,7 +58,7 @@ func TestToLayoutIndexing(t *testing.T) {
 // bnRun builds x -> [to lay] -> BatchNormLayout -> [to NCHW] and a loss
 // sum(y .* r), runs it and returns y, dx, dgamma, dbeta and the running
 // statistics.
-func bnRun(t *testing.T, x, gamma, beta, r []float32, shape tensor.Shape, st *BNState, lay Layout) [6][]float32 {
+func bnRun(t *testing.T, x, gamma, beta, r []float32, shape tensor.Shape, st *BNState, lay Layout, relu bool) [6][]float32 {
 	t.Helper()
 	g := G.NewGraph()
 	mk := func(name string, v []float32, s ...int) *G.Node {
@@ -71,7 +71,11 @@ func bnRun(t *testing.T, x, gamma, beta, r []float32, shape tensor.Shape, st *BN
 	if err != nil {
 		t.Fatal(err)
 	}
-	y, err := BatchNormLayout(xi, gn, bn, st, lay)
+	bnf := BatchNormLayout
+	if relu {
+		bnf = BatchNormReLULayout
+	}
+	y, err := bnf(xi, gn, bn, st, lay)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +106,8 @@ func bnRun(t *testing.T, x, gamma, beta, r []float32, shape tensor.Shape, st *BN
 
 // oneDNN's batch norm on nChw16c computes what the Go kernels compute on
 // NCHW: output, the three gradients and the running statistics, in
-// training and in inference mode.
+// training and in inference mode, alone and with the ReLU fused into it
+// (against batch norm then ReLU).
 func TestBatchNormBlockedMatchesPlain(t *testing.T) {
 	if !BlockedLayout(tensor.Float32) {
 		t.Skip("this build has no blocked layout (it needs oneDNN)")
@@ -123,11 +128,23 @@ func TestBatchNormBlockedMatchesPlain(t *testing.T) {
 		var0[i] = 0.5 + float32(math.Abs(float64(var0[i])))
 	}
 	names := []string{"y", "dx", "dgamma", "dbeta", "running mean", "running var"}
-	for _, training := range []bool{true, false} {
+	for _, c := range []struct{ training, relu bool }{{true, false}, {false, false}, {true, true}, {false, true}} {
+		training := c.training
 		var res [2][6][]float32
 		for i, lay := range []Layout{NCHW, NChw16c} {
 			st := &BNState{Mean: append([]float32(nil), mean0...), Var: append([]float32(nil), var0...), Momentum: 0.1, Eps: 1e-5, Mode: &Mode{Training: training}}
-			res[i] = bnRun(t, x, gamma, beta, r, shape, st, lay)
+			res[i] = bnRun(t, x, gamma, beta, r, shape, st, lay, c.relu)
+		}
+		if c.relu {
+			zeros := 0
+			for _, v := range res[0][0] {
+				if v == 0 {
+					zeros++
+				}
+			}
+			if zeros == 0 || zeros == len(res[0][0]) {
+				t.Fatalf("relu case: %d of %d outputs are zero; the test data must exercise both sides", zeros, len(res[0][0]))
+			}
 		}
 		for k, name := range names {
 			var d, sc float64
@@ -136,7 +153,7 @@ func TestBatchNormBlockedMatchesPlain(t *testing.T) {
 				sc = math.Max(sc, math.Abs(float64(v)))
 			}
 			if d > 1e-4*math.Max(sc, 1e-2) {
-				t.Errorf("training %v: %s: nChw16c vs NCHW max difference %g (scale %g)", training, name, d, sc)
+				t.Errorf("training %v relu %v: %s: nChw16c vs NCHW max difference %g (scale %g)", training, c.relu, name, d, sc)
 			}
 		}
 	}
