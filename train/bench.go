@@ -37,8 +37,10 @@ type BenchResult struct {
 // engine "fast" uses selfsup's ops, "stock" Gorgonia's own (see
 // models.StockClassifier). It runs warmup untimed steps, then steps timed
 // ones. Peak RSS is the process's high-water mark (VmHWM), so run one
-// engine per process to compare memory.
-func BenchTrain(arch, engine string, batch, size, warmup, steps int) (*BenchResult, error) {
+// engine per process to compare memory. stockBLAS picks the stock engine's
+// matrix products: "gonum" (Gorgonia's default) or "openblas"
+// (multithreaded over GOMAXPROCS; it sets gorgonia.Use for the process).
+func BenchTrain(arch, engine, stockBLAS string, batch, size, warmup, steps int) (*BenchResult, error) {
 	spec, err := models.New(arch, 3)
 	if err != nil {
 		return nil, err
@@ -47,6 +49,7 @@ func BenchTrain(arch, engine string, batch, size, warmup, steps int) (*BenchResu
 		size = spec.InputSize
 	}
 	rng := rand.New(rand.NewSource(1))
+	stockGEMM := "gonum (gorgonia's default)"
 	g := G.NewGraph()
 	var loss, input *G.Node
 	var params G.Nodes
@@ -83,6 +86,18 @@ func BenchTrain(arch, engine string, batch, size, warmup, steps int) (*BenchResu
 		}
 		params = append(bb.Learnables(), head.W, head.B)
 	case "stock":
+		switch stockBLAS {
+		case "gonum":
+		case "openblas":
+			b, name, err := ops.StockBLAS(runtime.GOMAXPROCS(0))
+			if err != nil {
+				return nil, fmt.Errorf("train: bench stock: %w (use --stock-blas gonum)", err)
+			}
+			G.Use(b)
+			stockGEMM = name
+		default:
+			return nil, fmt.Errorf("train: bench: stock blas %q, expected gonum or openblas", stockBLAS)
+		}
 		var target *G.Node
 		input, target, loss, params, err = models.StockClassifier(g, spec, batch, size, 10, rng)
 		if err != nil {
@@ -126,7 +141,7 @@ func BenchTrain(arch, engine string, batch, size, warmup, steps int) (*BenchResu
 	runtime.ReadMemStats(&ms1)
 	gemm, conv := ops.Backend, ops.ConvBackend
 	if engine == "stock" {
-		gemm, conv = "gonum (gorgonia's default)", "gorgonia im2col"
+		gemm, conv = stockGEMM, "gorgonia im2col"
 	}
 	return &BenchResult{
 		Engine: engine, GEMM: gemm, Conv: conv, Arch: arch, Batch: batch, Size: size, Steps: steps,

@@ -38,6 +38,7 @@ func benchTrainCommand() *cli.Command {
 			&cli.IntFlag{Name: "batch", Value: 64, Usage: "images per step"},
 			&cli.IntFlag{Name: "size", Usage: "input size in pixels (default: 32 for CIFAR variants, 224 otherwise)"},
 			&cli.StringFlag{Name: "engine", Value: "fast", Usage: "fast (selfsup ops), stock (Gorgonia's own ops) or both (one child process each, so peak RSS is per engine)"},
+			&cli.StringFlag{Name: "stock-blas", Value: "openblas", Usage: "matrix products of the stock engine: openblas (multithreaded, GOMAXPROCS threads: stock Gorgonia at its best) or gonum (Gorgonia's default)"},
 			&cli.IntFlag{Name: "warmup", Value: 1, Usage: "untimed steps first"},
 			&cli.IntFlag{Name: "steps", Value: 3, Usage: "timed steps"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a Go CPU profile of the timed steps to this file (go tool pprof reads it; one engine only)"},
@@ -69,7 +70,7 @@ func benchTrainCommand() *cli.Command {
 				}
 				defer pprof.StopCPUProfile()
 			}
-			r, err := train.BenchTrain(c.String("arch"), c.String("engine"), c.Int("batch"), c.Int("size"), c.Int("warmup"), c.Int("steps"))
+			r, err := train.BenchTrain(c.String("arch"), c.String("engine"), c.String("stock-blas"), c.Int("batch"), c.Int("size"), c.Int("warmup"), c.Int("steps"))
 			if err != nil {
 				return err
 			}
@@ -238,7 +239,7 @@ func benchTrainChildren(c *cli.Context) error {
 // benchTrainChild runs `bench train` for one Go engine in a child process
 // (this binary) and returns its result.
 func benchTrainChild(c *cli.Context, engine string) (*train.BenchResult, error) {
-	args := []string{"bench", "train", "--engine", engine, "--arch", c.String("arch"), "--batch", fmt.Sprint(c.Int("batch")),
+	args := []string{"bench", "train", "--engine", engine, "--stock-blas", c.String("stock-blas"), "--arch", c.String("arch"), "--batch", fmt.Sprint(c.Int("batch")),
 		"--size", fmt.Sprint(c.Int("size")), "--warmup", fmt.Sprint(c.Int("warmup")), "--steps", fmt.Sprint(c.Int("steps")), "--json"}
 	if p := c.String("cpuprofile"); p != "" {
 		args = append(args, "--cpuprofile", p)
