@@ -44,6 +44,13 @@ type Config struct {
 	Jigsaw *JigsawConfig `json:"jigsaw,omitempty"`
 	// PIRL configures the memory-bank tasks pirl-*, npid (nil: DefaultPIRLConfig(TrainImages)).
 	PIRL *PIRLConfig `json:"pirl,omitempty"`
+	// DeepCluster configures the deepcluster task (nil: DefaultDeepClusterConfig()).
+	DeepCluster *DeepClusterConfig `json:"deepcluster,omitempty"`
+	// RelPos configures the relpos task (nil: DefaultRelPosConfig(InputSize)).
+	RelPos *RelPosConfig `json:"relpos,omitempty"`
+	// Inpaint configures the inpainting tasks (nil: DefaultInpaintConfig();
+	// the mask kind always comes from the task's name).
+	Inpaint *InpaintConfig `json:"inpaint,omitempty"`
 }
 
 // DefaultConfig returns defaults for images with the given channels and size.
@@ -104,6 +111,32 @@ type Stateful interface {
 // It is not called while evaluating held-out images.
 type StepHook interface {
 	AfterStep(b *Batch) error
+}
+
+// Reassigner is implemented by models whose targets are recomputed from
+// the backbone itself at fixed points of training, and which then choose
+// the training images of every step (DeepCluster's re-clustering and
+// cluster-balanced sampling). Before every step s with s %
+// ReassignEvery() == 0 (step 0 included, and again when a run resumes at
+// such a step) the trainer lets the batches prepared so far run out, calls
+// Reassign, and drops the optimiser's momentum for the model's Learnables
+// (a re-initialised head starts afresh). BatchIndices then gives the
+// dataset indices of steps s to s+ReassignEvery()-1; it is called from
+// the batch workers, concurrently, and must only read. What Reassign
+// changes belongs in the model's State (Stateful), so that a resumed run
+// continues bit-identically.
+type Reassigner interface {
+	// ReassignEvery is the number of steps between reassignments (>= 1).
+	ReassignEvery() int
+	// Reassign recomputes the targets. features runs the current backbone
+	// in inference mode, without augmentation, over the training images at
+	// index and returns their pooled features [len(index), FeatureDim];
+	// all randomness comes from rng. It returns figures for the progress
+	// log.
+	Reassign(features func(index []int) ([]float32, error), rng *rand.Rand) (map[string]float64, error)
+	// BatchIndices returns the dataset indices of step's source images
+	// (batch of them).
+	BatchIndices(step int) ([]int, error)
 }
 
 // Task builds Models.

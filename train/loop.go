@@ -10,6 +10,8 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	G "gorgonia.org/gorgonia"
@@ -169,6 +171,42 @@ func batchIndices(cfg Config, n, step int) []int {
 	return epochOrder(cfg.Seed, epoch, n)[pos*cfg.Batch : (pos+1)*cfg.Batch]
 }
 
+// stepIndices returns the dataset indices of step's source images: the
+// model's choice for a pretext.Reassigner, else batchIndices.
+func stepIndices(cfg Config, model pretext.Model, n, step int) ([]int, error) {
+	r, ok := model.(pretext.Reassigner)
+	if !ok {
+		return batchIndices(cfg, n, step), nil
+	}
+	idx, err := r.BatchIndices(step)
+	if err == nil && len(idx) != cfg.Batch {
+		err = fmt.Errorf("train: %s chose %d images for step %d, expected %d", cfg.Task, len(idx), step, cfg.Batch)
+	}
+	return idx, err
+}
+
+// reassignRNG is the randomness of the reassignment before step.
+func reassignRNG(seed int64, step int) *rand.Rand {
+	return rand.New(rand.NewSource(seed*998_244_353 + int64(step)*104_729 + 29))
+}
+
+// reassign runs a pretext.Reassigner's reassignment before step (see its
+// contract) and drops the head's momentum.
+func (s *session) reassign(r pretext.Reassigner, ds data.Dataset, step int) (map[string]float64, error) {
+	w := s.bb.Weights()
+	features := func(index []int) ([]float32, error) {
+		return backboneFeatures(s.bb.Spec, w, s.cfg.Pretext, data.Subset(ds, index))
+	}
+	m, err := r.Reassign(features, reassignRNG(s.cfg.Seed, step))
+	if err != nil {
+		return nil, fmt.Errorf("train: reassignment before step %d: %w", step, err)
+	}
+	for _, p := range s.model.Learnables() {
+		delete(s.opt.Velocity, p.Name())
+	}
+	return m, nil
+}
+
 func makeBatch(model pretext.Model, ds data.Dataset, idx []int, rng *rand.Rand) (*pretext.Batch, error) {
 	imgs := make([]data.Image, len(idx))
 	labels := make([]int, len(idx))
@@ -198,7 +236,11 @@ func prefetch(cfg Config, model pretext.Model, ds data.Dataset, from, to int, st
 	for w := 0; w < workers; w++ {
 		go func() {
 			for j := range jobs {
-				b, err := makeBatch(model, ds, batchIndices(cfg, ds.Len(), j.step), stepRNG(cfg.Seed, j.step))
+				idx, err := stepIndices(cfg, model, ds.Len(), j.step)
+				var b *pretext.Batch
+				if err == nil {
+					b, err = makeBatch(model, ds, idx, stepRNG(cfg.Seed, j.step))
+				}
 				j.out <- prepared{b, err}
 			}
 		}()
@@ -334,7 +376,14 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	if recalibrate {
 		prefetchTo = 1 << 30 // the end is decided after calibration; stop abandons the rest
 	}
-	batches := prefetch(cfg, s.model, ds, start, prefetchTo, stop)
+	// A Reassigner's batches are prefetched in segments that end at its
+	// reassignment points, each started once the reassignment is done.
+	reassigner, _ := s.model.(pretext.Reassigner)
+	var batches <-chan chan prepared
+	segEnd, reassignSec := start, 0.0
+	if reassigner == nil {
+		batches, segEnd = prefetch(cfg, s.model, ds, start, prefetchTo, stop), prefetchTo
+	}
 	t0 := time.Now()
 	var tCal time.Time
 	bar := newBar(progress, fmt.Sprintf("%s %s", cfg.Task, cfg.Arch), end-start)
@@ -372,6 +421,9 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 		}
 		if recalibrate && step == 12 {
 			per := time.Since(tCal).Seconds() / 10
+			if reassigner != nil { // the reassignments' share of a step
+				per += reassignSec / float64(reassigner.ReassignEvery())
+			}
 			left := 0.95*cfg.BudgetSeconds - time.Since(t0).Seconds()
 			cfg.Steps = step + int(math.Max(1, left/per))
 			if autoWarmup {
@@ -390,6 +442,23 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 			if step >= end {
 				break
 			}
+		}
+		if reassigner != nil && step == segEnd {
+			every := reassigner.ReassignEvery()
+			if every < 1 {
+				return nil, fmt.Errorf("train: %s reassigns every %d steps, expected >= 1", cfg.Task, every)
+			}
+			if step%every == 0 {
+				t := time.Now()
+				rm, err := s.reassign(reassigner, ds, step)
+				if err != nil {
+					return nil, err
+				}
+				reassignSec = time.Since(t).Seconds()
+				fmt.Fprintf(progress, "\nstep %d: reassigned in %.1fs %s\n", step, reassignSec, formatFigures(rm))
+			}
+			segEnd = min((step/every+1)*every, prefetchTo)
+			batches = prefetch(cfg, s.model, ds, step, segEnd, stop)
 		}
 		p := <-<-batches
 		if p.err != nil {
@@ -478,6 +547,23 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 		fmt.Fprintf(progress, "held-out pretext accuracy: %.4f on %d images\n", acc, (val.Len()/cfg.Batch)*cfg.Batch)
 	}
 	return res, nil
+}
+
+// formatFigures prints named figures in name order.
+func formatFigures(m map[string]float64) string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for i, k := range names {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s %.4g", k, m[k])
+	}
+	return b.String()
 }
 
 func orNone(s string) string {

@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"image/png"
 	"os"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/pretext"
 	"github.com/selfsup/selfsup/train"
 )
 
@@ -22,6 +24,7 @@ func evalPretextCommand() *cli.Command {
 			&cli.StringFlag{Name: "split", Value: "heldout", Usage: "heldout (the images the run held out of its training split) or a split name such as test"},
 			&cli.BoolFlag{Name: "skip-bad", Usage: "skip images that fail to decode"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object as the last stdout line"},
+			&cli.StringFlag{Name: "save-inpaint", Usage: "inpaint runs: write a PNG of the first 16 images (image, masked view, filled in) to this file"},
 		},
 		Action: func(c *cli.Context) error {
 			ck, path, warns, err := train.LatestCheckpoint(c.String("run"))
@@ -56,10 +59,47 @@ func evalPretextCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "%s (%s, step %d): pretext accuracy %.4f on %d %s images\n", ck.Config.Task, path, ck.Step, acc, n, split)
+			out := map[string]any{"task": ck.Config.Task, "checkpoint": path, "step": ck.Step, "pretext_acc": acc, "images": n, "split": split}
+			// Inpainting runs: the masked-region reconstruction error on
+			// every image, unaugmented, against predicting the mean.
+			if t, err := pretext.New(ck.Config.Task); err == nil {
+				if ip, ok := t.(pretext.Inpaint); ok {
+					sc, err := ip.Evaluate(ck.Config.Arch, ck.Backbone, ck.Heads, ck.Config.Pretext, ck.Config.Batch, ds, ck.Config.Seed)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(os.Stderr, "masked-region MSE %.4f (predicting the mean: %.4f; normalised units) on %d %s images\n", sc.MSE, sc.BaselineMSE, sc.Images, split)
+					out["recon_mse"], out["recon_mse_baseline"], out["recon_images"] = sc.MSE, sc.BaselineMSE, sc.Images
+					if f := c.String("save-inpaint"); f != "" {
+						if err := saveInpaintPNG(ip, ck, ds, f); err != nil {
+							return err
+						}
+						fmt.Fprintf(os.Stderr, "wrote %s\n", f)
+					}
+				}
+			}
 			if c.Bool("json") {
-				return printJSON(map[string]any{"task": ck.Config.Task, "checkpoint": path, "step": ck.Step, "pretext_acc": acc, "images": n, "split": split})
+				return printJSON(out)
 			}
 			return nil
 		},
 	}
+}
+
+// saveInpaintPNG writes the inpainting picture of the first 16 images of
+// ds (see pretext.Inpaint.Picture) to file.
+func saveInpaintPNG(ip pretext.Inpaint, ck *train.Checkpoint, ds data.Dataset, file string) error {
+	img, err := ip.Picture(ck.Config.Arch, ck.Backbone, ck.Heads, ck.Config.Pretext, ck.Config.Batch, ds, 16, ck.Config.Seed)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("eval pretext: %w", err)
+	}
+	if err := png.Encode(f, img); err != nil {
+		f.Close()
+		return fmt.Errorf("eval pretext: writing %s: %w", file, err)
+	}
+	return f.Close()
 }

@@ -50,6 +50,17 @@ func pretrainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-jitter", Usage: "jigsaw tiles: no colour jitter (shortcut ablation)"},
 			&cli.StringFlag{Name: "pirl-loss", Usage: "pirl-*/npid: pirl (softmax over the positive and negatives, default) or nce (VISSL's NCE with a fixed Z)"},
 			&cli.IntFlag{Name: "pirl-negatives", Usage: "pirl-*/npid: negatives drawn from the memory bank per step (default min(4096, images-1))"},
+			&cli.IntFlag{Name: "dc-k", Usage: "deepcluster: k-means clusters = pseudo-classes (default 100; the paper: 10000 on ImageNet; capped at --dc-images)"},
+			&cli.IntFlag{Name: "dc-every", Usage: "deepcluster: steps between re-clusterings (default: one pass over the clustered images, dc-images/batch)"},
+			&cli.IntFlag{Name: "dc-images", Usage: "deepcluster: training images embedded and clustered each time, a new random subset each time (default 10000; 5000 take about 3 s for resnet20c on 2 cores)"},
+			&cli.IntFlag{Name: "dc-pca", Usage: "deepcluster: PCA dimensions before whitening (default min(256, features/8): 8 for resnet20c)"},
+			&cli.IntFlag{Name: "dc-iters", Usage: "deepcluster: k-means iterations (default 20)"},
+			&cli.StringFlag{Name: "dc-init", Usage: "deepcluster: k-means seeding kmeans++ (default) or random"},
+			&cli.IntFlag{Name: "relpos-pairs", Usage: "relpos: (centre, neighbour) pairs per image and step (default 2)"},
+			&cli.IntFlag{Name: "relpos-gap", Usage: "relpos: least gap between neighbouring patches, in pixels of the resized window (default a seventh of a cell)"},
+			&cli.BoolFlag{Name: "no-color-drop", Usage: "relpos: keep all colour channels of the patches (default: keep one, noise in the others, against chromatic aberration)"},
+			&cli.IntFlag{Name: "inpaint-overlap", Usage: "inpainting: also predict a border of this many pixels around the hole, weighted 10x (default 0)"},
+			&cli.IntFlag{Name: "inpaint-width", Usage: "inpainting: channels of the decoder's first up-convolution, halved by each further one (default 128)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object as the last stdout line"},
 		),
 		Action: func(c *cli.Context) error {
@@ -141,7 +152,10 @@ func taskFlags(c *cli.Context) func(*pretext.Config) error {
 	jig := c.IsSet("jigsaw-n") || c.IsSet("jigsaw-method") || c.IsSet("jigsaw-perms") || c.IsSet("jigsaw-head") ||
 		c.Bool("no-gap") || c.Bool("no-tile-norm") || c.Bool("no-jitter")
 	pirl := c.IsSet("pirl-loss") || c.IsSet("pirl-negatives")
-	if !jig && !pirl {
+	dc := c.IsSet("dc-k") || c.IsSet("dc-every") || c.IsSet("dc-images") || c.IsSet("dc-pca") || c.IsSet("dc-iters") || c.IsSet("dc-init")
+	rp := c.IsSet("relpos-pairs") || c.IsSet("relpos-gap") || c.Bool("no-color-drop")
+	ip := c.IsSet("inpaint-overlap") || c.IsSet("inpaint-width")
+	if !jig && !pirl && !dc && !rp && !ip {
 		return nil
 	}
 	return func(pc *pretext.Config) error {
@@ -177,6 +191,55 @@ func taskFlags(c *cli.Context) func(*pretext.Config) error {
 				p.Negatives = c.Int("pirl-negatives")
 			}
 			pc.PIRL = p
+		}
+		if dc {
+			d := pretext.DefaultDeepClusterConfig()
+			if c.IsSet("dc-k") {
+				d.K = c.Int("dc-k")
+			}
+			if c.IsSet("dc-every") {
+				d.Every = c.Int("dc-every")
+			}
+			if c.IsSet("dc-images") {
+				d.Images = c.Int("dc-images")
+			}
+			if c.IsSet("dc-pca") {
+				d.PCADim = c.Int("dc-pca")
+			}
+			if c.IsSet("dc-iters") {
+				d.Iters = c.Int("dc-iters")
+			}
+			if c.IsSet("dc-init") {
+				d.Init = c.String("dc-init")
+			}
+			pc.DeepCluster = d
+		}
+		if rp {
+			r := pretext.DefaultRelPosConfig(pc.InputSize)
+			if c.IsSet("relpos-pairs") {
+				r.Pairs = c.Int("relpos-pairs")
+			}
+			if c.IsSet("relpos-gap") {
+				r.Gap = c.Int("relpos-gap")
+			}
+			r.ColorDrop = r.ColorDrop && !c.Bool("no-color-drop")
+			if err := r.Validate(); err != nil {
+				return err
+			}
+			pc.RelPos = &r
+		}
+		if ip {
+			in := pretext.DefaultInpaintConfig()
+			if c.IsSet("inpaint-overlap") {
+				in.Overlap = c.Int("inpaint-overlap")
+			}
+			if c.IsSet("inpaint-width") {
+				in.Width = c.Int("inpaint-width")
+			}
+			if err := in.Validate(); err != nil {
+				return err
+			}
+			pc.Inpaint = &in
 		}
 		return nil
 	}

@@ -1,0 +1,267 @@
+package pretext
+
+import (
+	"fmt"
+	"hash"
+	"hash/fnv"
+	"math"
+	"sync/atomic"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// inpaintTarget is what the masked L2 loss compares a prediction with; the
+// task fills the inputs before every step (like ops.Labels) and the forward
+// pass writes the statistics. R is the side of the target region; N and C
+// come from the prediction.
+type inpaintTarget struct {
+	// T is the target region [N, C, R, R] (normalised pixel values).
+	T []float32
+	// W holds the per-pixel loss weights [N, R, R], shared by the channels
+	// (0 outside the loss, 1 on the hole, OverlapWeight on the border).
+	W []float32
+	// Hole is 1 where the input was masked, else 0 [N, R, R]: the pixels the
+	// reconstruction statistics are taken over.
+	Hole []float32
+	// Tol is, per channel, the largest absolute error (in normalised
+	// units) that counts as a hit for Hits; nil: Hits stays 0.
+	Tol []float64
+
+	// Written by every forward pass, over the hole's values (pixels x
+	// channels): the sum of squared errors, the sum of squared targets
+	// (the squared error of predicting 0, the dataset mean), their
+	// count and the number within Tol.
+	SSE, SST float64
+	Count    int
+	Hits     int
+}
+
+var inpaintSeq atomic.Uint64
+
+// inpaintL2 is the masked reconstruction loss of the context encoder
+// (Pathak et al. 2016, eq. 1: L_rec = ||M ⊙ (x − F((1 − M) ⊙ x))||²) with
+// per-pixel weights. For a prediction p [N, C, P, P] (P >= R), whose
+// central R x R window (offset o = floor((P-R)/2)) is compared with the target t
+// [N, C, R, R], the loss is the weighted mean
+//
+//	L = Σ_{n,c,y,x} w[n,y,x] (p[n,c,y+o,x+o] − t[n,c,y,x])² / (C Σ_{n,y,x} w[n,y,x])
+//
+// and its gradient dL/dp = 2 w (p − t) / (C Σ w) inside the window, 0
+// outside. With weights 1 on the hole and 0 elsewhere L is the mean squared
+// error over the hole. Works on float32 and float64 (the statistics and
+// the sums are accumulated in float64).
+type inpaintL2 struct {
+	id  uint64
+	st  *inpaintTarget
+	r   int
+	buf *tensor.Dense
+}
+
+// inpaintLoss applies inpaintL2 to pred [N, C, P, P] against st (region
+// side r <= P; the window starts at floor((P-r)/2)).
+func inpaintLoss(pred *G.Node, st *inpaintTarget, r int) (*G.Node, error) {
+	s := pred.Shape()
+	if pred.Dims() != 4 || s[2] != s[3] {
+		return nil, fmt.Errorf("pretext: inpaint loss: prediction %v, expected square [N, C, P, P]", s)
+	}
+	if r < 1 || r > s[2] {
+		return nil, fmt.Errorf("pretext: inpaint loss: region side %d does not fit in a %dx%d prediction", r, s[2], s[3])
+	}
+	return G.ApplyOp(&inpaintL2{id: inpaintSeq.Add(1), st: st, r: r}, pred)
+}
+
+func (op *inpaintL2) Arity() int { return 1 }
+func (op *inpaintL2) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	return hm.NewFnType(G.TensorType{Dims: 4, Of: a}, a)
+}
+func (op *inpaintL2) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	return tensor.ScalarShape(), nil
+}
+func (op *inpaintL2) ReturnsPtr() bool      { return false }
+func (op *inpaintL2) CallsExtern() bool     { return false }
+func (op *inpaintL2) OverwritesInput() int  { return -1 }
+func (op *inpaintL2) WriteHash(h hash.Hash) { fmt.Fprintf(h, "InpaintL2#%d", op.id) }
+func (op *inpaintL2) Hashcode() uint32 {
+	h := fnv.New32a()
+	op.WriteHash(h)
+	return h.Sum32()
+}
+func (op *inpaintL2) String() string { return fmt.Sprintf("InpaintL2[%d]", op.r) }
+
+// check verifies the prediction and the target buffers; it returns N, C,
+// P and the weight sum.
+func (op *inpaintL2) check(p *tensor.Dense) (n, c, side int, wsum float64, err error) {
+	s := p.Shape()
+	if p.Dims() != 4 || s[2] != s[3] || s[2] < op.r {
+		return 0, 0, 0, 0, fmt.Errorf("pretext: inpaint loss: prediction %v, expected [N, C, P, P] with P >= %d", s, op.r)
+	}
+	n, c, side = s[0], s[1], s[2]
+	rr := op.r * op.r
+	st := op.st
+	if len(st.T) != n*c*rr || len(st.W) != n*rr || len(st.Hole) != n*rr {
+		return 0, 0, 0, 0, fmt.Errorf("pretext: inpaint loss: target %d, weights %d, hole %d values, expected %d, %d, %d for prediction %v and region %d",
+			len(st.T), len(st.W), len(st.Hole), n*c*rr, n*rr, n*rr, s, op.r)
+	}
+	if st.Tol != nil && len(st.Tol) != c {
+		return 0, 0, 0, 0, fmt.Errorf("pretext: inpaint loss: %d tolerances for %d channels", len(st.Tol), c)
+	}
+	for _, w := range st.W {
+		if w < 0 {
+			return 0, 0, 0, 0, fmt.Errorf("pretext: inpaint loss: negative weight %v", w)
+		}
+		wsum += float64(w)
+	}
+	if wsum == 0 {
+		return 0, 0, 0, 0, fmt.Errorf("pretext: inpaint loss: all %d weights are zero", len(st.W))
+	}
+	return n, c, side, wsum, nil
+}
+
+// inpaintForward returns the weighted sum of squared errors and fills the
+// statistics of st.
+func inpaintForward[T float32 | float64](p []T, st *inpaintTarget, n, c, side, r int) float64 {
+	o := (side - r) / 2
+	var loss float64
+	st.SSE, st.SST, st.Count, st.Hits = 0, 0, 0, 0
+	for i := 0; i < n; i++ {
+		for ch := 0; ch < c; ch++ {
+			for y := 0; y < r; y++ {
+				prow := p[((i*c+ch)*side+y+o)*side+o:]
+				trow := st.T[((i*c+ch)*r+y)*r:]
+				for x := 0; x < r; x++ {
+					m := (i*r+y)*r + x
+					d := float64(prow[x]) - float64(trow[x])
+					loss += float64(st.W[m]) * d * d
+					if st.Hole[m] != 0 {
+						st.SSE += d * d
+						st.SST += float64(trow[x]) * float64(trow[x])
+						st.Count++
+						if st.Tol != nil && math.Abs(d) <= st.Tol[ch] {
+							st.Hits++
+						}
+					}
+				}
+			}
+		}
+	}
+	return loss
+}
+
+func (op *inpaintL2) Do(vs ...G.Value) (G.Value, error) {
+	p, ok := vs[0].(*tensor.Dense)
+	if !ok {
+		return nil, fmt.Errorf("pretext: inpaint loss: prediction is %T, expected a dense tensor", vs[0])
+	}
+	n, c, side, wsum, err := op.check(p)
+	if err != nil {
+		return nil, err
+	}
+	norm := float64(c) * wsum
+	switch p.Dtype() {
+	case tensor.Float32:
+		return G.NewF32(float32(inpaintForward(p.Float32s(), op.st, n, c, side, op.r) / norm)), nil
+	case tensor.Float64:
+		return G.NewF64(inpaintForward(p.Float64s(), op.st, n, c, side, op.r) / norm), nil
+	}
+	return nil, fmt.Errorf("pretext: inpaint loss: dtype %v, expected float32 or float64", p.Dtype())
+}
+
+func (op *inpaintL2) DiffWRT(int) []bool { return []bool{true} }
+func (op *inpaintL2) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
+	dp, err := G.ApplyOp(&inpaintL2Grad{fwd: op}, in[0], grad)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{dp}, nil
+}
+
+// inpaintL2Grad computes dL/dp [N, C, P, P] from (p, dL).
+type inpaintL2Grad struct {
+	fwd *inpaintL2
+	buf *tensor.Dense
+}
+
+func (op *inpaintL2Grad) Arity() int { return 2 }
+func (op *inpaintL2Grad) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	return hm.NewFnType(G.TensorType{Dims: 4, Of: a}, a, G.TensorType{Dims: 4, Of: a})
+}
+func (op *inpaintL2Grad) InferShape(ns ...G.DimSizer) (tensor.Shape, error) {
+	s, ok := ns[0].(tensor.Shape)
+	if !ok {
+		return nil, fmt.Errorf("pretext: inpaint loss gradient: input shape %v", ns[0])
+	}
+	return s.Clone(), nil
+}
+func (op *inpaintL2Grad) ReturnsPtr() bool      { return false }
+func (op *inpaintL2Grad) CallsExtern() bool     { return false }
+func (op *inpaintL2Grad) OverwritesInput() int  { return -1 }
+func (op *inpaintL2Grad) WriteHash(h hash.Hash) { fmt.Fprintf(h, "InpaintL2Grad#%d", op.fwd.id) }
+func (op *inpaintL2Grad) Hashcode() uint32 {
+	h := fnv.New32a()
+	op.WriteHash(h)
+	return h.Sum32()
+}
+func (op *inpaintL2Grad) String() string { return "InpaintL2Grad" }
+
+func inpaintBackward[T float32 | float64](p, dp []T, st *inpaintTarget, n, c, side, r int, scale float64) {
+	o := (side - r) / 2
+	for i := 0; i < n; i++ {
+		for ch := 0; ch < c; ch++ {
+			for y := 0; y < r; y++ {
+				off := ((i*c+ch)*side+y+o)*side + o
+				prow, drow := p[off:off+r], dp[off:off+r]
+				trow := st.T[((i*c+ch)*r+y)*r:]
+				wrow := st.W[(i*r+y)*r:]
+				for x := range prow {
+					drow[x] = T(scale * float64(wrow[x]) * (float64(prow[x]) - float64(trow[x])))
+				}
+			}
+		}
+	}
+}
+
+func (op *inpaintL2Grad) Do(vs ...G.Value) (G.Value, error) {
+	p, ok := vs[0].(*tensor.Dense)
+	if !ok {
+		return nil, fmt.Errorf("pretext: inpaint loss gradient: prediction is %T, expected a dense tensor", vs[0])
+	}
+	var seed float64
+	switch v := vs[1].Data().(type) {
+	case float32:
+		seed = float64(v)
+	case float64:
+		seed = v
+	case []float32:
+		if len(v) != 1 {
+			return nil, fmt.Errorf("pretext: inpaint loss gradient: seed has %d values, expected a scalar", len(v))
+		}
+		seed = float64(v[0])
+	case []float64:
+		if len(v) != 1 {
+			return nil, fmt.Errorf("pretext: inpaint loss gradient: seed has %d values, expected a scalar", len(v))
+		}
+		seed = v[0]
+	default:
+		return nil, fmt.Errorf("pretext: inpaint loss gradient: seed is %T, expected a scalar", v)
+	}
+	n, c, side, wsum, err := op.fwd.check(p)
+	if err != nil {
+		return nil, err
+	}
+	// Cells outside the compared window get no gradient: zero them.
+	dp := reuse(&op.buf, p.Dtype(), side != op.fwd.r, p.Shape()...)
+	scale := 2 * seed / (float64(c) * wsum)
+	switch p.Dtype() {
+	case tensor.Float32:
+		inpaintBackward(p.Float32s(), dp.Float32s(), op.fwd.st, n, c, side, op.fwd.r, scale)
+	case tensor.Float64:
+		inpaintBackward(p.Float64s(), dp.Float64s(), op.fwd.st, n, c, side, op.fwd.r, scale)
+	default:
+		return nil, fmt.Errorf("pretext: inpaint loss gradient: dtype %v, expected float32 or float64", p.Dtype())
+	}
+	return dp, nil
+}
