@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"strings"
 	"sync"
 	"testing"
 
@@ -133,7 +134,14 @@ func TestConv32MatchesGoPath(t *testing.T) {
 	const tol = 1e-4
 	rng := rand.New(rand.NewSource(11))
 	t.Logf("float32 convolutions: %s", ConvBackend)
+	impls := map[string]int{}
+	defer func() { t.Logf("kernels checked (pass: count): %v", impls) }()
 	for _, c := range convCases {
+		for pass, name := range []string{"forward", "backward data", "backward weights"} {
+			if impl, err := dnnlConvImpl(pass, c.xShape(), c.O, c.geom()); err == nil {
+				impls[name+": "+strings.Fields(impl)[0]]++
+			}
+		}
 		xn, wn, yn := c.sizes()
 		x, w, dy := randF32(rng, xn), randF32(rng, wn), randF32(rng, yn)
 		fast := runConv32(t, c, x, w, dy)
@@ -349,6 +357,61 @@ func TestConv2DOpsFloat32(t *testing.T) {
 		}
 		if e := relErr(f32[i].Float32s(), f64[i].Float64s()); e > 1e-4 {
 			t.Errorf("pass %d: float32 (%s) vs float64: relative error %.3g", i, ConvBackend, e)
+		}
+	}
+}
+
+// TestConv32Winograd checks the passes for which oneDNN picks Winograd
+// kernels (F(4x4, 3x3) on AVX-512 at larger shapes: the convolution
+// algorithm is left to oneDNN, and training-size ResNet convolutions get
+// them) against the float64 Go path, with the tolerance of the other
+// kernels. Where the CPU or build has no Winograd kernel for a case, the
+// test says so and checks whatever runs.
+func TestConv32Winograd(t *testing.T) {
+	const tol = 1e-4
+	rng := rand.New(rand.NewSource(13))
+	for _, c := range []struct {
+		convCase
+		passes []int
+	}{
+		{convCase{"wino fwd/bwd-data", 64, 16, 16, 16, 16, 3, 1, 1}, []int{passForward, passBackwardData}},
+		{convCase{"wino bwd-weights", 4, 256, 8, 8, 256, 3, 1, 1}, []int{passBackwardWeights}},
+	} {
+		xn, wn, yn := c.sizes()
+		x, w, dy := randF32(rng, xn), randF32(rng, wn), randF32(rng, yn)
+		x64, w64, dy64 := toF64(x), toF64(w), toF64(dy)
+		for _, pass := range c.passes {
+			impl, err := dnnlConvImpl(pass, c.xShape(), c.O, c.geom())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(impl, "wino") {
+				t.Logf("%s pass %d: oneDNN runs %q here, not Winograd", c.name, pass, impl)
+			}
+			var got []float32
+			var ref []float64
+			switch pass {
+			case passForward:
+				got, ref = make([]float32, yn), make([]float64, yn)
+				err = conv32Forward(x, w, got, c.xShape(), c.O, c.geom())
+				convForward(x64, w64, ref, c.xShape(), c.O, c.geom())
+			case passBackwardData:
+				got, ref = make([]float32, xn), make([]float64, xn)
+				err = conv32BackwardData(w, dy, got, c.xShape(), c.O, c.geom())
+				convBackwardData(w64, dy64, ref, c.xShape(), c.O, c.geom())
+			default:
+				got, ref = make([]float32, wn), make([]float64, wn)
+				err = conv32BackwardWeight(x, dy, got, c.xShape(), c.O, c.geom())
+				convBackwardWeight(x64, dy64, ref, c.xShape(), c.O, c.geom())
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := relErr(got, ref); e > tol {
+				t.Errorf("%s pass %d (%s): relative error %.3g vs the float64 path > %g", c.name, pass, impl, e, tol)
+			} else {
+				t.Logf("%s pass %d (%s): relative error %.3g", c.name, pass, impl, e)
+			}
 		}
 	}
 }
