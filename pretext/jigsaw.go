@@ -261,23 +261,9 @@ func (m *jigsawModel) layers() []*models.Linear {
 	return out
 }
 
-func (m *jigsawModel) Learnables() G.Nodes {
-	var out G.Nodes
-	for _, l := range m.layers() {
-		out = append(out, l.W, l.B)
-	}
-	return out
-}
+func (m *jigsawModel) Learnables() G.Nodes { return linearParams(m.layers()) }
 
-func (m *jigsawModel) HeadWeights() models.Weights {
-	w := models.Weights{}
-	for _, l := range m.layers() {
-		for k, v := range l.Weights() {
-			w[k] = v
-		}
-	}
-	return w
-}
+func (m *jigsawModel) HeadWeights() models.Weights { return linearWeights(m.layers()) }
 
 // lastSpatialOutput names the backbone output that feeds its global
 // average pool (the last convolutional map).

@@ -348,23 +348,9 @@ func (m *bankModel) rowNegatives(i int) []int {
 
 func (m *bankModel) Loss() *G.Node { return m.loss }
 
-func (m *bankModel) Learnables() G.Nodes {
-	var out G.Nodes
-	for _, l := range m.heads {
-		out = append(out, l.W, l.B)
-	}
-	return out
-}
+func (m *bankModel) Learnables() G.Nodes { return linearParams(m.heads) }
 
-func (m *bankModel) HeadWeights() models.Weights {
-	w := models.Weights{}
-	for _, l := range m.heads {
-		for k, v := range l.Weights() {
-			w[k] = v
-		}
-	}
-	return w
-}
+func (m *bankModel) HeadWeights() models.Weights { return linearWeights(m.heads) }
 
 // MakeBatch prepares, per source image: the view (Inputs[0], [B, C, S,
 // S]); for jigsaw, 9 tiles cut (PIRLConfig.Tiles) from a random resized

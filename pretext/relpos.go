@@ -428,23 +428,9 @@ func (m *relposModel) layers() []*models.Linear {
 	return []*models.Linear{m.fc7, m.fc8}
 }
 
-func (m *relposModel) Learnables() G.Nodes {
-	var out G.Nodes
-	for _, l := range m.layers() {
-		out = append(out, l.W, l.B)
-	}
-	return out
-}
+func (m *relposModel) Learnables() G.Nodes { return linearParams(m.layers()) }
 
-func (m *relposModel) HeadWeights() models.Weights {
-	w := models.Weights{}
-	for _, l := range m.layers() {
-		for k, v := range l.Weights() {
-			w[k] = v
-		}
-	}
-	return w
-}
+func (m *relposModel) HeadWeights() models.Weights { return linearWeights(m.layers()) }
 
 // MakeBatch cuts Pairs pairs from every image (CutRelPos with the task's
 // config; without per-patch normalisation the patches are normalised with

@@ -188,6 +188,27 @@ func Names() []string {
 	return out
 }
 
+// linearParams lists the weight and bias nodes of linear head layers, in
+// order: a Model's Learnables.
+func linearParams(ls []*models.Linear) G.Nodes {
+	var out G.Nodes
+	for _, l := range ls {
+		out = append(out, l.W, l.B)
+	}
+	return out
+}
+
+// linearWeights snapshots linear head layers: a Model's HeadWeights.
+func linearWeights(ls []*models.Linear) models.Weights {
+	w := models.Weights{}
+	for _, l := range ls {
+		for k, v := range l.Weights() {
+			w[k] = v
+		}
+	}
+	return w
+}
+
 // predAccuracy is the fraction of rows whose prediction (written by the
 // cross-entropy op's forward pass) equals the target.
 func predAccuracy(l *ops.Labels) float64 {
