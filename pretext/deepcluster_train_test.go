@@ -18,9 +18,9 @@ import (
 // dcShapes is an unlabelled set of n noisy RGB images of three kinds
 // (image i is kind i%3): a bright square at the top left, a bright square
 // at the bottom right, horizontal stripes.
-func dcShapes(n, size int, seed int64) *noiseSet {
+func dcShapes(n, size int, seed int64) *memSet {
 	rng := rand.New(rand.NewSource(seed))
-	s := &noiseSet{}
+	s := &memSet{}
 	for i := 0; i < n; i++ {
 		img := data.Image{C: 3, H: size, W: size, Pix: make([]uint8, 3*size*size)}
 		for c := 0; c < 3; c++ {

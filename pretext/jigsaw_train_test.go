@@ -3,6 +3,7 @@ package pretext_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand"
 	"os"
@@ -15,18 +16,19 @@ import (
 	"github.com/selfsup/selfsup/train"
 )
 
-// noiseSet is an unlabelled in-memory dataset of random RGB images.
-type noiseSet struct{ imgs []data.Image }
+// memSet is an unlabelled in-memory dataset (random images, discs, shapes:
+// see its constructors).
+type memSet struct{ imgs []data.Image }
 
-func (s *noiseSet) Len() int                        { return len(s.imgs) }
-func (s *noiseSet) Image(i int) (data.Image, error) { return s.imgs[i], nil }
-func (s *noiseSet) Label(int) int                   { return -1 }
-func (s *noiseSet) Classes() []string               { return nil }
-func (s *noiseSet) Source(int) string               { return "noise" }
+func (s *memSet) Len() int                        { return len(s.imgs) }
+func (s *memSet) Image(i int) (data.Image, error) { return s.imgs[i], nil }
+func (s *memSet) Label(int) int                   { return -1 }
+func (s *memSet) Classes() []string               { return nil }
+func (s *memSet) Source(i int) string             { return fmt.Sprintf("memory:%d", i) }
 
-func noise(n, size int, seed int64) *noiseSet {
+func noise(n, size int, seed int64) *memSet {
 	rng := rand.New(rand.NewSource(seed))
-	s := &noiseSet{}
+	s := &memSet{}
 	for i := 0; i < n; i++ {
 		img := data.Image{C: 3, H: size, W: size, Pix: make([]uint8, 3*size*size)}
 		for j := range img.Pix {

@@ -14,22 +14,14 @@ import (
 	"github.com/selfsup/selfsup/train"
 )
 
-// relposDiscs is an unlabelled in-memory dataset of S x S RGB images of a
-// bright disc (radius 0.36-0.42 S) near the centre of a dark background,
-// with pixel noise: every neighbour cell of the 3x3 grid shows a piece of
-// the disc's rim at its own orientation, so the relative position of a
-// patch can be read from its content, as in natural images.
-type relposDiscs struct{ imgs []data.Image }
-
-func (s *relposDiscs) Len() int                        { return len(s.imgs) }
-func (s *relposDiscs) Image(i int) (data.Image, error) { return s.imgs[i], nil }
-func (s *relposDiscs) Label(int) int                   { return -1 }
-func (s *relposDiscs) Classes() []string               { return nil }
-func (s *relposDiscs) Source(int) string               { return "discs" }
-
-func newRelposDiscs(n, size int, seed int64) *relposDiscs {
+// newRelposDiscs makes n S x S RGB images of a bright disc (radius
+// 0.36-0.42 S) near the centre of a dark background, with pixel noise:
+// every neighbour cell of the 3x3 grid shows a piece of the disc's rim at
+// its own orientation, so the relative position of a patch can be read
+// from its content, as in natural images.
+func newRelposDiscs(n, size int, seed int64) *memSet {
 	rng := rand.New(rand.NewSource(seed))
-	s := &relposDiscs{}
+	s := &memSet{}
 	for i := 0; i < n; i++ {
 		img := data.Image{C: 3, H: size, W: size, Pix: make([]uint8, 3*size*size)}
 		cy := float64(size)/2 + rng.Float64()*2 - 1
