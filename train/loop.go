@@ -387,6 +387,31 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	t0 := time.Now()
 	var tCal time.Time
 	bar := newBar(progress, fmt.Sprintf("%s %s", cfg.Task, cfg.Arch), end-start)
+	// After the step-12 estimate, the length is measured again over the
+	// steps since the last estimate each time another tenth of the budget
+	// has gone (from 20% to 80%), and at the planned end if that comes
+	// before 85% of the budget: load that changes during a run would
+	// otherwise end it well inside its budget, or at the 110% guard.
+	remeasureAt := []float64{0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8}
+	var tWin time.Time
+	winStart := 0
+	setSteps := func(steps int, why string, per float64) error {
+		cfg.Steps = steps
+		if autoWarmup {
+			cfg.WarmupSteps = cfg.Steps / 20
+		}
+		end = cfg.Steps
+		if opts.StopAfter > 0 && opts.StopAfter < end {
+			end = opts.StopAfter
+		}
+		s.cfg = cfg
+		if err := writeJSON(filepath.Join(dir, "config.json"), cfg); err != nil {
+			return err
+		}
+		bar.total = end - start
+		fmt.Fprintf(progress, "\n%s %.0f ms a step -> %d steps in the budget\n", why, per*1000, cfg.Steps)
+		return nil
+	}
 	var lastLoss float64
 	lastCkpt := ""
 	if ck != nil {
@@ -425,23 +450,37 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 				per += reassignSec / float64(reassigner.ReassignEvery())
 			}
 			left := 0.95*cfg.BudgetSeconds - time.Since(t0).Seconds()
-			cfg.Steps = step + int(math.Max(1, left/per))
-			if autoWarmup {
-				cfg.WarmupSteps = cfg.Steps / 20
-			}
-			end = cfg.Steps
-			if opts.StopAfter > 0 && opts.StopAfter < end {
-				end = opts.StopAfter
-			}
-			s.cfg = cfg
-			if err := writeJSON(filepath.Join(dir, "config.json"), cfg); err != nil {
+			if err := setSteps(step+int(math.Max(1, left/per)), "measured", per); err != nil {
 				return nil, err
 			}
-			bar.total = end - start
-			fmt.Fprintf(progress, "\nmeasured %.0f ms a step -> %d steps in the budget\n", per*1000, cfg.Steps)
+			tWin, winStart = time.Now(), step
 			if step >= end {
 				break
 			}
+		}
+		elapsed := time.Since(t0).Seconds()
+		due := len(remeasureAt) > 0 && elapsed >= remeasureAt[0]*cfg.BudgetSeconds
+		early := step == end-1 && elapsed < 0.85*cfg.BudgetSeconds && (opts.StopAfter == 0 || end < opts.StopAfter)
+		if recalibrate && winStart >= 12 && step > winStart+4 && (due || early) {
+			for len(remeasureAt) > 0 && elapsed >= remeasureAt[0]*cfg.BudgetSeconds {
+				remeasureAt = remeasureAt[1:]
+			}
+			per := time.Since(tWin).Seconds() / float64(step-winStart)
+			left := 0.95*cfg.BudgetSeconds - time.Since(t0).Seconds()
+			// Only a change of more than 3% moves the schedule (the cosine
+			// learning rate follows the new length from this step on).
+			if n := step + int(math.Max(1, left/per)); math.Abs(float64(n-cfg.Steps)) > 0.03*float64(cfg.Steps) {
+				if err := setSteps(n, "measured again:", per); err != nil {
+					return nil, err
+				}
+			}
+			tWin, winStart = time.Now(), step
+			if step >= end {
+				break
+			}
+		}
+		if testStepHook != nil {
+			testStepHook(step)
 		}
 		if reassigner != nil && step == segEnd {
 			every := reassigner.ReassignEvery()
@@ -565,6 +604,9 @@ func formatFigures(m map[string]float64) string {
 	}
 	return b.String()
 }
+
+// testStepHook, when set (by tests only), runs before every training step.
+var testStepHook func(step int)
 
 func orNone(s string) string {
 	if s == "" {

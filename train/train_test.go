@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/models"
@@ -214,6 +215,31 @@ func TestBudgetRun(t *testing.T) {
 	}
 	if ck.Config.Steps != res.Steps {
 		t.Fatalf("checkpoint config says %d steps, run did %d", ck.Config.Steps, res.Steps)
+	}
+}
+
+// A budget run whose first steps are slow (load that goes away) measures
+// its step time again and still uses most of its budget, instead of
+// ending where the step-12 estimate put it.
+func TestBudgetRunRemeasures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes the 3 s budget")
+	}
+	testStepHook = func(step int) {
+		if step < 20 {
+			time.Sleep(60 * time.Millisecond)
+		}
+	}
+	defer func() { testStepHook = nil }()
+	cfg := tinyConfig("rotation")
+	const budget = 3.0
+	cfg.Steps, cfg.BudgetSeconds, cfg.CheckpointEvery, cfg.KNNEvery = 0, budget, 0, -1
+	res, err := Run(cfg, blobs(64, 1, 12, 1), nil, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Seconds < 0.75*budget || res.Seconds > 1.15*budget {
+		t.Fatalf("budget %.0fs with slow first steps: %d steps in %.2fs", budget, res.Steps, res.Seconds)
 	}
 }
 
