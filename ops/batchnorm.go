@@ -103,9 +103,10 @@ type batchNorm struct {
 	// relu: a ReLU follows, fused (BatchNormReLULayout); ws is its
 	// training workspace, dz the masked gradient for the inference-mode
 	// backward pass.
-	relu bool
-	ws   []byte
-	dz   []float32
+	relu    bool
+	ws      []byte
+	wsShape tensor.Shape // the input shape ws was sized for
+	dz      []float32
 }
 
 func (op *batchNorm) Arity() int    { return 3 }
@@ -236,14 +237,12 @@ func (op *batchNorm) forwardDNNL(x, gamma, beta, y []float32, xs tensor.Shape) e
 		copy(op.mean32, st.Mean)
 		copy(op.var32, st.Var)
 	}
-	if op.relu && op.trained {
+	if op.relu && op.trained && !op.wsShape.Eq(xs) {
 		n, err := bnWorkspace(xs, st.Eps, op.lay, true)
 		if err != nil {
 			return err
 		}
-		if len(op.ws) != n {
-			op.ws = make([]byte, n)
-		}
+		op.ws, op.wsShape = make([]byte, n), xs.Clone()
 	}
 	if err := bnForward32(x, gamma, beta, op.mean32, op.var32, y, xs, st.Eps, op.lay, op.trained, op.relu, op.ws); err != nil {
 		return err
