@@ -210,25 +210,7 @@ func (Jigsaw) Build(bb *models.Backbone, batch int, cfg Config, heads models.Wei
 	}
 	m.concat = x
 	in *= PermTiles
-	if jc.Hidden > 0 {
-		if m.fc7, err = models.NewLinear(bb.Graph, "head.fc7", in, jc.Hidden, heads, rng); err != nil {
-			return nil, fmt.Errorf("pretext: jigsaw: %w", err)
-		}
-		if x, err = m.fc7.Apply(x); err != nil {
-			return nil, fmt.Errorf("pretext: jigsaw: %w", err)
-		}
-		if x, err = ops.ReLU(x); err != nil {
-			return nil, fmt.Errorf("pretext: jigsaw: %w", err)
-		}
-		in = jc.Hidden
-	}
-	if m.fc8, err = models.NewLinear(bb.Graph, "head.fc8", in, len(set.Perms), heads, rng); err != nil {
-		return nil, fmt.Errorf("pretext: jigsaw: %w", err)
-	}
-	if m.logits, err = m.fc8.Apply(x); err != nil {
-		return nil, fmt.Errorf("pretext: jigsaw: %w", err)
-	}
-	if m.loss, err = ops.SoftmaxCrossEntropy(m.logits, m.labels); err != nil {
+	if m.fc7, m.fc8, m.logits, m.loss, err = fcHead(bb.Graph, x, in, jc.Hidden, len(set.Perms), m.labels, heads, rng); err != nil {
 		return nil, fmt.Errorf("pretext: jigsaw: %w", err)
 	}
 	return m, nil

@@ -382,25 +382,7 @@ func (t RelPos) Build(bb *models.Backbone, batch int, cfg Config, heads models.W
 	}
 	m.concat = x
 	in := 2 * bb.Spec.FeatureDim
-	if rc.Hidden > 0 {
-		if m.fc7, err = models.NewLinear(bb.Graph, "head.fc7", in, rc.Hidden, heads, rng); err != nil {
-			return nil, fmt.Errorf("pretext: relpos: %w", err)
-		}
-		if x, err = m.fc7.Apply(x); err != nil {
-			return nil, fmt.Errorf("pretext: relpos: %w", err)
-		}
-		if x, err = ops.ReLU(x); err != nil {
-			return nil, fmt.Errorf("pretext: relpos: %w", err)
-		}
-		in = rc.Hidden
-	}
-	if m.fc8, err = models.NewLinear(bb.Graph, "head.fc8", in, RelPosClasses, heads, rng); err != nil {
-		return nil, fmt.Errorf("pretext: relpos: %w", err)
-	}
-	if m.logits, err = m.fc8.Apply(x); err != nil {
-		return nil, fmt.Errorf("pretext: relpos: %w", err)
-	}
-	if m.loss, err = ops.SoftmaxCrossEntropy(m.logits, m.labels); err != nil {
+	if m.fc7, m.fc8, m.logits, m.loss, err = fcHead(bb.Graph, x, in, rc.Hidden, RelPosClasses, m.labels, heads, rng); err != nil {
 		return nil, fmt.Errorf("pretext: relpos: %w", err)
 	}
 	return m, nil

@@ -188,6 +188,33 @@ func Names() []string {
 	return out
 }
 
+// fcHead builds the late-fusion classifier of jigsaw and relpos on x
+// [B, in]: fc7 (hidden units and a ReLU; left out when hidden <= 0), fc8
+// (classes) and softmax cross-entropy against labels. Layers are named
+// head.fc7 and head.fc8, with weights from heads when it holds them.
+func fcHead(g *G.ExprGraph, x *G.Node, in, hidden, classes int, labels *ops.Labels, heads models.Weights, rng *rand.Rand) (fc7, fc8 *models.Linear, logits, loss *G.Node, err error) {
+	if hidden > 0 {
+		if fc7, err = models.NewLinear(g, "head.fc7", in, hidden, heads, rng); err != nil {
+			return
+		}
+		if x, err = fc7.Apply(x); err != nil {
+			return
+		}
+		if x, err = ops.ReLU(x); err != nil {
+			return
+		}
+		in = hidden
+	}
+	if fc8, err = models.NewLinear(g, "head.fc8", in, classes, heads, rng); err != nil {
+		return
+	}
+	if logits, err = fc8.Apply(x); err != nil {
+		return
+	}
+	loss, err = ops.SoftmaxCrossEntropy(logits, labels)
+	return
+}
+
 // linearParams lists the weight and bias nodes of linear head layers, in
 // order: a Model's Learnables.
 func linearParams(ls []*models.Linear) G.Nodes {
