@@ -13,11 +13,11 @@ import (
 // imgSet is an in-memory labelled dataset for the recalibration tests.
 type imgSet []data.Image
 
-func (s imgSet) Len() int                       { return len(s) }
+func (s imgSet) Len() int                        { return len(s) }
 func (s imgSet) Image(i int) (data.Image, error) { return s[i], nil }
-func (s imgSet) Label(int) int                  { return 0 }
-func (s imgSet) Classes() []string              { return []string{"x"} }
-func (s imgSet) Source(i int) string            { return fmt.Sprintf("mem#%d", i) }
+func (s imgSet) Label(int) int                   { return 0 }
+func (s imgSet) Classes() []string               { return []string{"x"} }
+func (s imgSet) Source(i int) string             { return fmt.Sprintf("mem#%d", i) }
 
 func randomImages(n, c, size int, seed int64) imgSet {
 	rng := rand.New(rand.NewSource(seed))
