@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/export"
 	"github.com/selfsup/selfsup/models"
 	"github.com/selfsup/selfsup/pretext"
@@ -30,6 +31,9 @@ func exportCommand() *cli.Command {
 			&cli.StringFlag{Name: "outputs", Value: "features", Usage: "comma-separated outputs: features, stage1..stage4 (the CIFAR resnet20c has 3 stages), or all"},
 			&cli.BoolFlag{Name: "fold-bn", Value: true, Usage: "fold batch norm into the convolutions"},
 			&cli.BoolFlag{Name: "dynamic-hw", Usage: "leave height and width dynamic"},
+			&cli.StringFlag{Name: "bn-data", Usage: "re-estimate the batch-norm running statistics on whole images of this data (its --bn-split) before folding; a random-init export also takes its mean/std from it"},
+			&cli.StringFlag{Name: "bn-split", Value: "train", Usage: "with --bn-data: the split to read"},
+			&cli.IntFlag{Name: "bn-images", Value: 4096, Usage: "with --bn-data: images to estimate the statistics from"},
 			&cli.StringFlag{Name: "inspect", Usage: "print a model's inputs, outputs and metadata instead"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object as the last stdout line"},
 		},
@@ -66,6 +70,16 @@ func exportCommand() *cli.Command {
 			if c.Int("size") > 0 {
 				src.size = c.Int("size")
 			}
+			if d := c.String("bn-data"); d != "" {
+				ds, err := openDataset(d, c.String("bn-split"), false, src.spec.InC, 0)
+				if err != nil {
+					return err
+				}
+				if err := src.recalibrate(ds, c.Int("bn-images"), c.Int64("seed")); err != nil {
+					return err
+				}
+				fmt.Fprintf(os.Stderr, "batch-norm statistics re-estimated on %d images of %s\n", min(c.Int("bn-images"), ds.Len()), d)
+			}
 			if err := src.write(c.String("out"), opts); err != nil {
 				return err
 			}
@@ -86,6 +100,9 @@ type exportable struct {
 	size      int
 	mean, std []float32
 	hash      string
+	// bnRecalibrated records that the running statistics were
+	// re-estimated (recalibrate); written into the model's metadata.
+	bnRecalibrated bool
 }
 
 func exportSource(run, ckpt, arch string, random bool, channels int, seed int64) (*exportable, error) {
@@ -137,9 +154,33 @@ func fromCheckpoint(ck *train.Checkpoint) (*exportable, error) {
 		mean: cfg.Pretext.Mean, std: cfg.Pretext.Std, hash: cfg.Hash()}, nil
 }
 
+// recalibrate re-estimates the running statistics of e's batch norms on
+// up to n images of ds, preprocessed as extraction will (e's size, mean
+// and std). A random-init backbone has no training data: it first takes
+// its mean and std from ds, as a trained run does from its own data.
+func (e *exportable) recalibrate(ds data.Dataset, n int, seed int64) error {
+	if e.task == "random-init" {
+		mean, std, err := channelStats(ds, 2000)
+		if err != nil {
+			return err
+		}
+		e.mean, e.std = mean, std
+	}
+	w, err := train.RecalibrateBN(e.spec, e.w, ds, train.RecalibOptions{Images: n, Seed: seed, Channels: e.spec.InC, Size: e.size, Mean: e.mean, Std: e.std})
+	if err != nil {
+		return err
+	}
+	e.w = w
+	e.bnRecalibrated = true
+	return nil
+}
+
 func (e *exportable) write(path string, opts export.Options) error {
 	opts.InputSize = e.size
 	opts.Metadata = export.Metadata(e.spec.Arch, e.task, e.size, e.mean, e.std, e.hash, version)
+	if e.bnRecalibrated {
+		opts.Metadata[export.KeyBNRecalibrated] = "true"
+	}
 	m, err := export.Build(e.spec, e.w, opts)
 	if err != nil {
 		return err
