@@ -103,6 +103,7 @@ func build(cfg Config, ck *Checkpoint, init models.Weights) (*session, error) {
 	}
 	s.machine = G.NewTapeMachine(g)
 	s.opt = NewSGD(cfg.Momentum, cfg.WeightDecay)
+	s.opt.Nesterov = cfg.Nesterov
 	if ck != nil {
 		for k, v := range ck.Velocity {
 			s.opt.Velocity[k] = append([]float32(nil), v.Data...)

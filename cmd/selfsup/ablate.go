@@ -326,7 +326,7 @@ func ablateOne(o ablateOptions, env *ablateEnv, s ablateSpec, dir string) (*abla
 			cfg.BudgetSeconds = 0
 		}
 		cfg.ValImages = lenOf(env.valSet)
-		cfg.Pretext = pretext.DefaultConfig(env.channels, env.size)
+		cfg.Pretext = pretext.TaskConfig(cfg.Task, env.channels, env.size)
 		cfg.Pretext.NumClasses, cfg.Pretext.Mean, cfg.Pretext.Std = env.classes, env.mean, env.std
 		cfg.Pretext.Jigsaw = &jc
 		tr, err := train.Run(cfg, env.trainSet, env.valSet, dir, train.Options{Progress: os.Stderr})

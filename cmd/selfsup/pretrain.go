@@ -33,9 +33,9 @@ func pretrainCommand() *cli.Command {
 			&cli.StringFlag{Name: "split", Value: "train", Usage: "split to train on"},
 			&cli.IntFlag{Name: "epochs", Value: 1, Usage: "epochs over the training images (ignored with --budget)"},
 			&cli.DurationFlag{Name: "budget", Usage: "wall-time budget for the training loop, e.g. 5m (overrides --epochs)"},
-			&cli.IntFlag{Name: "batch", Value: 64, Usage: "source images per step (1-4096)"},
-			&cli.Float64Flag{Name: "lr", Value: 0.05, Usage: "peak learning rate (SGD, cosine schedule; 0.01-0.5 is sensible)"},
-			&cli.Float64Flag{Name: "weight-decay", Value: 5e-4, Usage: "L2 weight decay on conv and linear weights"},
+			&cli.IntFlag{Name: "batch", Usage: "source images per step (1-4096; 0: the task's recipe, 64)"},
+			&cli.Float64Flag{Name: "lr", Usage: "peak learning rate (SGD, cosine schedule; 0.01-0.5 is sensible; 0: the task's recipe, see the README)"},
+			&cli.Float64Flag{Name: "weight-decay", Value: -1, Usage: "L2 weight decay on conv and linear weights (-1: the task's recipe)"},
 			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed for weights, data order and augmentation"},
 			&cli.IntFlag{Name: "checkpoint-every", Value: 200, Usage: "write a checkpoint every N steps (0: only at the end)"},
 			&cli.IntFlag{Name: "workers", Value: 2, Usage: "goroutines preparing batches ahead of the compute"},
@@ -65,7 +65,16 @@ func pretrainCommand() *cli.Command {
 		),
 		Action: func(c *cli.Context) error {
 			cfg := train.DefaultConfig(c.String("task"), c.String("arch"))
-			cfg.Epochs, cfg.Batch, cfg.LR, cfg.WeightDecay, cfg.Seed = c.Int("epochs"), c.Int("batch"), c.Float64("lr"), c.Float64("weight-decay"), c.Int64("seed")
+			cfg.Epochs, cfg.Seed = c.Int("epochs"), c.Int64("seed")
+			if c.Int("batch") != 0 {
+				cfg.Batch = c.Int("batch")
+			}
+			if c.Float64("lr") != 0 {
+				cfg.LR = c.Float64("lr")
+			}
+			if c.Float64("weight-decay") >= 0 {
+				cfg.WeightDecay = c.Float64("weight-decay")
+			}
 			cfg.BudgetSeconds = c.Duration("budget").Seconds()
 			cfg.CheckpointEvery, cfg.Workers, cfg.ValImages = c.Int("checkpoint-every"), c.Int("workers"), c.Int("val-images")
 			res, err := pretrain(cfg, c.String("data"), c.String("split"), c.String("out"), c.Bool("skip-bad"), c.Int("channels"), c.Int("size"), c.Bool("resume"), taskFlags(c))
@@ -95,7 +104,7 @@ func pretrain(cfg train.Config, dataSpec, split, out string, skipBad bool, chann
 		return nil, err
 	}
 	cfg.Data = dataSpec
-	cfg.Pretext = pretext.DefaultConfig(first.C, first.H)
+	cfg.Pretext = pretext.TaskConfig(cfg.Task, first.C, first.H)
 	cfg.Pretext.NumClasses = len(ds.Classes())
 	if cfg.Pretext.Mean, cfg.Pretext.Std, err = channelStats(ds, 2000); err != nil {
 		return nil, err
