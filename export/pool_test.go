@@ -1,9 +1,12 @@
 package export
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -283,5 +286,61 @@ func TestRunAveragePool(t *testing.T) {
 	n.Attribute = append(n.Attribute, attrInts("kernel_shape", 2, 2), attrInt("ceil_mode", 1))
 	if _, err := avgPool(x, newAttrs(n)); err == nil {
 		t.Errorf("ceil_mode 1 accepted")
+	}
+}
+
+// TestPythonONNXCheckPooled runs a model with pooled outputs through
+// onnx.checker (full check) and strict shape inference, which must infer
+// exactly the declared [N, C*g*g] for every pooled output, and Python's
+// onnxruntime, whose pooled outputs must equal the pooling of the
+// models.Reference stage maps. resnet20c at 28 px exercises both tiling
+// (28 -> 4x4) and overlapping windows (14, 7).
+func TestPythonONNXCheckPooled(t *testing.T) {
+	py := checkPython(t)
+	script := filepath.Join(moduleRoot(t), "export", "testdata", "check_onnx.py")
+	spec, w := newNet(t, "resnet20c", 17)
+	const n, size = 2, 28
+	outs := AllOutputs(spec, false)
+	m, err := Build(spec, w, Options{Outputs: outs, FoldBN: true, InputSize: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	modelPath := filepath.Join(dir, "model.onnx")
+	if err := Write(modelPath, m); err != nil {
+		t.Fatal(err)
+	}
+	x := randomInput(rand.New(rand.NewSource(12)), n*3*size*size)
+	inPath := filepath.Join(dir, "input.f32")
+	if err := writeF32(inPath, x); err != nil {
+		t.Fatal(err)
+	}
+	outDir := filepath.Join(dir, "out")
+	cmd := exec.Command(py, script, modelPath, inPath, fmt.Sprintf("%d,3,%d,%d", n, size, size), outDir)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("check_onnx.py failed: %v\n%s", err, stderr.String())
+	}
+	var rep pyReport
+	if err := json.Unmarshal(stdout, &rep); err != nil {
+		t.Fatalf("check_onnx.py printed no JSON: %v\n%s", err, stdout)
+	}
+	ref, err := models.Reference(spec, w, x, n, size, size, []string{"stage1", "stage2", "stage3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []string{"stage1", "stage2", "stage3"} {
+		o := st + PoolSuffix
+		if fmt.Sprint(rep.Inferred[o]) != fmt.Sprint(rep.Declared[o]) {
+			t.Errorf("output %s: declared shape %v, onnx infers %v", o, rep.Declared[o], rep.Inferred[o])
+		}
+		data, err := readF32(filepath.Join(outDir, o+".f32"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := compare(t, "onnxruntime "+o, models.Tensor{Shape: rep.OutputShape[o], Data: data}, poolMap(t, ref[st]))
+		t.Logf("%s %v (declared %v, inferred %v): max |onnxruntime - pool(reference)| %.2g", o, rep.OutputShape[o], rep.Declared[o], rep.Inferred[o], d)
 	}
 }
