@@ -75,12 +75,26 @@ func TestPooledParityORT(t *testing.T) {
 				t.Fatal(err)
 			}
 			x := normalInput(13, c.n*spec.InC*c.size*c.size)
+			if runtime.PooledSuffix != export.PoolSuffix {
+				t.Fatalf("runtime.PooledSuffix %q differs from export.PoolSuffix %q", runtime.PooledSuffix, export.PoolSuffix)
+			}
 			shape := []int{c.n, spec.InC, c.size, c.size}
 			sess, err := runtime.Open(path, runtime.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			got, err := sess.Run(x, shape64(shape), outs...)
+			layers, lerr := runtime.LayerOutputs(sess, "all")
+			var wantLayers []string
+			for _, o := range outs {
+				if strings.HasSuffix(o, export.PoolSuffix) {
+					wantLayers = append(wantLayers, o)
+				}
+			}
+			wantLayers = append(wantLayers, export.FeaturesOutput)
+			if lerr != nil || strings.Join(layers, ",") != strings.Join(wantLayers, ",") {
+				t.Errorf("runtime.LayerOutputs(all) = %v, %v; expected %v", layers, lerr, wantLayers)
+			}
 			if cerr := sess.Close(); cerr != nil {
 				t.Error(cerr)
 			}

@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/selfsup/selfsup/data"
 )
@@ -85,4 +87,53 @@ func ExtractDatasetOutputs(sess *Session, ds data.Dataset, outputs []string, opt
 		return nil, err
 	}
 	return ExtractOutputs(sess, ds.Len(), p.CHW(), p.Loader(ds, 0), outputs, opts)
+}
+
+// PooledSuffix ends the names of the pooled stage outputs a selfsup export
+// writes ("stage2_pool" [N, C*g*g], see export.PoolSuffix, which it
+// equals; runtime does not import export).
+const PooledSuffix = "_pool"
+
+// LayerOutputs resolves a layer list for per-layer evaluation against the
+// outputs of sess: "all" means every pooled stage output (name ending in
+// PooledSuffix) followed by "features"; otherwise spec is a comma-separated
+// list of output names, each of which the model must have, without
+// repeats. Only outputs that are already vectors ([N, D]) make sense to
+// probe; a full stage map [N, C, H, W] is accepted but flattened whole.
+func LayerOutputs(sess *Session, spec string) ([]string, error) {
+	if sess == nil {
+		return nil, fmt.Errorf("runtime: layers: nil session")
+	}
+	have := names(sess.outputs)
+	if strings.TrimSpace(spec) == "all" {
+		var out []string
+		for _, n := range have {
+			if strings.HasSuffix(n, PooledSuffix) {
+				out = append(out, n)
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("runtime: layers all: %s has no pooled stage outputs (*%s; its outputs: %s): export it with `selfsup export --outputs all`",
+				sess.path, PooledSuffix, strings.Join(have, ", "))
+		}
+		if slices.Contains(have, DefaultOutput) {
+			out = append(out, DefaultOutput)
+		}
+		return out, nil
+	}
+	var out []string
+	for _, part := range strings.Split(spec, ",") {
+		n := strings.TrimSpace(part)
+		if n == "" {
+			return nil, fmt.Errorf("runtime: layers %q: empty name", spec)
+		}
+		if !slices.Contains(have, n) {
+			return nil, fmt.Errorf("runtime: layers %q: %s has no output %q (its outputs: %s)", spec, sess.path, n, strings.Join(have, ", "))
+		}
+		if slices.Contains(out, n) {
+			return nil, fmt.Errorf("runtime: layers %q: %q named twice", spec, n)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

@@ -92,3 +92,20 @@ func TestExtractOutputsErrors(t *testing.T) {
 		t.Errorf("load error: %v, want one naming item 6", err)
 	}
 }
+
+func TestLayerOutputs(t *testing.T) {
+	s := openTiny(t, Options{})
+	if got, err := LayerOutputs(s, "features, relu"); err != nil || strings.Join(got, ",") != "features,relu" {
+		t.Errorf("features,relu: %v, %v", got, err)
+	}
+	for spec, want := range map[string]string{
+		"all":           "has no pooled stage outputs (*_pool; its outputs: features, relu): export it with `selfsup export --outputs all`",
+		"features,nope": `has no output "nope" (its outputs: features, relu)`,
+		"relu,relu":     `"relu" named twice`,
+		"features,":     "empty name",
+	} {
+		if _, err := LayerOutputs(s, spec); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want one containing %q", spec, err, want)
+		}
+	}
+}
