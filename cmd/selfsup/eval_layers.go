@@ -3,11 +3,15 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/eval"
+	"github.com/selfsup/selfsup/export"
+	"github.com/selfsup/selfsup/models"
 	"github.com/selfsup/selfsup/runtime"
 )
 
@@ -89,4 +93,33 @@ func evalLayers(c *cli.Context, method string) error {
 		return printJSON(res)
 	}
 	return nil
+}
+
+// probeLayerOptions returns the export options of a model whose probes read
+// layer ("" or "features": export.DefaultOptions; else features plus that
+// output, e.g. "stage2_pool"), checking the name against arch before any
+// work is done.
+func probeLayerOptions(arch, layer string) (export.Options, error) {
+	opts := export.DefaultOptions()
+	if layer == "" || layer == export.FeaturesOutput {
+		return opts, nil
+	}
+	spec, err := models.New(arch, 3)
+	if err != nil {
+		return opts, err
+	}
+	all := export.AllOutputs(spec, false)
+	if !slices.Contains(all, layer) {
+		return opts, fmt.Errorf("--probe-layer %q: %s has no such output (it has %s)", layer, arch, strings.Join(all, ", "))
+	}
+	opts.Outputs = append(opts.Outputs, layer)
+	return opts, nil
+}
+
+// extractOutput is extractFeatures for a named model output.
+func extractOutput(sess *runtime.Session, ds data.Dataset, batch int, output, label string) ([]float32, int, error) {
+	bar := newProgressBar(os.Stderr, label, ds.Len(), 0)
+	feats, dim, err := runtime.ExtractDataset(sess, ds, runtime.ExtractOptions{Batch: batch, Output: output, Progress: bar.update})
+	bar.finish()
+	return feats, dim, err
 }
