@@ -29,6 +29,7 @@ func demoCommand() *cli.Command {
 			&cli.IntFlag{Name: "batch", Value: 32, Usage: "source images per step"},
 			&cli.Float64Flag{Name: "lr", Value: 0.1, Usage: "peak learning rate"},
 			&cli.IntFlag{Name: "probe-train", Value: 10000, Usage: "training images for the linear probe (class-balanced subset; 0: all)"},
+			&cli.StringFlag{Name: "probe-layer", Value: export.FeaturesOutput, Usage: "backbone output the probes read: features, or a pooled stage stage1_pool.. (average-pooled to 4x4, see export --outputs)"},
 			&cli.Int64Flag{Name: "seed", Value: 1},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object as the last stdout line"},
 		},
@@ -36,6 +37,7 @@ func demoCommand() *cli.Command {
 			res, err := runDemo(demoOptions{
 				data: c.String("data"), budget: c.Duration("budget"), out: c.String("out"), arch: c.String("arch"), task: c.String("task"),
 				batch: c.Int("batch"), lr: c.Float64("lr"), probeTrain: c.Int("probe-train"), seed: c.Int64("seed"),
+				probeLayer: c.String("probe-layer"),
 			})
 			if err != nil {
 				return err
@@ -51,6 +53,7 @@ func demoCommand() *cli.Command {
 
 type demoOptions struct {
 	data, out, arch, task string
+	probeLayer            string // model output the probes read ("" or "features": the default)
 	budget                time.Duration
 	batch, probeTrain     int
 	lr                    float64
@@ -74,6 +77,7 @@ type demoResult struct {
 	Pretrained  probeRow      `json:"pretrained"`
 	RandomInit  probeRow      `json:"random_init"`
 	RawPixels   probeRow      `json:"raw_pixels"`
+	ProbeLayer  string        `json:"probe_layer"`
 	ProbeTrain  int           `json:"probe_train_images"`
 	TestImages  int           `json:"test_images"`
 	WallSeconds float64       `json:"wall_seconds"`
@@ -87,6 +91,10 @@ func runDemo(o demoOptions) (*demoResult, error) {
 			fmt.Fprintf(os.Stderr, "%v; using mnist\n", err)
 			o.data = "mnist"
 		}
+	}
+	exportOpts, err := probeLayerOptions(o.arch, o.probeLayer)
+	if err != nil {
+		return nil, err
 	}
 	dir := filepath.Join(o.out, "run-"+time.Now().UTC().Format("20060102-150405"))
 	fmt.Fprintf(os.Stderr, "== 1/4 pretraining %s on %s (%s, budget %s) into %s\n", o.task, o.data, o.arch, o.budget, dir)
@@ -108,7 +116,7 @@ func runDemo(o demoOptions) (*demoResult, error) {
 		return nil, err
 	}
 	pretrainedPath := filepath.Join(dir, o.task+".onnx")
-	if err := src.write(pretrainedPath, export.DefaultOptions()); err != nil {
+	if err := src.write(pretrainedPath, exportOpts); err != nil {
 		return nil, err
 	}
 	rnd, err := exportSource("", "", o.arch, true, ck.Config.Pretext.Channels, o.seed+1)
@@ -117,7 +125,7 @@ func runDemo(o demoOptions) (*demoResult, error) {
 	}
 	rnd.size, rnd.mean, rnd.std = src.size, src.mean, src.std
 	randomPath := filepath.Join(dir, "random-init.onnx")
-	if err := rnd.write(randomPath, export.DefaultOptions()); err != nil {
+	if err := rnd.write(randomPath, exportOpts); err != nil {
 		return nil, err
 	}
 
@@ -134,7 +142,7 @@ func runDemo(o demoOptions) (*demoResult, error) {
 		return nil, err
 	}
 	res := &demoResult{Data: o.data, Arch: o.arch, Task: o.task, Run: dir, BudgetSec: o.budget.Seconds(), Pretrain: pre,
-		ProbeTrain: trainDS.Len(), TestImages: testDS.Len()}
+		ProbeLayer: exportOpts.Outputs[len(exportOpts.Outputs)-1], ProbeTrain: trainDS.Len(), TestImages: testDS.Len()}
 	trainY, testY := data.Labels(trainDS), data.Labels(testDS)
 	k := len(trainDS.Classes())
 
@@ -147,12 +155,12 @@ func runDemo(o demoOptions) (*demoResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		trX, d, err := extractFeatures(sess, trainDS, 256, filepath.Base(m.path)+" train")
+		trX, d, err := extractOutput(sess, trainDS, 256, res.ProbeLayer, filepath.Base(m.path)+" train")
 		if err != nil {
 			sess.Close()
 			return nil, err
 		}
-		teX, _, err := extractFeatures(sess, testDS, 256, filepath.Base(m.path)+" test")
+		teX, _, err := extractOutput(sess, testDS, 256, res.ProbeLayer, filepath.Base(m.path)+" test")
 		sess.Close()
 		if err != nil {
 			return nil, err
@@ -190,7 +198,7 @@ func probe(trX []float32, trY []int, teX []float32, teY []int, d, k int, seed in
 func printDemoTable(w io.Writer, r *demoResult) {
 	fmt.Fprintf(w, "\nselfsup demo: %s on %s, %s pretraining budget (%d steps, %d images seen, held-out %s accuracy %.3f)\n",
 		r.Arch, r.Data, time.Duration(r.BudgetSec*float64(time.Second)), r.Pretrain.Steps, r.Pretrain.ImagesSeen, r.Task, r.Pretrain.ValPretext)
-	fmt.Fprintf(w, "linear probe on frozen features: %d training images, %d test images\n\n", r.ProbeTrain, r.TestImages)
+	fmt.Fprintf(w, "linear probe on frozen features (%s): %d training images, %d test images\n\n", r.ProbeLayer, r.ProbeTrain, r.TestImages)
 	fmt.Fprintf(w, "| features | dim | test top-1 | test top-5 |\n|---|---|---|---|\n")
 	for _, row := range []struct {
 		name string

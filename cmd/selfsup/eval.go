@@ -27,8 +27,11 @@ func evalCommand() *cli.Command {
 			{
 				Name:  "linear",
 				Usage: "linear probe: logistic regression (or --svm: one-vs-rest linear SVM) on standardised frozen features, regularisation chosen on a validation split of the training set",
-				Flags: append(featureFlags(), probeFlags()...),
+				Flags: append(append(featureFlags(), probeFlags()...), layersFlag()),
 				Action: func(c *cli.Context) error {
+					if c.String("layers") != "" {
+						return evalLayers(c, eval.MethodLinear)
+					}
 					fs, err := loadFeatureSets(c)
 					if err != nil {
 						return err
@@ -54,8 +57,11 @@ func evalCommand() *cli.Command {
 				Usage: "weighted kNN on L2-normalised features (k=200, temperature 0.07)",
 				Flags: append(featureFlags(),
 					&cli.IntFlag{Name: "k", Value: 200, Usage: "neighbours"},
-					&cli.Float64Flag{Name: "temperature", Value: 0.07, Usage: "vote weight exp(similarity/temperature)"}),
+					&cli.Float64Flag{Name: "temperature", Value: 0.07, Usage: "vote weight exp(similarity/temperature)"}, layersFlag()),
 				Action: func(c *cli.Context) error {
+					if c.String("layers") != "" {
+						return evalLayers(c, eval.MethodKNN)
+					}
 					fs, err := loadFeatureSets(c)
 					if err != nil {
 						return err

@@ -28,7 +28,7 @@ func exportCommand() *cli.Command {
 			&cli.IntFlag{Name: "size", Usage: "input size in pixels recorded in the model (default: the training size)"},
 			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "with --random-init: weight seed"},
 			&cli.StringFlag{Name: "out", Usage: "output .onnx file"},
-			&cli.StringFlag{Name: "outputs", Value: "features", Usage: "comma-separated outputs: features, stage1..stage4 (the CIFAR resnet20c has 3 stages), or all"},
+			&cli.StringFlag{Name: "outputs", Value: "features", Usage: "comma-separated outputs: features, stage1..stage4 (the CIFAR resnet20c has 3 stages), their pooled forms stage1_pool.. ([N, C*4*4]: average pool to a 4x4 grid; not with --dynamic-hw), or all"},
 			&cli.BoolFlag{Name: "fold-bn", Value: true, Usage: "fold batch norm into the convolutions"},
 			&cli.BoolFlag{Name: "dynamic-hw", Usage: "leave height and width dynamic"},
 			&cli.StringFlag{Name: "bn-data", Usage: "re-estimate the batch-norm running statistics on whole images of this data (its --bn-split) before folding; a random-init export also takes its mean/std from it"},
@@ -59,11 +59,9 @@ func exportCommand() *cli.Command {
 			opts := export.DefaultOptions()
 			opts.Outputs = strings.Split(c.String("outputs"), ",")
 			if c.String("outputs") == "all" {
-				opts.Outputs = []string{export.FeaturesOutput}
-				for _, k := range []string{"stage1", "stage2", "stage3", "stage4"} {
-					if _, ok := src.spec.Outputs[k]; ok {
-						opts.Outputs = append(opts.Outputs, k)
-					}
+				opts.Outputs = export.AllOutputs(src.spec, c.Bool("dynamic-hw"))
+				if c.Bool("dynamic-hw") {
+					fmt.Fprintf(os.Stderr, "note: --dynamic-hw: no pooled stage outputs (stageN_pool need a fixed input size)\n")
 				}
 			}
 			opts.FoldBN, opts.DynamicHW = c.Bool("fold-bn"), c.Bool("dynamic-hw")
