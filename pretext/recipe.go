@@ -106,6 +106,9 @@ func RecipeTable() string {
 		if r.ColorJitter > 0 {
 			aug += fmt.Sprintf(", colour jitter %.2g (p 0.8), grey %.2g", r.ColorJitter, r.GrayProb)
 		}
+		if t == "jigsaw" {
+			aug = "3x3 tiles (DefaultTileConfig): native scale below 96 px (30 px window, 10 px cells, 8 px tiles at 32 px; the paper's 225/75/64 px above), per-tile normalisation, colour jitter 0.3, channel shift, grey 0.3"
+		}
 		name := t
 		if t == "" {
 			name = "others"
