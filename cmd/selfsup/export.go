@@ -2,16 +2,13 @@ package main
 
 import (
 	"fmt"
-	"math/rand"
 	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/selfsup/selfsup/export"
-	"github.com/selfsup/selfsup/models"
-	"github.com/selfsup/selfsup/pretext"
-	"github.com/selfsup/selfsup/train"
+	"github.com/selfsup/selfsup/pipeline"
 )
 
 func exportCommand() *cli.Command {
@@ -31,7 +28,7 @@ func exportCommand() *cli.Command {
 			&cli.BoolFlag{Name: "fold-bn", Value: true, Usage: "fold batch norm into the convolutions"},
 			&cli.BoolFlag{Name: "dynamic-hw", Usage: "leave height and width dynamic"},
 			&cli.StringFlag{Name: "inspect", Usage: "print a model's inputs, outputs and metadata instead"},
-			&cli.BoolFlag{Name: "json", Usage: "print one JSON object as the last stdout line"},
+			jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if p := c.String("inspect"); p != "" {
@@ -48,7 +45,8 @@ func exportCommand() *cli.Command {
 			if c.String("out") == "" {
 				return fmt.Errorf("export: --out is required")
 			}
-			src, err := exportSource(c.String("run"), c.String("checkpoint"), c.String("arch"), c.Bool("random-init"), c.Int("channels"), c.Int64("seed"))
+			src, err := pipeline.OpenBackbone(pipeline.BackboneSource{Run: c.String("run"), Checkpoint: c.String("checkpoint"),
+				RandomInit: c.Bool("random-init"), Arch: c.String("arch"), Channels: c.Int("channels"), Seed: c.Int64("seed")}, os.Stderr)
 			if err != nil {
 				return err
 			}
@@ -57,92 +55,23 @@ func exportCommand() *cli.Command {
 			if c.String("outputs") == "all" {
 				opts.Outputs = []string{export.FeaturesOutput}
 				for _, k := range []string{"stage1", "stage2", "stage3", "stage4"} {
-					if _, ok := src.spec.Outputs[k]; ok {
+					if _, ok := src.Spec.Outputs[k]; ok {
 						opts.Outputs = append(opts.Outputs, k)
 					}
 				}
 			}
 			opts.FoldBN, opts.DynamicHW = c.Bool("fold-bn"), c.Bool("dynamic-hw")
 			if c.Int("size") > 0 {
-				src.size = c.Int("size")
+				src.Size = c.Int("size")
 			}
-			if err := src.write(c.String("out"), opts); err != nil {
+			if err := src.Export(c.String("out"), opts); err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "wrote %s (%s, task %s, outputs %v)\n", c.String("out"), src.spec.Arch, src.task, opts.Outputs)
+			fmt.Fprintf(os.Stderr, "wrote %s (%s, task %s, outputs %v)\n", c.String("out"), src.Spec.Arch, src.Task, opts.Outputs)
 			if c.Bool("json") {
-				return printJSON(map[string]any{"out": c.String("out"), "arch": src.spec.Arch, "task": src.task, "outputs": opts.Outputs})
+				return printJSON(map[string]any{"out": c.String("out"), "arch": src.Spec.Arch, "task": src.Task, "outputs": opts.Outputs})
 			}
 			return nil
 		},
 	}
-}
-
-// exportable is a backbone ready to be written.
-type exportable struct {
-	spec      *models.Spec
-	w         models.Weights
-	task      string
-	size      int
-	mean, std []float32
-	hash      string
-}
-
-func exportSource(run, ckpt, arch string, random bool, channels int, seed int64) (*exportable, error) {
-	n := 0
-	for _, b := range []bool{run != "", ckpt != "", random} {
-		if b {
-			n++
-		}
-	}
-	if n != 1 {
-		return nil, fmt.Errorf("export: give exactly one of --run, --checkpoint, --random-init")
-	}
-	if random {
-		if arch == "" {
-			return nil, fmt.Errorf("export: --random-init needs --arch")
-		}
-		spec, err := models.New(arch, channels)
-		if err != nil {
-			return nil, err
-		}
-		cfg := pretext.DefaultConfig(channels, spec.InputSize)
-		return &exportable{spec: spec, w: models.InitWeights(spec, rand.New(rand.NewSource(seed))), task: "random-init",
-			size: spec.InputSize, mean: cfg.Mean, std: cfg.Std}, nil
-	}
-	var ck *train.Checkpoint
-	var err error
-	if run != "" {
-		var warns []string
-		ck, _, warns, err = train.LatestCheckpoint(run)
-		for _, w := range warns {
-			fmt.Fprintf(os.Stderr, "warning: %s\n", w)
-		}
-	} else {
-		ck, err = train.LoadCheckpoint(ckpt)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return fromCheckpoint(ck)
-}
-
-func fromCheckpoint(ck *train.Checkpoint) (*exportable, error) {
-	cfg := ck.Config
-	spec, err := models.New(cfg.Arch, cfg.Pretext.Channels)
-	if err != nil {
-		return nil, err
-	}
-	return &exportable{spec: spec, w: ck.Backbone, task: cfg.Task, size: cfg.Pretext.InputSize,
-		mean: cfg.Pretext.Mean, std: cfg.Pretext.Std, hash: cfg.Hash()}, nil
-}
-
-func (e *exportable) write(path string, opts export.Options) error {
-	opts.InputSize = e.size
-	opts.Metadata = export.Metadata(e.spec.Arch, e.task, e.size, e.mean, e.std, e.hash, version)
-	m, err := export.Build(e.spec, e.w, opts)
-	if err != nil {
-		return err
-	}
-	return export.Write(path, m)
 }
