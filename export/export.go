@@ -48,8 +48,9 @@ const FeaturesOutput = "features"
 type Options struct {
 	// Outputs lists the spec outputs to expose, in order ("features",
 	// "stage1".."stage4", and the pooled forms "stage1_pool".. of the
-	// stages, see PoolSuffix; AllOutputs lists them all). Nil or empty means ["features"]. Layers that no
-	// requested output depends on are left out of the graph.
+	// stages, see PoolSuffix; AllOutputs lists them all). Nil or empty
+	// means ["features"]. Layers that no requested output depends on are
+	// left out of the graph.
 	Outputs []string
 	// FoldBN folds every batch norm that directly follows a convolution
 	// (and is that convolution's only reader) into the convolution's weight

@@ -92,7 +92,7 @@ func ExtractStream(sess *Session, n int, chw [3]int, load func(i int, dst []floa
 	if sess == nil {
 		return 0, fmt.Errorf("runtime: extract: nil session")
 	}
-	if emit == nil {
+	if load == nil || emit == nil {
 		return 0, fmt.Errorf("runtime: extract: nil load or emit function")
 	}
 	if opts.Output == "" {

@@ -58,7 +58,7 @@ func ExtractStreamOutputs(sess *Session, n int, chw [3]int, load func(i int, dst
 	if opts.Output != "" {
 		return nil, fmt.Errorf("runtime: extract: ExtractOptions.Output %q given with the output list %v: name the outputs in one place", opts.Output, outputs)
 	}
-	if emit == nil {
+	if load == nil || emit == nil {
 		return nil, fmt.Errorf("runtime: extract: nil load or emit function")
 	}
 	dims, err := extractStream(sess, n, chw, load, outputs, func(start, count int, outs [][]float32, d []int) error {

@@ -109,3 +109,16 @@ func TestLayerOutputs(t *testing.T) {
 		}
 	}
 }
+
+func TestExtractStreamOutputsNilFunctions(t *testing.T) {
+	s := openTiny(t, Options{})
+	chw := [3]int{tinyC, tinyH, tinyW}
+	load := func(i int, dst []float32) error { return nil }
+	emit := func(int, int, map[string][]float32, map[string]int) error { return nil }
+	if _, err := ExtractStreamOutputs(s, 2, chw, nil, []string{"features"}, emit, ExtractOptions{}); err == nil || !strings.Contains(err.Error(), "nil load or emit") {
+		t.Errorf("nil load: %v", err)
+	}
+	if _, err := ExtractStreamOutputs(s, 2, chw, load, []string{"features"}, nil, ExtractOptions{}); err == nil || !strings.Contains(err.Error(), "nil load or emit") {
+		t.Errorf("nil emit: %v", err)
+	}
+}

@@ -25,7 +25,7 @@ func exportCommand() *cli.Command {
 			&cli.IntFlag{Name: "size", Usage: "input size in pixels recorded in the model (default: the training size)"},
 			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "with --random-init: weight seed"},
 			&cli.StringFlag{Name: "out", Usage: "output .onnx file"},
-			&cli.StringFlag{Name: "outputs", Value: "features", Usage: "comma-separated outputs: features, stage1..stage4 (the CIFAR resnet20c has 3 stages), or all"},
+			&cli.StringFlag{Name: "outputs", Value: "features", Usage: "comma-separated outputs: features, stage1..stage4 (the CIFAR resnet20c has 3 stages), their pooled forms stage1_pool.. ([N, C*g*g]: average pool to a g x g grid, g = 4 or the map's side if smaller; not with --dynamic-hw), or all"},
 			&cli.BoolFlag{Name: "fold-bn", Value: true, Usage: "fold batch norm into the convolutions"},
 			&cli.BoolFlag{Name: "dynamic-hw", Usage: "leave height and width dynamic"},
 			&cli.StringFlag{Name: "bn-data", Usage: "re-estimate the batch-norm running statistics on whole images of this data (its --bn-split) before folding; a random-init export also takes its mean/std from it"},
