@@ -64,17 +64,17 @@ func (s AblateSpec) jigsaw(imageSize int) pretext.JigsawConfig {
 
 // AblateRow is one measured row.
 type AblateRow struct {
-	Name        string  `json:"name"`
-	N           int     `json:"n,omitempty"`
-	Method      string  `json:"method,omitempty"`
-	AvgHamming  float64 `json:"avg_hamming,omitempty"`
-	MinHamming  float64 `json:"min_hamming,omitempty"`
-	Gap         bool    `json:"gap"`
-	Norm        bool    `json:"per_tile_norm"`
-	Jitter      bool    `json:"jitter"`
-	RandomInit  bool    `json:"random_init,omitempty"`
-	JigsawAcc   float64 `json:"jigsaw_acc"`
-	Chance      float64 `json:"chance,omitempty"`
+	Name       string  `json:"name"`
+	N          int     `json:"n,omitempty"`
+	Method     string  `json:"method,omitempty"`
+	AvgHamming float64 `json:"avg_hamming,omitempty"`
+	MinHamming float64 `json:"min_hamming,omitempty"`
+	Gap        bool    `json:"gap"`
+	Norm       bool    `json:"per_tile_norm"`
+	Jitter     bool    `json:"jitter"`
+	RandomInit bool    `json:"random_init,omitempty"`
+	JigsawAcc  float64 `json:"jigsaw_acc"`
+	Chance     float64 `json:"chance,omitempty"`
 	// LinearTop1 and LinearTop5 are the test figures of the linear probe
 	// on LinearLayer, the output (pooled stage or features) with the best
 	// validation top-1; the exported backbone's batch-norm statistics are
@@ -314,7 +314,7 @@ func ablateHeader(w io.Writer, r *AblateResult, title string) {
 	}
 	fmt.Fprintf(w, "\n%s\n\n%s on %s, batch %d images (x9 tiles), %s a row; jigsaw accuracy on %d held-out training images;\n"+
 		"linear probe on frozen backbone features of whole images (%d px, resized to %d; batch-norm statistics re-estimated on training images; "+
-			"the layer, a pooled stage or features, chosen on a validation split): %d training, %d test images.\n\n",
+		"the layer, a pooled stage or features, chosen on a validation split): %d training, %d test images.\n\n",
 		title, r.Arch, r.Data, r.Batch, length, r.ValImages, r.ImageSize, r.ProbeSize, r.ProbeTrain, r.TestImages)
 }
 
