@@ -260,7 +260,7 @@ func ablateOne(o AblateConfig, env *ablateEnv, s AblateSpec, dir string) (*Ablat
 		cfg.Pretext = pretext.TaskConfig(cfg.Task, env.channels, env.size)
 		cfg.Pretext.NumClasses, cfg.Pretext.Mean, cfg.Pretext.Std = env.classes, env.mean, env.std
 		cfg.Pretext.Jigsaw = &jc
-		tr, err := train.Run(cfg, env.trainSet, env.valSet, dir, train.Options{Progress: logTo(o.Log)})
+		tr, err := train.Run(cfg, env.trainSet, env.valSet, dir, train.Options{Resume: true, Progress: logTo(o.Log)})
 		if err != nil {
 			return nil, err
 		}

@@ -34,6 +34,7 @@ func main() {
 				evalPretextCommand(),
 			),
 			ablateCommand(),
+			reproduceCommand(),
 			jigsawPictureCommand(),
 			reportCommand(),
 			serveCommand(),
