@@ -100,7 +100,7 @@ func TestEvalSuiteEndToEnd(t *testing.T) {
 			t.Fatalf("baselines row %+v", r)
 		}
 	}
-	if strings.Join(kinds, ",") != "pretrained,supervised,random-init,raw-pixels" || base.Rows[3].Dim != 768 {
+	if strings.Join(kinds, ",") != "pretrained,supervised,random-init,random-init,raw-pixels" || base.Rows[4].Dim != 768 {
 		t.Fatalf("baselines rows: %v", kinds)
 	}
 	if b, err := os.ReadFile(base.Markdown); err != nil || !strings.Contains(string(b), "| raw pixels | 768 |") {
