@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/selfsup/selfsup/internal/testenv"
 )
 
 func TestDecodeMatchesStdlib(t *testing.T) {
@@ -324,7 +326,7 @@ func TestCorruptImages(t *testing.T) {
 func TestCIFAR10JPEGTar(t *testing.T) {
 	arc := filepath.Join(sharedData(), "cifar10-jpg.tar")
 	if _, err := os.Stat(arc); err != nil {
-		t.Skipf("CIFAR-10 (JPEG) archive absent (%v); set SELFSUP_DATA to the folder holding cifar10-jpg.tar", err)
+		testenv.Skip(t, testenv.SharedDataReq, "CIFAR-10 (JPEG) archive absent (%v); set SELFSUP_DATA to the folder holding cifar10-jpg.tar", err)
 	}
 	for split, per := range map[string]int{"train": 5000, "test": 1000} {
 		ds, err := OpenImageFolder(arc, split, FolderOptions{})

@@ -16,6 +16,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/export"
 	"github.com/selfsup/selfsup/models"
 	"github.com/selfsup/selfsup/ops"
@@ -25,9 +26,7 @@ import (
 // needORT skips the test when the ONNX Runtime library is not installed.
 func needORT(t *testing.T) {
 	t.Helper()
-	if _, err := runtime.LibraryPath(); err != nil {
-		t.Skipf("ONNX Runtime library not installed, skipping: %v", err)
-	}
+	testenv.ORT(t)
 	if err := runtime.Init(); err != nil {
 		t.Fatalf("runtime.Init: %v", err)
 	}

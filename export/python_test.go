@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/models"
 )
 
@@ -34,28 +35,9 @@ func moduleRoot(t *testing.T) string {
 	}
 }
 
-// checkPython returns a Python with onnx, onnxruntime and numpy: the one
-// named by SELFSUP_PYTHON (failing the test when it lacks them), else the
-// repository's .venv (made by scripts/setup.sh), else it skips the test.
-func checkPython(t *testing.T) string {
-	t.Helper()
-	py, explicit := os.LookupEnv("SELFSUP_PYTHON")
-	if !explicit {
-		py = filepath.Join(moduleRoot(t), ".venv", "bin", "python")
-		if _, err := os.Stat(py); err != nil {
-			t.Skipf("no Python for the ONNX cross-check: %s is absent (run scripts/setup.sh, or set SELFSUP_PYTHON)", py)
-		}
-	}
-	out, err := exec.Command(py, "-c", "import onnx, onnxruntime, numpy").CombinedOutput()
-	if err != nil {
-		msg := fmt.Sprintf("%s cannot import onnx, onnxruntime and numpy: %v\n%s", py, err, out)
-		if explicit {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return py
-}
+// checkPython returns a Python with onnx, onnxruntime and numpy (see
+// testenv.Python).
+func checkPython(t *testing.T) string { return testenv.Python(t, "onnx", "onnxruntime", "numpy") }
 
 type pyReport struct {
 	ONNX        string                   `json:"onnx"`

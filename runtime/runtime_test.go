@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/selfsup/selfsup/internal/testenv"
 )
 
 const tinyModel = "testdata/tiny.onnx"
@@ -24,9 +26,7 @@ const (
 // needLibrary skips the test when the ONNX Runtime library is not installed.
 func needLibrary(t *testing.T) {
 	t.Helper()
-	if _, err := LibraryPath(); err != nil {
-		t.Skipf("ONNX Runtime library not installed, skipping: %v", err)
-	}
+	testenv.ORT(t)
 	if err := Init(); err != nil {
 		t.Fatalf("Init: %v", err)
 	}
@@ -548,16 +548,10 @@ func hammer(t *testing.T, run func(x []float32, shape []int64, outputs ...string
 // TestTinyModelReproducible reruns make_tiny.py and checks that it writes
 // the committed fixtures byte for byte.
 func TestTinyModelReproducible(t *testing.T) {
-	py, err := filepath.Abs("../.venv/bin/python")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(py); err != nil {
-		t.Skipf("no %s (run bash scripts/setup.sh): skipping the fixture check", py)
-	}
 	if testing.Short() {
 		t.Skip("-short: skipping the Python fixture check")
 	}
+	py := testenv.Python(t, "onnx", "numpy")
 	dir := t.TempDir()
 	cmd := exec.Command(py, "testdata/make_tiny.py", dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
