@@ -42,8 +42,8 @@ type TrainConfig struct {
 	Engine string
 	// StockBLAS picks the stock engine's matrix products: "gonum"
 	// (Gorgonia's default) or "openblas" (multithreaded over GOMAXPROCS).
-	// Gorgonia's BLAS is process-wide state: Train sets it for the run and
-	// puts the previous one back when it returns.
+	// Gorgonia's BLAS and OpenBLAS's thread count are process-wide state:
+	// Train sets them for the run and puts them back when it returns.
 	StockBLAS string
 	// Batch images per step at Size x Size pixels (0: the architecture's
 	// input size); Warmup untimed steps, then Steps timed ones.
@@ -111,9 +111,15 @@ func Train(c TrainConfig) (*TrainResult, error) {
 			if err != nil {
 				return nil, fmt.Errorf("bench: train stock: %w (use --stock-blas gonum)", err)
 			}
+			// Gorgonia's BLAS and OpenBLAS's thread count are process-wide:
+			// both go back to what the fast engine runs with (Gorgonia's
+			// default and one OpenBLAS thread, see ops) when Train returns.
 			prev := G.WhichBLAS()
 			G.Use(b)
-			defer G.Use(prev)
+			defer func() {
+				G.Use(prev)
+				ops.StockBLAS(1)
+			}()
 			stockGEMM = name
 		default:
 			return nil, fmt.Errorf("bench: train: stock blas %q, expected gonum or openblas", stockBLAS)

@@ -333,8 +333,8 @@ func TestCIFAR10JPEGTar(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(ds.Classes(), CIFAR10Classes) {
-			t.Fatalf("%s classes %v, want %v", split, ds.Classes(), CIFAR10Classes)
+		if !reflect.DeepEqual(ds.Classes(), CIFAR10Classes()) {
+			t.Fatalf("%s classes %v, want %v", split, ds.Classes(), CIFAR10Classes())
 		}
 		if ds.Len() != 10*per {
 			t.Fatalf("%s: %d images, want %d", split, ds.Len(), 10*per)
@@ -345,7 +345,7 @@ func TestCIFAR10JPEGTar(t *testing.T) {
 		}
 		for c, n := range count {
 			if n != per {
-				t.Errorf("%s class %s: %d images, want %d", split, CIFAR10Classes[c], n, per)
+				t.Errorf("%s class %s: %d images, want %d", split, CIFAR10Classes()[c], n, per)
 			}
 		}
 		if !strings.HasSuffix(ds.Source(0), ":"+split+"/airplane/0000.jpg") {

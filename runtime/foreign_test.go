@@ -150,7 +150,7 @@ func TestForeignModelExtractsImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Preprocess{Channels: 3, Size: 224, Mean: ImageNetMean, Std: ImageNetStd}); fmt.Sprint(p) != fmt.Sprint(want) {
+	if want := (Preprocess{Channels: 3, Size: 224, Mean: ImageNetMean(), Std: ImageNetStd()}); fmt.Sprint(p) != fmt.Sprint(want) {
 		t.Errorf("Preprocess() of a model without metadata = %+v, want the defaults %+v", p, want)
 	}
 	if o, err := s.DefaultOutput(); err != nil || o != e.Output {
