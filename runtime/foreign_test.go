@@ -17,8 +17,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/internal/testenv"
 )
 
 // foreignModel is laid out like a torchvision ResNet exported by
