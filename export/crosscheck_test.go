@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/export"
+	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/models"
 	"github.com/selfsup/selfsup/runtime"
 )

@@ -16,8 +16,8 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/export"
+	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/models"
 	"github.com/selfsup/selfsup/ops"
 	"github.com/selfsup/selfsup/runtime"
