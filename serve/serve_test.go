@@ -14,8 +14,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/runtime"
 )
 
