@@ -16,25 +16,6 @@ import (
 	"github.com/selfsup/selfsup/models"
 )
 
-// moduleRoot walks up from the test's directory to the one holding go.mod.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
-
 // checkPython returns a Python with onnx, onnxruntime and numpy (see
 // testenv.Python).
 func checkPython(t *testing.T) string { return testenv.Python(t, "onnx", "onnxruntime", "numpy") }
@@ -82,7 +63,7 @@ func readF32(path string) ([]float32, error) {
 // onnxruntime's outputs with models.Reference.
 func TestPythonONNXCheck(t *testing.T) {
 	py := checkPython(t)
-	script := filepath.Join(moduleRoot(t), "export", "testdata", "check_onnx.py")
+	script := filepath.Join(testenv.RepoRoot(t), "export", "testdata", "check_onnx.py")
 	cases := []struct {
 		arch    string
 		fold    bool

@@ -45,22 +45,7 @@ func FitPCA(x []float32, n, d, comps int) (*PCA, error) {
 
 // fitCovariance is FitPCA through the d x d covariance.
 func fitCovariance(x []float32, n, d, comps int) (*PCA, error) {
-	mean := make([]float64, d)
-	for i := 0; i < n; i++ {
-		for j, v := range x[i*d : (i+1)*d] {
-			mean[j] += float64(v)
-		}
-	}
-	for j := range mean {
-		mean[j] /= float64(n)
-	}
-	xc := mat.NewDense(n, d, nil)
-	for i := 0; i < n; i++ {
-		row := xc.RawRowView(i)
-		for j, v := range x[i*d : (i+1)*d] {
-			row[j] = float64(v) - mean[j]
-		}
-	}
+	mean, xc, _ := centre(x, n, d)
 	cov := mat.NewSymDense(d, nil)
 	cov.SymOuterK(1/float64(n), xc.T())
 	var eig mat.EigenSym
@@ -77,17 +62,7 @@ func fitCovariance(x []float32, n, d, comps int) (*PCA, error) {
 	for c := 0; c < comps; c++ {
 		col := d - 1 - c
 		v := mat.Col(nil, col, &vecs)
-		big := 0
-		for j := range v {
-			if math.Abs(v[j]) > math.Abs(v[big]) {
-				big = j
-			}
-		}
-		if v[big] < 0 {
-			for j := range v {
-				v[j] = -v[j]
-			}
-		}
+		signByLargest(v)
 		p.Components = append(p.Components, v)
 		p.Variance = append(p.Variance, max(vals[col], 0))
 	}
@@ -104,23 +79,9 @@ func fitGram(x []float32, n, d, comps int) (*PCA, error) {
 	if comps < 1 || comps > n-1 || len(x) != n*d {
 		return nil, fmt.Errorf("pca: %d components of %d rows x %d dimensions (%d values)", comps, n, d, len(x))
 	}
-	p := &PCA{Mean: make([]float64, d)}
-	for i := 0; i < n; i++ {
-		for j, v := range x[i*d : (i+1)*d] {
-			p.Mean[j] += float64(v)
-		}
-	}
-	for j := range p.Mean {
-		p.Mean[j] /= float64(n)
-	}
-	xc := mat.NewDense(n, d, nil)
-	for i := 0; i < n; i++ {
-		row := xc.RawRowView(i)
-		for j, v := range x[i*d : (i+1)*d] {
-			row[j] = float64(v) - p.Mean[j]
-			p.TotalVariance += row[j] * row[j] / float64(n)
-		}
-	}
+	p := &PCA{}
+	var xc *mat.Dense
+	p.Mean, xc, p.TotalVariance = centre(x, n, d)
 	gram := mat.NewSymDense(n, nil)
 	gram.SymOuterK(1/float64(n), xc)
 	var eig mat.EigenSym
@@ -147,17 +108,7 @@ func fitGram(x []float32, n, d, comps int) (*PCA, error) {
 		} else {
 			v[c%d] = 1 // no variance left: any direction projects to ~0
 		}
-		big := 0
-		for j := range v {
-			if math.Abs(v[j]) > math.Abs(v[big]) {
-				big = j
-			}
-		}
-		if v[big] < 0 {
-			for j := range v {
-				v[j] = -v[j]
-			}
-		}
+		signByLargest(v)
 		p.Components = append(p.Components, v)
 		p.Variance = append(p.Variance, lambda)
 	}
@@ -206,4 +157,43 @@ func checkMatrix(what string, x []float32, n, d int) error {
 		}
 	}
 	return nil
+}
+
+// signByLargest flips v so that its largest-magnitude entry is positive
+// (the sign convention of PCA.Components).
+func signByLargest(v []float64) {
+	big := 0
+	for j := range v {
+		if math.Abs(v[j]) > math.Abs(v[big]) {
+			big = j
+		}
+	}
+	if v[big] < 0 {
+		for j := range v {
+			v[j] = -v[j]
+		}
+	}
+}
+
+// centre returns the column means of x ([n, d]), the centred rows and
+// their total variance (the trace of the population covariance).
+func centre(x []float32, n, d int) (mean []float64, xc *mat.Dense, total float64) {
+	mean = make([]float64, d)
+	for i := 0; i < n; i++ {
+		for j, v := range x[i*d : (i+1)*d] {
+			mean[j] += float64(v)
+		}
+	}
+	for j := range mean {
+		mean[j] /= float64(n)
+	}
+	xc = mat.NewDense(n, d, nil)
+	for i := 0; i < n; i++ {
+		row := xc.RawRowView(i)
+		for j, v := range x[i*d : (i+1)*d] {
+			row[j] = float64(v) - mean[j]
+			total += row[j] * row[j] / float64(n)
+		}
+	}
+	return mean, xc, total
 }
