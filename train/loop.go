@@ -395,16 +395,8 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 		batches, segEnd = prefetch(cfg, s.model, ds, start, prefetchTo, stop), prefetchTo
 	}
 	t0 := now()
-	var tCal time.Time
+	planner := newBudgetPlanner(cfg.BudgetSeconds, recalibrate, now, t0)
 	bar := progressbar.New(progress, fmt.Sprintf("%s %s", cfg.Task, cfg.Arch), end-start, 0, "steps")
-	// After the step-12 estimate, the length is measured again over the
-	// steps since the last estimate each time another tenth of the budget
-	// has gone (from 20% to 80%), and at the planned end if that comes
-	// before 85% of the budget: load that changes during a run would
-	// otherwise end it well inside its budget, or at the 110% guard.
-	remeasureAt := []float64{0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8}
-	var tWin time.Time
-	winStart := 0
 	setSteps := func(steps int, why string, per float64) error {
 		cfg.Steps = steps
 		if autoWarmup {
@@ -446,45 +438,24 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	step := start
 	var pending map[string]any // the last step's metrics, until written
 	for ; step < end; step++ {
-		if cfg.BudgetSeconds > 0 && now().Sub(t0).Seconds() > cfg.BudgetSeconds*1.1 && ck == nil {
+		if planner.overrun() && ck == nil {
 			fmt.Fprintf(progress, "\ntime budget reached at step %d of %d: the run ends here\n", step, cfg.Steps)
 			cfg.Steps, s.cfg.Steps = step, step
 			break
 		}
-		if recalibrate && step == 2 {
-			tCal = now()
+		reassignShare := func() float64 { // the reassignments' share of a step
+			if reassigner == nil {
+				return 0
+			}
+			return reassignSec / float64(reassigner.ReassignEvery())
 		}
-		if recalibrate && step == 12 {
-			per := now().Sub(tCal).Seconds() / 10
-			if reassigner != nil { // the reassignments' share of a step
-				per += reassignSec / float64(reassigner.ReassignEvery())
-			}
-			left := 0.95*cfg.BudgetSeconds - now().Sub(t0).Seconds()
-			if err := setSteps(step+int(math.Max(1, left/per)), "measured", per); err != nil {
-				return nil, err
-			}
-			tWin, winStart = now(), step
-			if step >= end {
-				break
-			}
-		}
-		elapsed := now().Sub(t0).Seconds()
-		due := len(remeasureAt) > 0 && elapsed >= remeasureAt[0]*cfg.BudgetSeconds
-		early := step == end-1 && elapsed < 0.85*cfg.BudgetSeconds && (opts.StopAfter == 0 || end < opts.StopAfter)
-		if recalibrate && winStart >= 12 && step > winStart+4 && (due || early) {
-			for len(remeasureAt) > 0 && elapsed >= remeasureAt[0]*cfg.BudgetSeconds {
-				remeasureAt = remeasureAt[1:]
-			}
-			per := now().Sub(tWin).Seconds() / float64(step-winStart)
-			left := 0.95*cfg.BudgetSeconds - now().Sub(t0).Seconds()
-			// Only a change of more than 3% moves the schedule (the cosine
-			// learning rate follows the new length from this step on).
-			if n := step + int(math.Max(1, left/per)); math.Abs(float64(n-cfg.Steps)) > 0.03*float64(cfg.Steps) {
-				if err := setSteps(n, "measured again:", per); err != nil {
+		if n, why, per, measured := planner.plan(step, cfg.Steps, end, opts.StopAfter, reassignShare); measured {
+			if n > 0 {
+				if err := setSteps(n, why, per); err != nil {
 					return nil, err
 				}
 			}
-			tWin, winStart = now(), step
+			planner.newWindow(step)
 			if step >= end {
 				break
 			}
