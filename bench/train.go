@@ -109,7 +109,7 @@ func Train(c TrainConfig) (*TrainResult, error) {
 		case "openblas":
 			b, name, err := ops.StockBLAS(runtime.GOMAXPROCS(0))
 			if err != nil {
-				return nil, fmt.Errorf("bench: train stock: %w (use --stock-blas gonum)", err)
+				return nil, fmt.Errorf("train: bench stock: %w (use --stock-blas gonum)", err)
 			}
 			// Gorgonia's BLAS and OpenBLAS's thread count are process-wide:
 			// both go back to what the fast engine runs with (Gorgonia's
@@ -122,7 +122,7 @@ func Train(c TrainConfig) (*TrainResult, error) {
 			}()
 			stockGEMM = name
 		default:
-			return nil, fmt.Errorf("bench: train: stock blas %q, expected gonum or openblas", stockBLAS)
+			return nil, fmt.Errorf("train: bench: stock blas %q, expected gonum or openblas", stockBLAS)
 		}
 		var target *G.Node
 		input, target, loss, params, err = StockClassifier(g, spec, batch, size, 10, rng)
@@ -134,11 +134,11 @@ func Train(c TrainConfig) (*TrainResult, error) {
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("bench: train: engine %q, expected fast or stock", engine)
+		return nil, fmt.Errorf("train: bench: engine %q, expected fast or stock", engine)
 	}
 	grads, err := G.Grad(loss, params...)
 	if err != nil {
-		return nil, fmt.Errorf("bench: train %s: gradient: %w", engine, err)
+		return nil, fmt.Errorf("train: bench %s: gradient: %w", engine, err)
 	}
 	m := G.NewTapeMachine(g)
 	defer m.Close()
@@ -152,7 +152,7 @@ func Train(c TrainConfig) (*TrainResult, error) {
 	}
 	for i := 0; i < warmup; i++ {
 		if err := step(); err != nil {
-			return nil, fmt.Errorf("bench: train %s: %w", engine, err)
+			return nil, fmt.Errorf("train: bench %s: %w", engine, err)
 		}
 	}
 	var ms0, ms1 runtime.MemStats
@@ -160,7 +160,7 @@ func Train(c TrainConfig) (*TrainResult, error) {
 	t0 := time.Now()
 	for i := 0; i < steps; i++ {
 		if err := step(); err != nil {
-			return nil, fmt.Errorf("bench: train %s: %w", engine, err)
+			return nil, fmt.Errorf("train: bench %s: %w", engine, err)
 		}
 	}
 	el := time.Since(t0).Seconds()
