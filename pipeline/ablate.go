@@ -318,6 +318,8 @@ func ablateHeader(w io.Writer, r *AblateResult, title string) {
 		title, r.Arch, r.Data, r.Batch, length, r.ValImages, r.ImageSize, r.ProbeSize, r.ProbeTrain, r.TestImages)
 }
 
+// WritePermsTable writes the jigsaw-perms ablation as a Markdown table
+// shaped like Noroozi & Favaro 2016, Table 4.
 func WritePermsTable(w io.Writer, r *AblateResult) {
 	ablateHeader(w, r, "Jigsaw permutation sets (cf. Noroozi & Favaro 2016, Table 4)")
 	fmt.Fprintf(w, "| permutations | method | average Hamming | minimum Hamming | jigsaw accuracy | chance | linear top-1 | layer | steps |\n")
@@ -332,6 +334,8 @@ func WritePermsTable(w io.Writer, r *AblateResult) {
 	fmt.Fprintf(w, "\nwall time %.0fs; runs and models in %s\n", r.WallSeconds, r.Out)
 }
 
+// WriteShortcutsTable writes the jigsaw-shortcuts ablation as a Markdown
+// table shaped like Noroozi & Favaro 2016, Table 5.
 func WriteShortcutsTable(w io.Writer, r *AblateResult) {
 	ablateHeader(w, r, "Jigsaw shortcut protections (cf. Noroozi & Favaro 2016, Table 5)")
 	fmt.Fprintf(w, "| gap | per-tile normalisation | colour jitter | jigsaw accuracy | chance | linear top-1 | layer | steps |\n")
