@@ -32,6 +32,7 @@ func main() {
 			evalCommand(
 				baselinesCommand(),
 				evalPretextCommand(),
+				clusterCommand(),
 			),
 			ablateCommand(),
 			reproduceCommand(),
