@@ -72,10 +72,14 @@ func TestKillAndResume(t *testing.T) {
 	ready := filepath.Join(dir, "ready")
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	giveUp := time.After(5 * time.Minute) // a hung child, not a slow one
 	for waiting := true; waiting; {
 		select {
 		case err := <-exited:
 			t.Fatalf("the training child exited before step %d: %v", killStep, err)
+		case <-giveUp:
+			cmd.Process.Kill()
+			t.Fatalf("no word from the training child after 5 minutes")
 		case <-tick.C:
 			if _, err := os.Stat(ready); err == nil {
 				waiting = false
