@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -53,10 +54,17 @@ func readAllMaybeGz(path string) ([]byte, error) {
 		return nil, fmt.Errorf("data: %w", err)
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
 	br := bufio.NewReaderSize(f, 1<<20)
 	head, _ := br.Peek(2)
 	if !strings.HasSuffix(path, ".gz") && !bytes.Equal(head, []byte{0x1f, 0x8b}) {
-		b, err := io.ReadAll(br)
+		if st.Size() > DefaultMaxIDX+1024 {
+			return nil, fmt.Errorf("data: %s: %d bytes, over the IDX limit of %d: %w", path, st.Size(), int64(DefaultMaxIDX), ErrLimit)
+		}
+		b, err := io.ReadAll(io.LimitReader(br, DefaultMaxIDX+1024))
 		if err != nil {
 			return nil, fmt.Errorf("data: read %s: %w", path, err)
 		}
@@ -67,10 +75,12 @@ func readAllMaybeGz(path string) ([]byte, error) {
 		return nil, fmt.Errorf("data: %s: not a gzip file: %w", path, err)
 	}
 	var buf bytes.Buffer
-	if st, err := f.Stat(); err == nil {
-		buf.Grow(int(2 * st.Size())) // a guess; IDX images compress ~2-6x
-	}
-	if _, err := io.Copy(&buf, zr); err != nil {
+	buf.Grow(int(min(2*st.Size(), DefaultMaxIDX))) // a guess; IDX images compress ~2-6x
+	capped := &capReader{r: zr, left: min(inflateLimit(st.Size()), DefaultMaxIDX+1024), what: path}
+	if _, err := io.Copy(&buf, capped); err != nil {
+		if errors.Is(err, ErrLimit) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("data: %s: gzip stream truncated or corrupt after %d decompressed bytes: %w", path, buf.Len(), err)
 	}
 	return buf.Bytes(), nil

@@ -332,6 +332,9 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	}
 	defer s.machine.Close()
 	s.progress = progress
+	if err := checkMemory(cfg, s.model.Loss().Graph(), progress); err != nil {
+		return nil, err
+	}
 
 	start := 0
 	if ck != nil {

@@ -46,7 +46,8 @@ func openDataset(spec, split string, skipBad bool, channels, size int) (data.Dat
 	} else if !isArchive(spec) {
 		return nil, fmt.Errorf("data %q: a file, but not a .tar, .tar.gz or .tgz archive", spec)
 	}
-	f, err := data.OpenImageFolder(spec, split, data.FolderOptions{Channels: channels, SkipBad: skipBad, Size: size})
+	// A negative size (pretrain's default) shrinks larger images to -size.
+	f, err := data.OpenImageFolder(spec, split, data.FolderOptions{Channels: channels, SkipBad: skipBad, Size: max(size, 0), Shrink: max(-size, 0)})
 	if err != nil {
 		return nil, err
 	}
@@ -84,5 +85,8 @@ func loadAll(spec, split string, skipBad bool, channels, size int) (data.Dataset
 		}
 		ds = good
 	}
-	return data.Cache(ds)
+	if ds, err = data.Cache(ds); err != nil {
+		return nil, err
+	}
+	return data.UniformChannels(ds)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -85,7 +86,14 @@ func pretrainCommand() *cli.Command {
 // (channels, input size, normalisation, classes) and runs the trainer.
 func pretrain(cfg train.Config, dataSpec, split, out string, skipBad bool, channels, size int, resume bool, tweak func(*pretext.Config) error) (*train.Result, error) {
 	t0 := time.Now()
+	if a, err := train.ArchInputSize(cfg.Arch); err == nil && size == 0 {
+		size = -a // shrink photos larger than the architecture's input to it
+	}
 	ds, err := loadAll(dataSpec, split, skipBad, channels, size)
+	if errors.Is(err, data.ErrNoSplit) && split == "train" { // a flat folder of one's own photos
+		split = ""
+		ds, err = loadAll(dataSpec, split, skipBad, channels, size)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +103,11 @@ func pretrain(cfg train.Config, dataSpec, split, out string, skipBad bool, chann
 		return nil, err
 	}
 	cfg.Data = dataSpec
-	cfg.Pretext = pretext.DefaultConfig(first.C, first.H)
+	in := first.H
+	if size < 0 {
+		in = min(-size, first.H, first.W)
+	}
+	cfg.Pretext = pretext.DefaultConfig(first.C, in)
 	cfg.Pretext.NumClasses = len(ds.Classes())
 	if cfg.Pretext.Mean, cfg.Pretext.Std, err = channelStats(ds, 2000); err != nil {
 		return nil, err
