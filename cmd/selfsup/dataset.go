@@ -54,6 +54,9 @@ func openDataset(spec, split string, skipBad bool, channels, size int) (data.Dat
 	if n := len(f.Skipped()); n > 0 {
 		fmt.Fprintf(os.Stderr, "skipped %d unreadable files in %s (first: %s)\n", n, spec, f.Skipped()[0])
 	}
+	if skipBad { // decode once to drop and count the bad ones (extract, eval: issue 16)
+		return data.SkipBad(f, os.Stderr)
+	}
 	return f, nil
 }
 
@@ -74,16 +77,6 @@ func loadAll(spec, split string, skipBad bool, channels, size int) (data.Dataset
 	ds, err := openDataset(spec, split, skipBad, channels, size)
 	if err != nil {
 		return nil, err
-	}
-	if skipBad {
-		good, bad, err := data.Check(ds, true)
-		if err != nil {
-			return nil, err
-		}
-		if len(bad) > 0 {
-			fmt.Fprintf(os.Stderr, "skipped %d images that failed to decode (first: %s)\n", len(bad), bad[0])
-		}
-		ds = good
 	}
 	if ds, err = data.Cache(ds); err != nil {
 		return nil, err
