@@ -57,7 +57,7 @@ func allocated(f func()) uint64 {
 // refused from the header, before anything is allocated for the pixels.
 func TestDecodeRefusesPixelBombs(t *testing.T) {
 	for name, b := range map[string][]byte{
-		"png 60000x60000": pngBomb(t, 60000, 60000),
+		"png 60000x60000":  pngBomb(t, 60000, 60000),
 		"jpeg 65500x65500": jpegBomb(t, 65500, 65500),
 		"png 1x2^31":       pngBomb(t, 1, 1<<31-1),
 	} {
