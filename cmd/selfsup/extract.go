@@ -21,6 +21,7 @@ import (
 
 	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/internal/npy"
+	"github.com/selfsup/selfsup/internal/runlock"
 	"github.com/selfsup/selfsup/runtime"
 )
 
@@ -54,6 +55,11 @@ func extractCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object as the last stdout line"},
 		),
 		Action: func(c *cli.Context) error {
+			lock, err := runlock.Acquire(c.String("out")+".lock", "extract: output "+c.String("out"))
+			if err != nil {
+				return err
+			}
+			defer lock.Release()
 			sess, err := openSession(c)
 			if err != nil {
 				return err
