@@ -166,6 +166,9 @@ func ExtractStream(sess *Session, n int, chw [3]int, load func(i int, dst []floa
 			return 0, fmt.Errorf("runtime: extract: items %d..%d: output %q has shape %v, %d values per item, earlier batches had %d",
 				b.start, b.start+b.count-1, opts.Output, o.Shape, d, dim)
 		}
+		if err := checkFinite(o.Data, dim, b.start, opts.Output); err != nil {
+			return 0, err
+		}
 		if err := emit(b.start, b.count, o.Data, dim); err != nil {
 			return 0, fmt.Errorf("runtime: extract: items %d..%d: %w", b.start, b.start+b.count-1, err)
 		}
