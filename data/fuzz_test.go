@@ -1,0 +1,138 @@
+package data
+
+import (
+	"archive/tar"
+	"bytes"
+	"image"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Fuzz targets for every decoder of outside bytes in this package (issue
+// 16). Seeds: f.Add below plus testdata/fuzz/<Target>/. CI runs each for
+// a few seconds (scripts/test.sh); crashers become regular tests.
+
+// fuzzMaxPixels keeps decoding under the fuzzer fast; the limit logic is
+// the same at any value.
+const fuzzMaxPixels = 1 << 20
+
+func seedImages(f *testing.F) [][]byte {
+	t := &testing.T{}
+	return [][]byte{
+		encodePNG(t, smoothRGBA(9, 7)),
+		encodePNG(t, image.NewGray(image.Rect(0, 0, 5, 3))),
+		encodeJPEG(t, smoothRGBA(17, 9)),
+		encodeJPEG(t, image.NewGray(image.Rect(0, 0, 8, 8))),
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, b := range seedImages(f) {
+		f.Add(b, uint8(0), uint8(0))
+		f.Add(b, uint8(3), uint8(1))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, size, ch uint8) {
+		o := DecodeOptions{MaxPixels: fuzzMaxPixels, Size: int(size % 64), Channels: []int{0, 1, 3}[ch%3]}
+		if size >= 128 {
+			o.Size, o.Shrink = 0, int(size%32)+1
+		}
+		m, err := DecodeWith(b, o)
+		if err != nil {
+			return
+		}
+		if err := m.check(); err != nil {
+			t.Fatalf("decoded an invalid image: %v", err)
+		}
+		if o.Size > 0 && (m.H != o.Size || m.W != o.Size) {
+			t.Fatalf("size %d: got %dx%d", o.Size, m.H, m.W)
+		}
+	})
+}
+
+func seedTar(members [][2]string) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, m := range members {
+		tw.WriteHeader(&tar.Header{Name: m[0], Mode: 0o644, Size: int64(len(m[1])), Typeflag: tar.TypeReg})
+		tw.Write([]byte(m[1]))
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+func FuzzImageFolderArchive(f *testing.F) {
+	imgs := seedImages(f)
+	f.Add(seedTar([][2]string{{"a.png", string(imgs[0])}, {"b.jpg", string(imgs[2])}}))
+	f.Add(seedTar([][2]string{{"train/x/a.png", string(imgs[1])}, {"train/y/b.jpg", string(imgs[3])}}))
+	f.Add(seedTar([][2]string{{"../a.png", string(imgs[0])}}))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := filepath.Join(dir, "f.tar")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, skip := range []bool{false, true} {
+			ds, err := OpenImageFolder(p, "", FolderOptions{SkipBad: skip, MaxPixels: fuzzMaxPixels, MaxMember: 1 << 20})
+			if err != nil {
+				continue
+			}
+			for i := 0; i < min(ds.Len(), 8); i++ {
+				ds.Image(i)
+			}
+		}
+	})
+}
+
+func FuzzIDX(f *testing.F) {
+	f.Add([]byte{0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4})
+	f.Add([]byte{0, 0, 8, 1, 0, 0, 0, 2, 7, 9})
+	f.Add([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff})
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := filepath.Join(dir, "f-idx3-ubyte")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ds, err := OpenIDX(p, "")
+		if err != nil {
+			return
+		}
+		for i := 0; i < min(ds.Len(), 4); i++ {
+			if m, err := ds.Image(i); err == nil {
+				if err := m.check(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	})
+}
+
+func FuzzCIFARBin(f *testing.F) {
+	rec := make([]byte, cifarRecord)
+	rec[0] = 3
+	f.Add(rec)
+	f.Add(append(append([]byte{}, rec...), 11))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := os.WriteFile(filepath.Join(dir, "test_batch.bin"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ds, err := OpenCIFAR10Bin(dir, "test")
+		if err != nil {
+			return
+		}
+		for i := 0; i < min(ds.Len(), 4); i++ {
+			m, err := ds.Image(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l := ds.Label(i); l < 0 || l >= 10 {
+				t.Fatalf("label %d", l)
+			}
+			if err := m.check(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
