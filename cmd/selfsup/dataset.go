@@ -9,6 +9,9 @@ import (
 	"github.com/selfsup/selfsup/data"
 )
 
+// maxPixels is the global --max-pixels flag: the image readers' pixel limit.
+var maxPixels int64 = data.DefaultMaxPixels
+
 // openDataset resolves a --data value and a split ("train" or "test"):
 //
 //	fashion-mnist       the Debian package dataset-fashion-mnist
@@ -47,7 +50,7 @@ func openDataset(spec, split string, skipBad bool, channels, size int) (data.Dat
 		return nil, fmt.Errorf("data %q: a file, but not a .tar, .tar.gz or .tgz archive", spec)
 	}
 	// A negative size (pretrain's default) shrinks larger images to -size.
-	f, err := data.OpenImageFolder(spec, split, data.FolderOptions{Channels: channels, SkipBad: skipBad, Size: max(size, 0), Shrink: max(-size, 0)})
+	f, err := data.OpenImageFolder(spec, split, data.FolderOptions{Channels: channels, SkipBad: skipBad, Size: max(size, 0), Shrink: max(-size, 0), MaxPixels: maxPixels})
 	if err != nil {
 		return nil, err
 	}

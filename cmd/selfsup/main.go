@@ -10,6 +10,8 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/selfsup/selfsup/data"
 )
 
 // version is the selfsup version written into exported models.
@@ -42,6 +44,8 @@ func main() {
 		},
 		Writer:    os.Stdout,
 		ErrWriter: os.Stderr,
+		Flags: []cli.Flag{&cli.Int64Flag{Name: "max-pixels", Value: data.DefaultMaxPixels, Destination: &maxPixels,
+			Usage: "refuse images whose header declares more pixels than this (every reader; serve has its own)"}},
 	}
 	app.Commands = append(app.Commands, extraCommands...)
 	if len(benchCommands) > 0 {
