@@ -72,6 +72,7 @@ func FuzzImageFolderArchive(f *testing.F) {
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
+
 		for _, skip := range []bool{false, true} {
 			ds, err := OpenImageFolder(p, "", FolderOptions{SkipBad: skip, MaxPixels: fuzzMaxPixels, MaxMember: 1 << 20})
 			if err != nil {

@@ -132,6 +132,9 @@ func OpenIDX(imagesPath, labelsPath string) (Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
+	if dims[0] > 0 && (dims[1] == 0 || dims[2] == 0) {
+		return nil, fmt.Errorf("data: %s: IDX images of %d x %d pixels (dimensions %v)", imagesPath, dims[1], dims[2], dims)
+	}
 	s := &idxSet{path: imagesPath, n: dims[0], h: dims[1], w: dims[2], pix: pix}
 	if labelsPath == "" {
 		return s, nil

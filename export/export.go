@@ -2,8 +2,9 @@
 // into an ONNX model: IR version 8, opset 17, one float32 input "images"
 // [N, C, H, W] with a dynamic batch dimension, named outputs ("features"
 // [N, D], optionally "stage1".."stage4" [N, C, H, W]) and metadata props that
-// describe preprocessing. Batch norms that follow a convolution are folded
-// into it by default.
+// describe preprocessing. Each stage output also has a pooled form,
+// "stage1_pool".. [N, C*g*g] (see PoolSuffix and PoolWindow). Batch norms
+// that follow a convolution are folded into it by default.
 //
 // The package also reads models back (Load, Inspect) and runs them with a
 // small pure-Go interpreter (Run) for the operator subset it writes, which
@@ -46,8 +47,10 @@ const FeaturesOutput = "features"
 // Options controls Build.
 type Options struct {
 	// Outputs lists the spec outputs to expose, in order ("features",
-	// "stage1".."stage4"). Nil or empty means ["features"]. Layers that no
-	// requested output depends on are left out of the graph.
+	// "stage1".."stage4", and the pooled forms "stage1_pool".. of the
+	// stages, see PoolSuffix; AllOutputs lists them all). Nil or empty
+	// means ["features"]. Layers that no requested output depends on are
+	// left out of the graph.
 	Outputs []string
 	// FoldBN folds every batch norm that directly follows a convolution
 	// (and is that convolution's only reader) into the convolution's weight
@@ -106,9 +109,16 @@ func Build(spec *models.Spec, w models.Weights, opts Options) (*onnxpb.ModelProt
 		outputs = []string{FeaturesOutput}
 	}
 	seenOut := map[string]bool{}
+	pooledOf := map[string]string{} // pooled output -> its stage output
 	for _, o := range outputs {
-		if _, ok := spec.Outputs[o]; !ok {
-			return nil, errorf("build %s: unknown output %q (known: %v)", spec.Arch, o, sortedKeys(spec.Outputs))
+		if st, ok := IsPooledOutput(spec, o); ok {
+			if opts.DynamicHW {
+				return nil, errorf("build %s: output %q pools %s on a grid fixed at export, which needs a fixed input size; "+
+					"export without dynamic height and width, or export %q and pool it yourself", spec.Arch, o, st, st)
+			}
+			pooledOf[o] = st
+		} else if _, ok := spec.Outputs[o]; !ok {
+			return nil, errorf("build %s: unknown output %q (known: %v)", spec.Arch, o, knownOutputs(spec))
 		}
 		if seenOut[o] {
 			return nil, errorf("build %s: output %q requested twice", spec.Arch, o)
@@ -147,11 +157,19 @@ func Build(spec *models.Spec, w models.Weights, opts Options) (*onnxpb.ModelProt
 		}
 	}
 	outLayer := map[string]bool{} // layers an output refers to directly
+	readers := map[string]int{}
 	for _, o := range outputs {
+		if st, ok := pooledOf[o]; ok {
+			// The pooling nodes read the stage map: it stays live and
+			// counts that reader, so a conv writing it is not folded into
+			// a batch norm after it and its value keeps its name.
+			mark(spec.Outputs[st])
+			readers[spec.Outputs[st]]++
+			continue
+		}
 		mark(spec.Outputs[o])
 		outLayer[spec.Outputs[o]] = true
 	}
-	readers := map[string]int{}
 	for _, l := range spec.Layers {
 		if !live[l.Name] {
 			continue
@@ -187,6 +205,14 @@ func Build(spec *models.Spec, w models.Weights, opts Options) (*onnxpb.ModelProt
 			return nil, err
 		}
 	}
+	for _, o := range outputs {
+		if st, ok := pooledOf[o]; ok {
+			src := spec.Outputs[st]
+			if err := b.pool(o, src, shapes[src]); err != nil {
+				return nil, errorf("build %s: %w", spec.Arch, err)
+			}
+		}
+	}
 
 	// Graph outputs: rename the producing node's output when nothing else
 	// reads it, else add an Identity.
@@ -199,6 +225,9 @@ func Build(spec *models.Spec, w models.Weights, opts Options) (*onnxpb.ModelProt
 	}
 	current := map[string]string{} // layer -> the value name it now has
 	for _, o := range outputs {
+		if _, ok := pooledOf[o]; ok {
+			continue // written by its Flatten node, which nothing reads
+		}
 		src := spec.Outputs[o]
 		p := producer[src]
 		if _, done := current[src]; !done && p != nil && readers[src] == 0 {
@@ -233,7 +262,14 @@ func Build(spec *models.Spec, w models.Weights, opts Options) (*onnxpb.ModelProt
 	}
 	g.Input = []*onnxpb.ValueInfoProto{valueInfo(InputName, inDims)}
 	for _, o := range outputs {
-		s := shapes[spec.Outputs[o]]
+		var s vshape
+		if st, ok := pooledOf[o]; ok {
+			if s, err = pooledShape(shapes[spec.Outputs[st]]); err != nil {
+				return nil, errorf("build %s: output %q: %w", spec.Arch, o, err)
+			}
+		} else {
+			s = shapes[spec.Outputs[o]]
+		}
 		dims := []*onnxpb.TensorShapeProto_Dimension{dimParam(BatchDim), dimValue(s[0])}
 		if len(s) == 3 {
 			if opts.DynamicHW {

@@ -3,11 +3,11 @@ package export
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/selfsup/selfsup/export/onnxpb"
+	"github.com/selfsup/selfsup/internal/atomicfile"
 )
 
 // Marshal encodes m in the protobuf wire format of ONNX files. The
@@ -31,39 +31,8 @@ func Write(path string, m *onnxpb.ModelProto) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, b); err != nil {
 		return errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(b); err != nil {
-		return fail(err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return errorf("write %s: %w", path, err)
-	}
-	// Make the rename durable; some file systems cannot sync a directory,
-	// and the data is already safe, so that error is not reported.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -29,6 +29,9 @@ const (
 	KeyConfigHash = "selfsup.config_hash"
 	// KeyVersion is the selfsup version that wrote the model.
 	KeyVersion = "selfsup.version"
+	// KeyBNRecalibrated is "true" when the batch-norm running statistics
+	// were re-estimated on whole images before folding (export --bn-data).
+	KeyBNRecalibrated = "selfsup.bn_recalibrated"
 )
 
 // Layout is the only input layout the exporter writes.

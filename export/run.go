@@ -13,8 +13,8 @@ import (
 // [N, C, H, W] for exported backbones) with a plain pure-Go interpreter and
 // returns every graph output by name. It supports exactly the operators
 // Build writes, with the attributes it writes (Conv, BatchNormalization in
-// inference mode, Relu, Add without broadcasting, MaxPool, GlobalAveragePool,
-// Flatten, Identity), accumulates in float64 and is slow: it is an oracle
+// inference mode, Relu, Add without broadcasting, MaxPool, AveragePool,
+// GlobalAveragePool, Flatten, Identity), accumulates in float64 and is slow: it is an oracle
 // for tests and a fallback check, not an inference engine. Anything outside
 // that subset is an error, never a silent approximation.
 func Run(model *onnxpb.ModelProto, x []float32, shape []int) (map[string]models.Tensor, error) {
@@ -259,6 +259,10 @@ func runNode(n *onnxpb.NodeProto, ins []*t64) (*t64, error) {
 		if err = arity(1, 1); err == nil {
 			out, err = maxPool(ins[0], a)
 		}
+	case "AveragePool":
+		if err = arity(1, 1); err == nil {
+			out, err = avgPool(ins[0], a)
+		}
 	case "GlobalAveragePool":
 		if err = arity(1, 1); err == nil {
 			x := ins[0]
@@ -478,6 +482,64 @@ func maxPool(x *t64, a attrs) (*t64, error) {
 					}
 				}
 				y.data[(p*OH+oy)*OW+ox] = best
+			}
+		}
+	}
+	return y, nil
+}
+
+// avgPool averages each window (ceil_mode 0, no dilation). Padded positions
+// count as zeros with count_include_pad = 1 and are left out of the count
+// otherwise (the ONNX default).
+func avgPool(x *t64, a attrs) (*t64, error) {
+	if len(x.shape) != 4 {
+		return nil, fmt.Errorf("input shape %v, expected [N, C, H, W]", x.shape)
+	}
+	if cm := a.int("ceil_mode", 0); cm != 0 {
+		return nil, fmt.Errorf("ceil_mode %d not supported", cm)
+	}
+	includePad := a.int("count_include_pad", 0)
+	if includePad != 0 && includePad != 1 {
+		return nil, fmt.Errorf("count_include_pad %d, expected 0 or 1", includePad)
+	}
+	if _, ok := a.byName["kernel_shape"]; !ok {
+		return nil, fmt.Errorf("kernel_shape missing")
+	}
+	if _, ok := a.byName["dilations"]; ok {
+		return nil, fmt.Errorf("attribute \"dilations\" not supported")
+	}
+	s, err := readSpatial(a, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	N, C, H, W := x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+	OH, OW := outSize(H, s.kh, 1, s.sh, s.pt, s.pb), outSize(W, s.kw, 1, s.sw, s.pl, s.pr)
+	if OH <= 0 || OW <= 0 {
+		return nil, fmt.Errorf("input %dx%d too small for the window", H, W)
+	}
+	y := &t64{shape: []int{N, C, OH, OW}, data: make([]float64, N*C*OH*OW)}
+	for p := 0; p < N*C; p++ {
+		xp := x.data[p*H*W : (p+1)*H*W]
+		for oy := 0; oy < OH; oy++ {
+			for ox := 0; ox < OW; ox++ {
+				var sum float64
+				count := 0
+				for ky := 0; ky < s.kh; ky++ {
+					iy := oy*s.sh - s.pt + ky
+					for kx := 0; kx < s.kw; kx++ {
+						ix := ox*s.sw - s.pl + kx
+						if iy >= 0 && iy < H && ix >= 0 && ix < W {
+							sum += xp[iy*W+ix]
+							count++
+						} else if includePad == 1 && iy < H+s.pb && ix < W+s.pr {
+							count++ // a padded zero
+						}
+					}
+				}
+				if count == 0 {
+					return nil, fmt.Errorf("window (%d, %d) covers no input", oy, ox)
+				}
+				y.data[(p*OH+oy)*OW+ox] = sum / float64(count)
 			}
 		}
 	}

@@ -288,3 +288,13 @@ func (l *Linear) Apply(x *G.Node) (*G.Node, error) { return ops.Linear(x, l.W, l
 func (l *Linear) Weights() Weights {
 	return Weights{l.Name + ".weight": NodeTensor(l.W), l.Name + ".bias": NodeTensor(l.B)}
 }
+
+// SetBNMomentum sets the running-statistics momentum of every batch norm
+// (running = (1-m)*running + m*batch on each training forward pass). With
+// m = 1/k before the k-th batch the running statistics become the
+// cumulative average of the batch statistics: RecalibrateBN in train/.
+func (b *Backbone) SetBNMomentum(m float64) {
+	for _, st := range b.bn {
+		st.Momentum = m
+	}
+}

@@ -52,6 +52,12 @@ type NCEMemory struct {
 	Dim  int
 	// Pos holds each batch row's positive (its own bank entry m_I), [B, Dim].
 	Pos []float32
+	// FreshPos, when it has B entries, marks the rows whose positive is
+	// instead the row's embedding in the last input (PIRL's f(v_I)),
+	// copied into Pos at the start of each forward pass and a constant
+	// from then on, like a bank entry (no gradient flows through it): the
+	// positive of an image whose bank entry has never been written.
+	FreshPos []bool
 	// Neg holds each batch row's K negatives as bank row indices, [B, K];
 	// with SharedNeg, one set of K negatives for every row, [K]. The
 	// shared form computes scores and gradients as matrix products over
@@ -320,6 +326,23 @@ func (op *memoryNCE) Do(vs ...G.Value) (G.Value, error) {
 	}
 	if len(m.Seen) != op.n {
 		m.Seen = make([][]float32, op.n)
+	}
+	if len(m.FreshPos) == B {
+		last := ds[op.n-1]
+		for i, fresh := range m.FreshPos {
+			if !fresh {
+				continue
+			}
+			dst := m.Pos[i*D : (i+1)*D]
+			switch dt {
+			case tensor.Float32:
+				copy(dst, last.Float32s()[i*D:(i+1)*D])
+			default:
+				for j, v := range last.Float64s()[i*D : (i+1)*D] {
+					dst[j] = float32(v)
+				}
+			}
+		}
 	}
 	if m.SharedNeg {
 		op.gatherShared(dt, B)

@@ -327,3 +327,79 @@ func benchMemoryNCE(b *testing.B, shared bool) {
 		}
 	}
 }
+
+// TestMemoryNCEFreshPositives: rows marked FreshPos take their positive
+// from the last input's (normalised) embedding, as a constant: the loss and
+// the gradients equal those of a run whose Pos rows hold those embeddings
+// copied by hand.
+func TestMemoryNCEFreshPositives(t *testing.T) {
+	rng := rand.New(rand.NewSource(23))
+	const B, D, K, rows = 3, 6, 5, 11
+	for _, v := range []NCEVariant{NCESoftmax, NCEUniform} {
+		base := randomMemory(rng, B, D, K, rows, v, 0.2, true)
+		base.Z = 3
+		inputs := []*tensor.Dense{randDense(rng, B, D), randDense(rng, B, D)}
+		fresh := []bool{true, false, true}
+		run := func(m *NCEMemory) (float64, [][]float64) {
+			g := G.NewGraph()
+			var raw, embs []*G.Node
+			for i, in := range inputs {
+				n := G.NewTensor(g, tensor.Float64, 2, G.WithShape(B, D), G.WithValue(in.Clone().(*tensor.Dense)), G.WithName(fmt.Sprintf("e%d", i)))
+				e, err := L2Normalize(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, embs = append(raw, n), append(embs, e)
+			}
+			loss, err := MemoryNCE(embs, []float64{0.5, 0.5}, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			grads, err := G.Grad(loss, raw...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vm := G.NewTapeMachine(g)
+			defer vm.Close()
+			if err := vm.RunAll(); err != nil {
+				t.Fatal(err)
+			}
+			l, _ := scalarValue("nce", loss.Value())
+			var gs [][]float64
+			for _, gr := range grads {
+				gs = append(gs, append([]float64(nil), gr.Value().Data().([]float64)...))
+			}
+			return l, gs
+		}
+		m1 := *base
+		m1.Pos = append([]float32(nil), base.Pos...)
+		m1.FreshPos = fresh
+		l1, g1 := run(&m1)
+		m2 := *base
+		m2.Pos = append([]float32(nil), base.Pos...)
+		f := inputs[1].Float64s()
+		for i := range fresh {
+			if !fresh[i] {
+				continue
+			}
+			var nrm float64
+			for _, x := range f[i*D : (i+1)*D] {
+				nrm += x * x
+			}
+			for d := 0; d < D; d++ {
+				m2.Pos[i*D+d] = float32(f[i*D+d] / math.Sqrt(nrm))
+			}
+		}
+		l2, g2 := run(&m2)
+		if math.Abs(l1-l2) > 1e-6*math.Abs(l2) {
+			t.Fatalf("%v: loss with fresh positives %.12g, with the positives copied by hand %.12g", v, l1, l2)
+		}
+		for k := range g1 {
+			for j := range g1[k] {
+				if math.Abs(g1[k][j]-g2[k][j]) > 1e-6 {
+					t.Fatalf("%v: gradient of input %d [%d] %g vs %g", v, k, j, g1[k][j], g2[k][j])
+				}
+			}
+		}
+	}
+}

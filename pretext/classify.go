@@ -84,9 +84,21 @@ func augment(img data.Image, cfg Config, rng *rand.Rand) data.Tensor {
 	if cfg.NoAugment {
 		return data.Resize(t, cfg.InputSize, cfg.InputSize)
 	}
-	t = data.RandomResizedCrop(t, rng, cfg.InputSize, cfg.CropScaleMin, 1, 3.0/4, 4.0/3)
+	if cfg.PadCrop > 0 {
+		t = data.PadCrop(data.Resize(t, cfg.InputSize, cfg.InputSize), rng, cfg.PadCrop)
+	} else {
+		t = data.RandomResizedCrop(t, rng, cfg.InputSize, cfg.CropScaleMin, 1, 3.0/4, 4.0/3)
+	}
 	if cfg.Flip {
 		t = data.HFlip(t, rng, 0.5)
+	}
+	if s := cfg.ColorJitter; s > 0 {
+		if rng.Float64() < 0.8 {
+			t = data.ColorJitter(t, rng, s, s, s, s/4)
+		}
+	}
+	if cfg.GrayProb > 0 {
+		t = data.RandomGrayscale(t, rng, cfg.GrayProb)
 	}
 	return t
 }

@@ -438,12 +438,12 @@ func TestJigsawHeadsAndPermFile(t *testing.T) {
 func TestResolveJigsaw(t *testing.T) {
 	cfg := DefaultConfig(3, 32)
 	j := ResolveJigsaw(cfg)
-	if j.N != 100 || j.Method != PermMethodMaxAvg || j.Tiles.Crop != 84 || j.Tiles.Tile != 24 || j.Hidden != 512 {
+	if j.N != 100 || j.Method != PermMethodMaxAvg || j.Tiles.Crop != 30 || j.Tiles.Tile != 8 || j.Hidden != 512 {
 		t.Fatalf("defaults for 32 px: %+v", j)
 	}
 	cfg.Jigsaw = &JigsawConfig{N: 10, Method: PermMethodRandom}
 	j = ResolveJigsaw(cfg)
-	if j.N != 10 || j.Method != PermMethodRandom || j.Tiles.Tile != 24 || !j.Tiles.Gap || j.Hidden != 512 {
+	if j.N != 10 || j.Method != PermMethodRandom || j.Tiles.Tile != 8 || !j.Tiles.Gap || j.Hidden != 512 {
 		t.Fatalf("partial config resolved to %+v", j)
 	}
 	cfg.Jigsaw = &JigsawConfig{}

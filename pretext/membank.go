@@ -22,6 +22,11 @@ type MemoryBank struct {
 	Momentum float64
 	// Data holds the N rows of Dim values, row-major [N, Dim].
 	Data []float32
+	// Written[i] reports whether row i has been updated with an
+	// embedding; until then it is the random unit vector NewMemoryBank
+	// drew, and the first Update replaces it instead of averaging with it.
+	// A bank without flags (nil) treats every row as written.
+	Written []bool
 }
 
 // NewMemoryBank returns a bank of n random unit vectors of dimension dim
@@ -34,7 +39,7 @@ func NewMemoryBank(n, dim int, momentum float64, rng *rand.Rand) (*MemoryBank, e
 	if momentum < 0 || momentum >= 1 {
 		return nil, fmt.Errorf("pretext: memory bank: momentum must be in [0, 1), got %g", momentum)
 	}
-	b := &MemoryBank{N: n, Dim: dim, Momentum: momentum, Data: make([]float32, n*dim)}
+	b := &MemoryBank{N: n, Dim: dim, Momentum: momentum, Data: make([]float32, n*dim), Written: make([]bool, n)}
 	row := make([]float64, dim)
 	for i := 0; i < n; i++ {
 		for j := range row {
@@ -79,7 +84,10 @@ func (b *MemoryBank) Gather(index []int, dst []float32) error {
 
 // Update moves the rows at index towards the embeddings emb ([len(index),
 // Dim], row k for index[k]): m = normalise(Momentum m + (1 - Momentum) e),
-// in float64. Repeated indices are applied in order.
+// in float64; a row never written before becomes normalise(e) (a bank
+// initialised with the embeddings, as NPID's first epoch effectively has
+// it, instead of half a random vector). Repeated indices are applied in
+// order.
 func (b *MemoryBank) Update(index []int, emb []float32) error {
 	if len(emb) != len(index)*b.Dim {
 		return fmt.Errorf("pretext: memory bank: update of %d rows with %d values (dim %d)", len(index), len(emb), b.Dim)
@@ -90,10 +98,40 @@ func (b *MemoryBank) Update(index []int, emb []float32) error {
 			return fmt.Errorf("pretext: memory bank: index %d outside [0, %d)", i, b.N)
 		}
 		m, e := b.Row(i), emb[k*b.Dim:(k+1)*b.Dim]
+		mu := b.Momentum
+		if len(b.Written) == b.N && !b.Written[i] {
+			mu = 0
+			b.Written[i] = true
+		}
 		for j := range v {
-			v[j] = b.Momentum*float64(m[j]) + (1-b.Momentum)*float64(e[j])
+			v[j] = mu*float64(m[j]) + (1-mu)*float64(e[j])
 		}
 		normaliseInto(m, v)
+	}
+	return nil
+}
+
+// WrittenTensor returns Written as a [N] tensor of 0/1 for checkpoints.
+func (b *MemoryBank) WrittenTensor() models.Tensor {
+	t := models.Tensor{Shape: []int{b.N}, Data: make([]float32, b.N)}
+	for i, w := range b.Written {
+		if w {
+			t.Data[i] = 1
+		}
+	}
+	return t
+}
+
+// SetWrittenTensor restores Written from WrittenTensor's form.
+func (b *MemoryBank) SetWrittenTensor(t models.Tensor) error {
+	if len(t.Shape) != 1 || t.Shape[0] != b.N || len(t.Data) != b.N {
+		return fmt.Errorf("pretext: memory bank: written flags of shape %v, expected [%d]", t.Shape, b.N)
+	}
+	for i, v := range t.Data {
+		if v != 0 && v != 1 {
+			return fmt.Errorf("pretext: memory bank: written flag %d is %v, expected 0 or 1", i, v)
+		}
+		b.Written[i] = v == 1
 	}
 	return nil
 }

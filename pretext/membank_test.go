@@ -90,6 +90,37 @@ func TestMemoryBankUpdate(t *testing.T) {
 	}
 }
 
+// The first update of a row replaces the random initial vector by the
+// normalised embedding; later ones average; the flags round-trip.
+func TestMemoryBankFirstWrite(t *testing.T) {
+	b, _ := NewMemoryBank(4, 2, 0.5, rand.New(rand.NewSource(2)))
+	if err := b.Update([]int{2}, []float32{3, 4}); err != nil {
+		t.Fatal(err)
+	}
+	if r := b.Row(2); math.Abs(float64(r[0])-0.6) > 1e-7 || math.Abs(float64(r[1])-0.8) > 1e-7 {
+		t.Fatalf("first write gave %v, expected [0.6 0.8]", r)
+	}
+	if err := b.Update([]int{2}, []float32{1, 0}); err != nil {
+		t.Fatal(err)
+	}
+	n := math.Hypot(0.8, 0.4)
+	if r := b.Row(2); math.Abs(float64(r[0])-0.8/n) > 1e-7 || math.Abs(float64(r[1])-0.4/n) > 1e-7 {
+		t.Fatalf("second write gave %v, expected [%v %v]", r, 0.8/n, 0.4/n)
+	}
+	c, _ := NewMemoryBank(4, 2, 0.5, rand.New(rand.NewSource(2)))
+	if err := c.SetWrittenTensor(b.WrittenTensor()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range c.Written {
+		if c.Written[i] != (i == 2) {
+			t.Fatalf("written flags after the round trip: %v", c.Written)
+		}
+	}
+	if err := c.SetWrittenTensor(models.Tensor{Shape: []int{4}, Data: []float32{0, 0.5, 0, 0}}); err == nil {
+		t.Fatal("a flag of 0.5 was accepted")
+	}
+}
+
 func TestMemoryBankTensorRoundTrip(t *testing.T) {
 	a, _ := NewMemoryBank(7, 5, 0.5, rand.New(rand.NewSource(3)))
 	saved := a.Tensor()
@@ -274,11 +305,16 @@ func buildBankModel(t *testing.T, task string, batch int, cfg Config) (*bankMode
 // bank rows at Index are the moving average of f.
 func TestPIRLRotationModelLossAndBankUpdate(t *testing.T) {
 	for _, perImage := range []bool{false, true} {
-		testPIRLRotationModel(t, perImage)
+		for _, fresh := range []bool{false, true} {
+			testPIRLRotationModel(t, perImage, fresh)
+		}
 	}
 }
 
-func testPIRLRotationModel(t *testing.T, perImage bool) {
+// testPIRLRotationModel: with fresh, the bank has never been written, so
+// each image's positive is its own f(v_I) and its first update replaces
+// the entry; otherwise every entry counts as written.
+func testPIRLRotationModel(t *testing.T, perImage, fresh bool) {
 	const B, size = 3, 12
 	cfg := DefaultConfig(3, size)
 	cfg.PIRL = &PIRLConfig{BankSize: 10, Negatives: 6, Lambda: 0.3, PerImageNegatives: perImage}
@@ -295,6 +331,11 @@ func testPIRLRotationModel(t *testing.T, perImage bool) {
 	}
 	if len(b.Inputs) != 2 || len(b.Inputs[1]) != B*3*size*size || len(b.Targets) != negs {
 		t.Fatalf("batch: %d inputs, rotated %d values, %d negatives", len(b.Inputs), len(b.Inputs[1]), len(b.Targets))
+	}
+	if !fresh {
+		for i := range m.bank.Written {
+			m.bank.Written[i] = true
+		}
 	}
 	before := append([]float32(nil), m.bank.Data...)
 	if err := m.Load(b); err != nil {
@@ -325,11 +366,15 @@ func testPIRLRotationModel(t *testing.T, perImage bool) {
 		if math.Abs(norm32(gi)-1) > 1e-5 || math.Abs(norm32(fi)-1) > 1e-5 {
 			t.Fatalf("embeddings of image %d are not unit: %v %v", i, norm32(gi), norm32(fi))
 		}
-		want += 0.3*refNCE(gi, m.bank.Row(idx), negs, 0.07) + 0.7*refNCE(fi, m.bank.Row(idx), negs, 0.07)
+		pos := m.bank.Row(idx)
+		if fresh {
+			pos = fi
+		}
+		want += 0.3*refNCE(gi, pos, negs, 0.07) + 0.7*refNCE(fi, pos, negs, 0.07)
 	}
 	want /= B
 	if math.Abs(got-want) > 1e-5*math.Abs(want) {
-		t.Fatalf("per-image negatives %v: model loss %v, reference %v", perImage, got, want)
+		t.Fatalf("per-image negatives %v, fresh bank %v: model loss %v, reference %v", perImage, fresh, got, want)
 	}
 	if err := m.AfterStep(b); err != nil {
 		t.Fatal(err)
@@ -351,8 +396,12 @@ func testPIRLRotationModel(t *testing.T, perImage bool) {
 			continue
 		}
 		avg := make([]float64, D)
+		mu := 0.5
+		if fresh {
+			mu = 0
+		}
 		for d := range avg {
-			avg[d] = 0.5*float64(old[d]) + 0.5*float64(fEmb[k*D+d])
+			avg[d] = mu*float64(old[d]) + (1-mu)*float64(fEmb[k*D+d])
 		}
 		n := 0.0
 		for _, v := range avg {

@@ -17,11 +17,12 @@ import (
 	"math/bits"
 	"math/rand"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/selfsup/selfsup/internal/atomicfile"
 )
 
 // PermTiles is the number of tiles a Jigsaw permutation shuffles (a 3x3 grid).
@@ -564,35 +565,8 @@ func (s *PermSet) WritePermSet(path string) (err error) {
 	if strings.ContainsAny(s.Method, " \t\r\n") {
 		return fmt.Errorf("pretext: permset: write %s: method %q contains white space", path, s.Method)
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp*")
-	if err != nil {
+	if err := atomicfile.Write(path, s.WriteText); err != nil {
 		return fmt.Errorf("pretext: permset: write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	w := bufio.NewWriter(f)
-	if err := s.WriteText(w); err != nil {
-		return fmt.Errorf("pretext: permset: write %s: %w", path, err)
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("pretext: permset: write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("pretext: permset: write %s: sync: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("pretext: permset: write %s: close: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("pretext: permset: write %s: rename: %w", path, err)
 	}
 	return nil
 }

@@ -90,6 +90,14 @@ type PIRLConfig struct {
 	JigsawScaleMin float64 `json:"jigsaw_scale_min,omitempty"`
 	// Tiles cuts the jigsaw view (nil: PIRLTileConfig(InputSize)).
 	Tiles *TileConfig `json:"tiles,omitempty"`
+	// ColdBank keeps the random initial bank entries as the positives of
+	// images whose entry has never been written (the behaviour before
+	// fresh positives). By default such an image's positive is its own
+	// current f(v_I), detached (ops.NCEMemory.FreshPos), and its entry's
+	// first update replaces the random vector: without that, every image
+	// trains toward noise for its whole first epoch, which on a budget of
+	// minutes is the whole run.
+	ColdBank bool `json:"cold_bank,omitempty"`
 }
 
 // DefaultPIRLConfig returns the defaults for a training set of bankSize
@@ -440,6 +448,7 @@ func (m *bankModel) Load(b *Batch) error {
 	copy(m.mem.Neg, b.Targets)
 	m.training = m.mode == nil || m.mode.Training
 	m.mem.EstimateZ = m.training
+	m.mem.FreshPos = m.mem.FreshPos[:0]
 	if !m.training {
 		clear(m.mem.Pos)
 		return nil
@@ -447,7 +456,15 @@ func (m *bankModel) Load(b *Batch) error {
 	if len(b.Index) != m.batch {
 		return fmt.Errorf("pretext: %s: batch has %d indices, expected %d", m.task.name, len(b.Index), m.batch)
 	}
-	return m.bank.Gather(b.Index, m.mem.Pos)
+	if err := m.bank.Gather(b.Index, m.mem.Pos); err != nil {
+		return err
+	}
+	if !m.pc.ColdBank {
+		for _, i := range b.Index {
+			m.mem.FreshPos = append(m.mem.FreshPos, !m.bank.Written[i])
+		}
+	}
+	return nil
 }
 
 // AfterStep moves the bank entries of the batch's images towards f(v_I)
@@ -540,8 +557,9 @@ func dot32(a, b []float32) float64 {
 // "pirl" loss) for checkpoints.
 func (m *bankModel) State() models.Weights {
 	return models.Weights{
-		"memory_bank": m.bank.Tensor(),
-		"nce_z":       {Shape: []int{1}, Data: []float32{float32(m.mem.Z)}},
+		"memory_bank":         m.bank.Tensor(),
+		"memory_bank_written": m.bank.WrittenTensor(),
+		"nce_z":               {Shape: []int{1}, Data: []float32{float32(m.mem.Z)}},
 	}
 }
 
@@ -553,6 +571,17 @@ func (m *bankModel) SetState(w models.Weights) error {
 	}
 	if err := m.bank.SetTensor(bank); err != nil {
 		return fmt.Errorf("pretext: %s: %w", m.task.name, err)
+	}
+	if wr, ok := w["memory_bank_written"]; ok {
+		if err := m.bank.SetWrittenTensor(wr); err != nil {
+			return fmt.Errorf("pretext: %s: %w", m.task.name, err)
+		}
+	} else {
+		// A checkpoint from before the flags: its entries were all
+		// treated as written.
+		for i := range m.bank.Written {
+			m.bank.Written[i] = true
+		}
 	}
 	z, ok := w["nce_z"]
 	if !ok || len(z.Data) != 1 {

@@ -33,6 +33,17 @@ type Config struct {
 	// [0.35, 1]); Flip enables random horizontal flips.
 	CropScaleMin float64 `json:"crop_scale_min"`
 	Flip         bool    `json:"flip"`
+	// PadCrop, when > 0, replaces the random resized crop by a resize to
+	// InputSize, PadCrop zero pixels of padding on every side and a random
+	// InputSize crop (data.PadCrop; the CIFAR recipe of RotNet and of
+	// supervised ResNets: 4 px at 32 px).
+	PadCrop int `json:"pad_crop,omitempty"`
+	// ColorJitter, when > 0, jitters brightness, contrast and saturation
+	// by this strength and hue by a quarter of it, with probability 0.8,
+	// after the crop and flip; GrayProb then turns a 3-channel view grey
+	// (NPID and VISSL's PIRL: 0.4 and 0.2).
+	ColorJitter float32 `json:"color_jitter,omitempty"`
+	GrayProb    float64 `json:"gray_prob,omitempty"`
 	// NoAugment replaces the random crop and flip by a plain resize to
 	// InputSize: for evaluating a trained classifier on test images.
 	NoAugment bool `json:"no_augment,omitempty"`

@@ -67,19 +67,33 @@ type TileConfig struct {
 // DefaultTileConfig returns the paper's tile geometry scaled to images whose
 // shorter side is imageSize pixels, with every shortcut protection on.
 //
-// The window is CropFrac = 225/256 of the shorter side. Its cells are
-// round(window/3) pixels, but at least 28 (small images are upsampled, so
-// CIFAR's 32 px images give a 28 px window resized to 84, 3x) and at most 75
-// (large images are downsampled to the paper's 225 px window). Tiles keep
-// the paper's ratio 64/75 of a cell: 24 px in 28 px cells (average gap 4
-// px), 64 px in 75 px cells (average gap 11 px). ChannelShift is 2 px at 64
-// px tiles, scaled with the tile and at least 1. Colour jitter: brightness,
-// contrast and saturation 0.3, hue 0.05; GrayProb 0.3.
+// Large images: the window is CropFrac = 225/256 of the shorter side, cut
+// into cells of round(window/3) pixels, at most 75 (larger images are
+// downsampled to the paper's 225 px window); tiles keep the paper's ratio
+// 64/75 of a cell (64 px in 75 px cells, average gap 11 px).
+//
+// Small images (cells under 28 px, images under about 96 px) are cut at
+// their native scale, never upsampled: the backbone then learns its
+// filters at the scale at which a probe later shows it whole images (an
+// earlier version upsampled CIFAR's 28 px window 3x, and its features
+// transferred no better than random weights). The window is 15/16 of the
+// image (30 px of 32), cells of a third of it (10 px) and tiles of
+// min(round(cell*64/75), cell-2) pixels (8 px), so the average gap is at
+// least 2 px and at most 4 px between neighbours: the gap the paper keeps
+// against edge continuity, at a scale where a pixel is an eighth of a tile.
+//
+// ChannelShift is 2 px at 64 px tiles, scaled with the tile and at least
+// 1. Colour jitter: brightness, contrast and saturation 0.3, hue 0.05;
+// GrayProb 0.3.
 func DefaultTileConfig(imageSize int) TileConfig {
-	const frac = 225.0 / 256
-	cell := int(math.Round(float64(imageSize) * frac / 3))
-	cell = min(max(cell, 28), 75)
+	frac := 225.0 / 256
+	cell := min(int(math.Round(float64(imageSize)*frac/3)), 75)
 	tile := int(math.Round(float64(cell) * 64 / 75))
+	if cell < 28 {
+		cell = max(3, imageSize*15/16/3)
+		frac = min(1, float64(3*cell)/float64(imageSize))
+		tile = max(1, min(int(math.Round(float64(cell)*64/75)), cell-2))
+	}
 	return TileConfig{
 		Grid: 3, Crop: 3 * cell, CropFrac: frac, Tile: tile,
 		Gap: true, PerTileNorm: true, Jitter: true,

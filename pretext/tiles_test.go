@@ -27,8 +27,8 @@ func TestDefaultTileConfig(t *testing.T) {
 	for _, tc := range []struct {
 		size, crop, tile int
 	}{
-		{32, 84, 24},   // CIFAR: 28 px window upsampled 3x, 28 px cells
-		{28, 84, 24},   // MNIST
+		{32, 30, 8},    // CIFAR: native scale, 10 px cells, 8 px tiles
+		{28, 24, 6},    // MNIST: 8 px cells, 6 px tiles
 		{256, 225, 64}, // the paper: 75 px cells, 64 px tiles, 11 px average gap
 		{512, 225, 64},
 		{128, 114, 32},
@@ -37,8 +37,11 @@ func TestDefaultTileConfig(t *testing.T) {
 		if c.Grid != 3 || c.Crop != tc.crop || c.Tile != tc.tile {
 			t.Errorf("DefaultTileConfig(%d): grid %d crop %d tile %d, expected 3, %d, %d", tc.size, c.Grid, c.Crop, c.Tile, tc.crop, tc.tile)
 		}
-		if c.Tile < 24 {
-			t.Errorf("DefaultTileConfig(%d): tiles of %d px, expected >= 24", tc.size, c.Tile)
+		if cell := c.Crop / c.Grid; cell-c.Tile < 2 {
+			t.Errorf("DefaultTileConfig(%d): %d px tiles in %d px cells leave an average gap under 2 px", tc.size, c.Tile, cell)
+		}
+		if w := float64(c.Crop) / c.CropFrac; tc.size < 96 && math.Abs(w-float64(tc.size)) > 0.5 {
+			t.Errorf("DefaultTileConfig(%d): window of %.1f source pixels resized to %d: small images must keep their native scale", tc.size, w, c.Crop)
 		}
 		if !c.Gap || !c.PerTileNorm || !c.Jitter || c.GrayProb != 0.3 {
 			t.Errorf("DefaultTileConfig(%d): shortcut protections not all on: %+v", tc.size, c)
@@ -139,10 +142,10 @@ func TestTilesWithoutGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, b := range p.Boxes {
-		if b.Top != (i/3)*28 || b.Left != (i%3)*28 || b.H != 28 || b.W != 28 {
+		if b.Top != (i/3)*10 || b.Left != (i%3)*10 || b.H != 10 || b.W != 10 {
 			t.Fatalf("tile %d box %+v, expected the whole cell", i, b)
 		}
-		want := data.Resize(data.Crop(p.Crop, b.Top, b.Left, 28, 28), 24, 24)
+		want := data.Resize(data.Crop(p.Crop, b.Top, b.Left, 10, 10), 8, 8)
 		for j, v := range p.Tiles[i].Data {
 			if v != want.Data[j] {
 				t.Fatalf("tile %d value %d: %v, resized cell has %v", i, j, v, want.Data[j])

@@ -95,14 +95,39 @@ func ExtractStream(sess *Session, n int, chw [3]int, load func(i int, dst []floa
 	if load == nil || emit == nil {
 		return 0, fmt.Errorf("runtime: extract: nil load or emit function")
 	}
+	if opts.Output == "" {
+		if opts.Output, err = sess.DefaultOutput(); err != nil {
+			return 0, fmt.Errorf("runtime: extract: %w", err)
+		}
+	}
+	dims, err := extractStream(sess, n, chw, load, []string{opts.Output}, func(start, count int, outs [][]float32, dims []int) error {
+		return emit(start, count, outs[0], dims[0])
+	}, opts)
+	if err != nil {
+		return 0, err
+	}
+	return dims[0], nil
+}
+
+// extractStream is ExtractStream for one or more outputs, all fetched from
+// the same Run of each batch: emit receives outs[j] [count, dims[j]] for
+// outputs[j]. It ignores opts.Output.
+func extractStream(sess *Session, n int, chw [3]int, load func(i int, dst []float32) error, outputs []string,
+	emit func(start, count int, outs [][]float32, dims []int) error, opts ExtractOptions) (dims []int, err error) {
+	if sess == nil {
+		return nil, fmt.Errorf("runtime: extract: nil session")
+	}
+	if load == nil || emit == nil {
+		return nil, fmt.Errorf("runtime: extract: nil load or emit function")
+	}
 	if n < 0 {
-		return 0, fmt.Errorf("runtime: extract: item count %d < 0", n)
+		return nil, fmt.Errorf("runtime: extract: item count %d < 0", n)
 	}
 	if chw[0] <= 0 || chw[1] <= 0 || chw[2] <= 0 {
-		return 0, fmt.Errorf("runtime: extract: image shape [C,H,W] = %v must be positive", chw)
+		return nil, fmt.Errorf("runtime: extract: image shape [C,H,W] = %v must be positive", chw)
 	}
 	if opts.Batch < 0 || opts.Workers < 0 || opts.Prefetch < 0 {
-		return 0, fmt.Errorf("runtime: extract: batch %d, workers %d and prefetch %d must be >= 0", opts.Batch, opts.Workers, opts.Prefetch)
+		return nil, fmt.Errorf("runtime: extract: batch %d, workers %d and prefetch %d must be >= 0", opts.Batch, opts.Workers, opts.Prefetch)
 	}
 	if opts.Batch == 0 {
 		opts.Batch = DefaultBatch
@@ -110,67 +135,80 @@ func ExtractStream(sess *Session, n int, chw [3]int, load func(i int, dst []floa
 	if opts.Workers == 0 {
 		opts.Workers = goruntime.GOMAXPROCS(0)
 	}
-	if opts.Output == "" {
-		if opts.Output, err = sess.DefaultOutput(); err != nil {
-			return 0, fmt.Errorf("runtime: extract: %w", err)
-		}
-	}
 	if opts.Prefetch == 0 {
 		opts.Prefetch = 2
 	}
-	out, err := sess.output(opts.Output)
-	if err != nil {
-		return 0, fmt.Errorf("runtime: extract: %w", err)
+	if len(outputs) == 0 {
+		return nil, fmt.Errorf("runtime: extract: no outputs named")
+	}
+	infos := make([]TensorInfo, len(outputs))
+	seen := map[string]bool{}
+	for j, name := range outputs {
+		if seen[name] {
+			return nil, fmt.Errorf("runtime: extract: output %q named twice", name)
+		}
+		seen[name] = true
+		if infos[j], err = sess.output(name); err != nil {
+			return nil, fmt.Errorf("runtime: extract: %w", err)
+		}
 	}
 	if len(sess.inputs) != 1 {
-		return 0, fmt.Errorf("runtime: extract: %s has %d inputs, expected one image input", sess.path, len(sess.inputs))
+		return nil, fmt.Errorf("runtime: extract: %s has %d inputs, expected one image input", sess.path, len(sess.inputs))
 	}
 	in := sess.inputs[0]
 	if len(in.Shape) != 4 {
-		return 0, fmt.Errorf("runtime: extract: %s input %q has shape %v, expected [batch, channels, height, width]", sess.path, in.Name, in.Shape)
+		return nil, fmt.Errorf("runtime: extract: %s input %q has shape %v, expected [batch, channels, height, width]", sess.path, in.Name, in.Shape)
 	}
 	for k := 0; k < 3; k++ {
 		if d := in.Shape[k+1]; d >= 0 && d != int64(chw[k]) {
-			return 0, fmt.Errorf("runtime: extract: %s input %q has shape %v, images are [C,H,W] = %v", sess.path, in.Name, in.Shape, chw)
+			return nil, fmt.Errorf("runtime: extract: %s input %q has shape %v, images are [C,H,W] = %v", sess.path, in.Name, in.Shape, chw)
 		}
 	}
+	dims = make([]int, len(outputs))
 	if n == 0 {
-		return staticDim(out.Shape), nil
+		for j, info := range infos {
+			dims[j] = staticDim(info.Shape)
+		}
+		return dims, nil
 	}
 
 	p := newPipeline(n, chw[0]*chw[1]*chw[2], opts, load)
 	defer p.shutdown()
 
 	shape := []int64{0, int64(chw[0]), int64(chw[1]), int64(chw[2])}
+	outs := make([][]float32, len(outputs))
 	done := 0
 	for b := range p.ready {
 		b.pending.Wait()
 		if err := p.failed(); err != nil {
-			return 0, err
+			return nil, err
 		}
 		shape[0] = int64(b.count)
-		res, err := sess.Run(b.buf[:b.count*p.item], shape, opts.Output)
+		res, err := sess.Run(b.buf[:b.count*p.item], shape, outputs...)
 		if err != nil {
-			return 0, fmt.Errorf("runtime: extract: items %d..%d: %w", b.start, b.start+b.count-1, err)
+			return nil, fmt.Errorf("runtime: extract: items %d..%d: %w", b.start, b.start+b.count-1, err)
 		}
 		p.free <- b.buf
-		o := res[opts.Output]
-		if len(o.Shape) == 0 || o.Shape[0] != int64(b.count) {
-			return 0, fmt.Errorf("runtime: extract: items %d..%d: output %q has shape %v, expected batch dimension %d first",
-				b.start, b.start+b.count-1, opts.Output, o.Shape, b.count)
+		for j, name := range outputs {
+			o := res[name]
+			if len(o.Shape) == 0 || o.Shape[0] != int64(b.count) {
+				return nil, fmt.Errorf("runtime: extract: items %d..%d: output %q has shape %v, expected batch dimension %d first",
+					b.start, b.start+b.count-1, name, o.Shape, b.count)
+			}
+			d := len(o.Data) / b.count
+			if done == 0 {
+				dims[j] = d
+			} else if d != dims[j] {
+				return nil, fmt.Errorf("runtime: extract: items %d..%d: output %q has shape %v, %d values per item, earlier batches had %d",
+					b.start, b.start+b.count-1, name, o.Shape, d, dims[j])
+			}
+			if err := checkFinite(o.Data, dims[j], b.start, name); err != nil {
+				return nil, err
+			}
+			outs[j] = o.Data
 		}
-		d := len(o.Data) / b.count
-		if done == 0 {
-			dim = d
-		} else if d != dim {
-			return 0, fmt.Errorf("runtime: extract: items %d..%d: output %q has shape %v, %d values per item, earlier batches had %d",
-				b.start, b.start+b.count-1, opts.Output, o.Shape, d, dim)
-		}
-		if err := checkFinite(o.Data, dim, b.start, opts.Output); err != nil {
-			return 0, err
-		}
-		if err := emit(b.start, b.count, o.Data, dim); err != nil {
-			return 0, fmt.Errorf("runtime: extract: items %d..%d: %w", b.start, b.start+b.count-1, err)
+		if err := emit(b.start, b.count, outs, dims); err != nil {
+			return nil, fmt.Errorf("runtime: extract: items %d..%d: %w", b.start, b.start+b.count-1, err)
 		}
 		done += b.count
 		if opts.Progress != nil {
@@ -178,12 +216,12 @@ func ExtractStream(sess *Session, n int, chw [3]int, load func(i int, dst []floa
 		}
 	}
 	if err := p.failed(); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if done != n {
-		return 0, fmt.Errorf("runtime: extract: internal error: %d of %d items done", done, n)
+		return nil, fmt.Errorf("runtime: extract: internal error: %d of %d items done", done, n)
 	}
-	return dim, nil
+	return dims, nil
 }
 
 // staticDim is the product of shape's dimensions after the first, or 0

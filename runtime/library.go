@@ -14,69 +14,35 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	goruntime "runtime"
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/selfsup/selfsup/internal/ortlib"
 )
 
 // LibraryEnv names the environment variable that, when set, gives the path
 // of libonnxruntime.so and overrides the default cache location.
-const LibraryEnv = "ONNXRUNTIME_LIB"
+const LibraryEnv = ortlib.Env
 
 // LibraryVersion is the ONNX Runtime release that scripts/setup.sh installs
 // and this package is tested with.
-const LibraryVersion = "1.24.3"
+const LibraryVersion = ortlib.Version
 
 // DefaultLibraryPath returns where scripts/setup.sh puts the library:
 // ${XDG_CACHE_HOME:-$HOME/.cache}/selfsup/onnxruntime/1.24.3/libonnxruntime.so.
 // It does not check that the file exists.
-func DefaultLibraryPath() (string, error) {
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("runtime: locate cache dir for libonnxruntime.so: %w (set %s to the library's path)", err, LibraryEnv)
-		}
-		cache = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(cache, "selfsup", "onnxruntime", LibraryVersion, "libonnxruntime.so"), nil
-}
+func DefaultLibraryPath() (string, error) { return ortlib.DefaultPath() }
 
 // installHint says how to get the library; every "not found" error ends with it.
-const installHint = "run `bash scripts/setup.sh` in the selfsup repository to install ONNX Runtime " +
-	LibraryVersion + ", or set " + LibraryEnv + " to the path of a libonnxruntime.so 1.24.x"
+const installHint = ortlib.InstallHint
 
 // LibraryPath returns the path of the ONNX Runtime shared library: the value
 // of ONNXRUNTIME_LIB when it is set (the file must exist), else
 // DefaultLibraryPath. When the file is missing, the error says how to get it.
-func LibraryPath() (string, error) {
-	if p := os.Getenv(LibraryEnv); p != "" {
-		st, err := os.Stat(p)
-		if err != nil {
-			return "", fmt.Errorf("runtime: %s=%s: %w; %s", LibraryEnv, p, err, installHint)
-		}
-		if st.IsDir() {
-			return "", fmt.Errorf("runtime: %s=%s is a directory, expected the libonnxruntime.so file; %s", LibraryEnv, p, installHint)
-		}
-		return p, nil
-	}
-	p, err := DefaultLibraryPath()
-	if err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(p); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("runtime: ONNX Runtime library not found at %s (%s is not set); %s", p, LibraryEnv, installHint)
-		}
-		return "", fmt.Errorf("runtime: ONNX Runtime library %s: %w; %s", p, err, installHint)
-	}
-	return p, nil
-}
+func LibraryPath() (string, error) { return ortlib.Path() }
 
 var env struct {
 	mu   sync.Mutex

@@ -29,8 +29,11 @@ type Config struct {
 	Batch int `json:"batch"`
 	// LR is the peak learning rate after warm-up (default 0.1 * Batch/256
 	// scaled up for small batches: 0.05).
-	LR          float64 `json:"lr"`
-	Momentum    float64 `json:"momentum"`
+	LR       float64 `json:"lr"`
+	Momentum float64 `json:"momentum"`
+	// Nesterov uses Nesterov's momentum (Sutskever et al. 2013, as
+	// PyTorch's SGD(nesterov=True)).
+	Nesterov    bool    `json:"nesterov,omitempty"`
 	WeightDecay float64 `json:"weight_decay"`
 	// WarmupSteps of linear warm-up; -1 means 5% of Steps.
 	WarmupSteps int   `json:"warmup_steps"`
@@ -55,11 +58,14 @@ type Config struct {
 	Pretext   pretext.Config `json:"pretext"`
 }
 
-// DefaultConfig returns the defaults for a task and architecture.
+// DefaultConfig returns the defaults for a task and architecture: the
+// task's recipe (pretext.RecipeFor) for batch, learning rate, momentum,
+// Nesterov and weight decay.
 func DefaultConfig(task, arch string) Config {
+	r := pretext.RecipeFor(task)
 	return Config{
-		Task: task, Arch: arch, Epochs: 1, Batch: 64, LR: 0.05, Momentum: 0.9,
-		WeightDecay: 5e-4, WarmupSteps: -1, Seed: 1, CheckpointEvery: 200,
+		Task: task, Arch: arch, Epochs: 1, Batch: r.Batch, LR: r.LR, Momentum: r.Momentum, Nesterov: r.Nesterov,
+		WeightDecay: r.WeightDecay, WarmupSteps: -1, Seed: 1, CheckpointEvery: 200,
 		KeepCheckpoints: 3, Workers: 2, LogEvery: 10, ValImages: 1024, KNNImages: 5000,
 	}
 }

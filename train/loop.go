@@ -18,6 +18,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/selfsup/selfsup/data"
+	progressbar "github.com/selfsup/selfsup/internal/progress"
 	"github.com/selfsup/selfsup/models"
 	"github.com/selfsup/selfsup/ops"
 	"github.com/selfsup/selfsup/pretext"
@@ -103,6 +104,7 @@ func build(cfg Config, ck *Checkpoint, init models.Weights) (*session, error) {
 	}
 	s.machine = G.NewTapeMachine(g)
 	s.opt = NewSGD(cfg.Momentum, cfg.WeightDecay)
+	s.opt.Nesterov = cfg.Nesterov
 	if ck != nil {
 		for k, v := range ck.Velocity {
 			s.opt.Velocity[k] = append([]float32(nil), v.Data...)
@@ -401,7 +403,7 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	}
 	t0 := time.Now()
 	var tCal time.Time
-	bar := newBar(progress, fmt.Sprintf("%s %s", cfg.Task, cfg.Arch), end-start)
+	bar := progressbar.New(progress, fmt.Sprintf("%s %s", cfg.Task, cfg.Arch), end-start, 0, "steps")
 	// After the step-12 estimate, the length is measured again over the
 	// steps since the last estimate each time another tenth of the budget
 	// has gone (from 20% to 80%), and at the planned end if that comes
@@ -423,7 +425,7 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 		if err := writeJSON(filepath.Join(dir, "config.json"), cfg); err != nil {
 			return err
 		}
-		bar.total = end - start
+		bar.SetTotal(end - start)
 		fmt.Fprintf(progress, "\n%s %.0f ms a step -> %d steps in the budget\n", why, per*1000, cfg.Steps)
 		return nil
 	}
@@ -551,7 +553,7 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 				return nil, err
 			}
 			pending = nil
-			bar.set(done-start, fmt.Sprintf("loss %.4f acc %.3f", loss, m["pretext_acc"]))
+			bar.Set(done-start, fmt.Sprintf("loss %.4f acc %.3f", loss, m["pretext_acc"]))
 		}
 		if monitor != nil && done%knnEvery == 0 && done < end {
 			if pending != nil {
@@ -570,7 +572,7 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 			}
 		}
 	}
-	bar.finish()
+	bar.Finish()
 	if pending != nil { // the run stopped (budget) between two log lines
 		if err := writeLine(metrics, pending); err != nil {
 			return nil, err

@@ -14,6 +14,8 @@ import (
 type SGD struct {
 	Momentum    float64
 	WeightDecay float64
+	// Nesterov steps by g' + mu*v instead of v (PyTorch's nesterov=True).
+	Nesterov bool
 	// Velocity holds one buffer per parameter name; saved in checkpoints.
 	Velocity map[string][]float32
 }
@@ -49,7 +51,11 @@ func (s *SGD) Step(params, grads G.Nodes, lr float64) error {
 		for j := range w {
 			gj := g[j] + wd*w[j]
 			v[j] = mu*v[j] + gj
-			w[j] -= eta * v[j]
+			if s.Nesterov {
+				w[j] -= eta * (gj + mu*v[j])
+			} else {
+				w[j] -= eta * v[j]
+			}
 			if w[j]-w[j] != 0 { // NaN or infinite
 				finite = false
 			}

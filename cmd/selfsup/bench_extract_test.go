@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/selfsup/selfsup/bench"
 )
 
 // testBenchExtract runs `selfsup bench extract` on the tiny model with
@@ -10,7 +12,7 @@ import (
 // repeat, their medians and ratio, the model's output size, and a CPU-vs-CPU
 // device comparison that must agree exactly.
 func testBenchExtract(t *testing.T, bin string) {
-	var r benchExtractResult
+	var r bench.ExtractResult
 	lastJSON(t, runCmd(t, nil, bin, "bench", "extract", "--model", tinyModelPath, "--data", "synthetic", "--images", "24",
 		"--batch", "8", "--repeats", "3", "--threads", "1", "--compare-device", "cpu", "--json"), &r)
 	if r.Images != 24 || r.Batch != 8 || r.Size != 8 || r.Dim != 4 || r.Device != "cpu" || r.ORTVersion == "" || r.Cores < 1 {
@@ -19,14 +21,14 @@ func testBenchExtract(t *testing.T, bin string) {
 	if len(r.SessionRuns) != 3 || len(r.PipelineRuns) != 3 {
 		t.Fatalf("want 3 measurements of each kind, got %v and %v", r.SessionRuns, r.PipelineRuns)
 	}
-	if r.SessionIPS != median(r.SessionRuns) || r.PipelineIPS != median(r.PipelineRuns) || r.SessionIPS <= 0 || r.PipelineIPS <= 0 || r.DecodeIPS <= 0 {
+	if r.SessionIPS != bench.Median(r.SessionRuns) || r.PipelineIPS != bench.Median(r.PipelineRuns) || r.SessionIPS <= 0 || r.PipelineIPS <= 0 || r.DecodeIPS <= 0 {
 		t.Errorf("throughputs: session %v (runs %v), pipeline %v (runs %v), decode %v", r.SessionIPS, r.SessionRuns, r.PipelineIPS, r.PipelineRuns, r.DecodeIPS)
 	}
 	if !(r.SessionCPU > 0) || !(r.PipelineCPU > 0) {
 		t.Errorf("CPU per image: session %v ms, pipeline %v ms; want both > 0", r.SessionCPU, r.PipelineCPU)
 	}
 	paired := []float64{r.PipelineRuns[0] / r.SessionRuns[0], r.PipelineRuns[1] / r.SessionRuns[1], r.PipelineRuns[2] / r.SessionRuns[2]}
-	if r.PairedRatio != median(paired) {
+	if r.PairedRatio != bench.Median(paired) {
 		t.Errorf("pipeline_over_session_paired %v, want the median of %v", r.PairedRatio, paired)
 	}
 	if got := r.PipelineIPS / r.SessionIPS; got != r.Ratio {

@@ -1,14 +1,8 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"image"
-	"image/color"
-	"image/png"
-	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +11,7 @@ import (
 
 	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/internal/npy"
+	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/runtime"
 )
 
@@ -31,50 +26,9 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// writeTar writes a labelled image-folder tar: train/ and test/ with two
-// classes of 16x16 images (a bright square in one of two corners), and
-// optionally one truncated PNG in train/.
+// writeTar writes testenv's toy image-folder tar.
 func writeTar(t *testing.T, path string, nTrain, nTest int, corrupt bool) {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	rng := rand.New(rand.NewSource(1))
-	add := func(name string, b []byte) {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b))}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(b)
-	}
-	for _, split := range []struct {
-		name string
-		n    int
-	}{{"train", nTrain}, {"test", nTest}} {
-		for i := 0; i < split.n; i++ {
-			cls := i % 2
-			img := image.NewRGBA(image.Rect(0, 0, 16, 16))
-			for y := 0; y < 16; y++ {
-				for x := 0; x < 16; x++ {
-					v := uint8(40 + rng.Intn(40))
-					if (cls == 0 && x < 7 && y < 7) || (cls == 1 && x > 8 && y > 8) {
-						v = uint8(200 + rng.Intn(50))
-					}
-					img.Set(x, y, color.RGBA{v, v / 2, 255 - v, 255})
-				}
-			}
-			var b bytes.Buffer
-			png.Encode(&b, img)
-			add(fmt.Sprintf("%s/class%d/%03d.png", split.name, cls, i), b.Bytes())
-		}
-	}
-	if corrupt {
-		var b bytes.Buffer
-		png.Encode(&b, image.NewRGBA(image.Rect(0, 0, 16, 16)))
-		add("train/class0/zz-truncated.png", b.Bytes()[:b.Len()/2])
-	}
-	tw.Close()
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testenv.ToyTar(t, path, nTrain, nTest, corrupt)
 }
 
 type cmdResult struct {
@@ -111,23 +65,14 @@ func lastJSON(t *testing.T, r cmdResult, v any) {
 }
 
 func pythonOrSkip(t *testing.T) string {
-	if py := os.Getenv("SELFSUP_PYTHON"); py != "" {
-		return py
-	}
-	py, _ := filepath.Abs("../../.venv/bin/python")
-	if _, err := os.Stat(py); err != nil {
-		t.Skipf("no Python for the cross-check at %s (run scripts/setup.sh): %v", py, err)
-	}
-	return py
+	return testenv.Python(t, "onnx", "onnxruntime", "numpy")
 }
 
 // TestEndToEnd walks the main job through the real binary: pretrain,
 // export, extract (Go ONNX Runtime), then checks the model with the real
 // onnx checker, Python onnxruntime and NumPy, and evaluates.
 func TestEndToEnd(t *testing.T) {
-	if _, err := runtime.LibraryPath(); err != nil {
-		t.Skipf("ONNX Runtime not installed: %v", err)
-	}
+	testenv.ORT(t)
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	ds := filepath.Join(dir, "toy.tar")

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/selfsup/selfsup/runtime"
+	"github.com/selfsup/selfsup/internal/testenv"
 )
 
 // TestEvalSuiteEndToEnd walks the evaluation commands through the real
@@ -15,9 +15,7 @@ import (
 // baseline, `eval baselines` and `report`, checking the --json contract
 // (one JSON object as the last stdout line) and the files written.
 func TestEvalSuiteEndToEnd(t *testing.T) {
-	if _, err := runtime.LibraryPath(); err != nil {
-		t.Skipf("ONNX Runtime not installed: %v", err)
-	}
+	testenv.ORT(t)
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	ds := filepath.Join(dir, "toy.tar")

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/selfsup/selfsup/export"
+	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/runtime"
 )
 
@@ -31,9 +32,7 @@ func testExportAllOutputsDynamic(t *testing.T, bin string) {
 	if len(info.Outputs) != 4 || info.OpCounts["BatchNormalization"] == 0 || info.Metadata[export.KeyArch] != "resnet20c" {
 		t.Errorf("inspect: %d outputs, %d BatchNormalization nodes, arch %q", len(info.Outputs), info.OpCounts["BatchNormalization"], info.Metadata[export.KeyArch])
 	}
-	if _, err := runtime.LibraryPath(); err != nil {
-		t.Skipf("ONNX Runtime not installed: %v", err)
-	}
+	testenv.ORT(t)
 	s, err := runtime.Open(model, runtime.Options{})
 	if err != nil {
 		t.Fatal(err)

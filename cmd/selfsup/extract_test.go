@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/internal/npy"
+	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/runtime"
 )
 
@@ -45,9 +45,7 @@ func readAll(t *testing.T, paths ...string) [][]byte {
 func TestExportExtractBenchCLI(t *testing.T) {
 	bin := buildBinary(t)
 	t.Run("export all outputs dynamic", func(t *testing.T) { testExportAllOutputsDynamic(t, bin) })
-	if _, err := runtime.LibraryPath(); err != nil {
-		t.Skipf("ONNX Runtime not installed: %v", err)
-	}
+	testenv.ORT(t)
 	t.Run("extract resume", func(t *testing.T) { testExtractResume(t, bin) })
 	t.Run("bench extract", func(t *testing.T) { testBenchExtract(t, bin) })
 }
@@ -88,7 +86,7 @@ func testExtractResume(t *testing.T, bin string) {
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatalf("an interrupted run wrote %s", out)
 	}
-	var prog extractProgress
+	var prog runtime.FileProgress
 	if err := json.Unmarshal(readAll(t, filepath.Join(out+".partial", "progress.json"))[0], &prog); err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +95,7 @@ func testExtractResume(t *testing.T, bin string) {
 	}
 	// A crash after writing the third chunk but before counting it leaves a
 	// chunk file (here: garbage) that the resumed run must overwrite.
-	if err := os.WriteFile(chunkPath(out+".partial", 2), []byte("half-written"), 0o644); err != nil {
+	if err := os.WriteFile(runtime.ChunkPath(out+".partial", 2), []byte("half-written"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -185,45 +183,5 @@ func testExtractResume(t *testing.T, bin string) {
 	lastJSON(t, r, &restarted)
 	if !restarted.Complete || restarted.ResumedFrom != 0 || restarted.Dim != 64 || restarted.Output != "output" {
 		t.Errorf("--restart with the foreign model: %+v, want a complete run of its 64-d output", restarted)
-	}
-}
-
-// TestNPYHeader checks the streaming writer's header against internal/npy's.
-func TestNPYHeader(t *testing.T) {
-	dir := t.TempDir()
-	for _, s := range [][2]int{{0, 4}, {3, 4}, {45, 2048}, {1234567, 1}} {
-		p := filepath.Join(dir, "x.npy")
-		if err := npy.WriteFloat32(p, make([]float32, s[0]*s[1]), s[0], s[1]); err != nil {
-			t.Fatal(err)
-		}
-		h, err := npy.ReadHeader(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := readAll(t, p)[0][:h.DataOffset]
-		if got := npyHeader(s[0], s[1]); !bytes.Equal(got, b) {
-			t.Errorf("header of [%d %d]: %q, internal/npy writes %q", s[0], s[1], got, b)
-		}
-	}
-}
-
-func TestProgressBarLine(t *testing.T) {
-	var b bytes.Buffer
-	bar := newProgressBar(&b, "extract test", 200, 50)
-	bar.start = time.Now().Add(-10 * time.Second)
-	now := bar.start.Add(10 * time.Second)
-	if got, want := bar.line(100, now), "extract test [===============>              ]  50% 100/200  5 img/s  ETA 20s"; got != want {
-		t.Errorf("line(100) = %q, want %q", got, want)
-	}
-	if got := bar.line(200, now); !strings.HasPrefix(got, "extract test [==============================] 100% 200/200  15 img/s  10s") {
-		t.Errorf("line(200) = %q", got)
-	}
-	// Not a terminal: the first update and the last are printed, as lines.
-	bar.update(10, 150)
-	bar.update(20, 150)
-	bar.update(150, 150)
-	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if len(lines) != 2 || !strings.Contains(lines[0], " 60/200") || !strings.Contains(lines[1], "200/200") {
-		t.Errorf("progress lines %q, want the first (60/200) and the last (200/200)", lines)
 	}
 }

@@ -2,6 +2,10 @@
 // ONNX, extracts features with ONNX Runtime and evaluates them. Every
 // command that measures something accepts --json and then prints exactly
 // one JSON object as the last line of stdout; progress goes to stderr.
+//
+// This package is the table of contents: each command parses its flags
+// into a config and calls one library function (pipeline, runtime, eval,
+// bench); the commands are all listed here.
 package main
 
 import (
@@ -12,44 +16,37 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/pipeline"
 )
-
-// version is the selfsup version written into exported models.
-const version = "0.1.0"
-
-// extraCommands are added by the files that define them, from init
-// functions, so that adding a command touches no other command's file.
-var extraCommands []*cli.Command
-
-// benchCommands are the subcommands of `selfsup bench`, registered the same
-// way (train, extract, ...).
-var benchCommands []*cli.Command
-
-func benchCommand() *cli.Command {
-	return &cli.Command{Name: "bench", Usage: "benchmarks (speed and memory): " + fmt.Sprint(len(benchCommands)) + " kinds", Subcommands: benchCommands}
-}
 
 func main() {
 	app := &cli.App{
 		Name:    "selfsup",
 		Usage:   "self-supervised visual representation learning: train, export, extract, evaluate",
-		Version: version,
+		Version: pipeline.Version,
 		Commands: []*cli.Command{
 			demoCommand(),
 			permsCommand(),
 			pretrainCommand(),
 			exportCommand(),
 			extractCommand(),
-			evalCommand(),
+			evalCommand(
+				baselinesCommand(),
+				evalPretextCommand(),
+			),
+			ablateCommand(),
+			jigsawPictureCommand(),
+			reportCommand(),
+			serveCommand(),
+			benchCommand(
+				benchExtractCommand(),
+				benchTrainCommand(),
+			),
 		},
 		Writer:    os.Stdout,
 		ErrWriter: os.Stderr,
-		Flags: []cli.Flag{&cli.Int64Flag{Name: "max-pixels", Value: data.DefaultMaxPixels, Destination: &maxPixels,
+		Flags: []cli.Flag{&cli.Int64Flag{Name: "max-pixels", Value: data.DefaultMaxPixels,
 			Usage: "refuse images whose header declares more pixels than this (every reader; serve has its own)"}},
-	}
-	app.Commands = append(app.Commands, extraCommands...)
-	if len(benchCommands) > 0 {
-		app.Commands = append(app.Commands, benchCommand())
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintf(os.Stderr, "selfsup: %v\n", err)
@@ -66,5 +63,3 @@ func printJSON(v any) error {
 	_, err = fmt.Fprintln(os.Stdout, string(b))
 	return err
 }
-
-func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

@@ -1,27 +1,15 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"math"
 	"os"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/pipeline"
 	"github.com/selfsup/selfsup/pretext"
 	"github.com/selfsup/selfsup/train"
 )
-
-func dataFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "data", Usage: "images: fashion-mnist, mnist, a folder (IDX, CIFAR-10 binary, <split>/<class>/<img>) or a .tar/.tar.gz", Required: true},
-		&cli.BoolFlag{Name: "skip-bad", Usage: "skip (and count) images that fail to decode instead of stopping"},
-		&cli.IntFlag{Name: "channels", Usage: "convert image folders to 1 or 3 channels (0: as stored)"},
-		&cli.IntFlag{Name: "size", Usage: "resize image folders to SIZE x SIZE pixels (0: as stored)"},
-	}
-}
 
 func pretrainCommand() *cli.Command {
 	return &cli.Command{
@@ -34,9 +22,9 @@ func pretrainCommand() *cli.Command {
 			&cli.StringFlag{Name: "split", Value: "train", Usage: "split to train on"},
 			&cli.IntFlag{Name: "epochs", Value: 1, Usage: "epochs over the training images (ignored with --budget)"},
 			&cli.DurationFlag{Name: "budget", Usage: "wall-time budget for the training loop, e.g. 5m (overrides --epochs)"},
-			&cli.IntFlag{Name: "batch", Value: 64, Usage: "source images per step (1-4096)"},
-			&cli.Float64Flag{Name: "lr", Value: 0.05, Usage: "peak learning rate (SGD, cosine schedule; 0.01-0.5 is sensible)"},
-			&cli.Float64Flag{Name: "weight-decay", Value: 5e-4, Usage: "L2 weight decay on conv and linear weights"},
+			&cli.IntFlag{Name: "batch", Usage: "source images per step (1-4096; 0: the task's recipe, 64)"},
+			&cli.Float64Flag{Name: "lr", Usage: "peak learning rate (SGD, cosine schedule; 0.01-0.5 is sensible; 0: the task's recipe, see the README)"},
+			&cli.Float64Flag{Name: "weight-decay", Value: -1, Usage: "L2 weight decay on conv and linear weights (-1: the task's recipe)"},
 			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed for weights, data order and augmentation"},
 			&cli.IntFlag{Name: "checkpoint-every", Value: 200, Usage: "write a checkpoint every N steps (0: only at the end)"},
 			&cli.IntFlag{Name: "workers", Value: 2, Usage: "goroutines preparing batches ahead of the compute"},
@@ -62,14 +50,24 @@ func pretrainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-color-drop", Usage: "relpos: keep all colour channels of the patches (default: keep one, noise in the others, against chromatic aberration)"},
 			&cli.IntFlag{Name: "inpaint-overlap", Usage: "inpainting: also predict a border of this many pixels around the hole, weighted 10x (default 0)"},
 			&cli.IntFlag{Name: "inpaint-width", Usage: "inpainting: channels of the decoder's first up-convolution, halved by each further one (default 128)"},
-			&cli.BoolFlag{Name: "json", Usage: "print one JSON object as the last stdout line"},
+			jsonFlag,
 		),
 		Action: func(c *cli.Context) error {
 			cfg := train.DefaultConfig(c.String("task"), c.String("arch"))
-			cfg.Epochs, cfg.Batch, cfg.LR, cfg.WeightDecay, cfg.Seed = c.Int("epochs"), c.Int("batch"), c.Float64("lr"), c.Float64("weight-decay"), c.Int64("seed")
+			cfg.Epochs, cfg.Seed = c.Int("epochs"), c.Int64("seed")
+			if c.Int("batch") != 0 {
+				cfg.Batch = c.Int("batch")
+			}
+			if c.Float64("lr") != 0 {
+				cfg.LR = c.Float64("lr")
+			}
+			if c.Float64("weight-decay") >= 0 {
+				cfg.WeightDecay = c.Float64("weight-decay")
+			}
 			cfg.BudgetSeconds = c.Duration("budget").Seconds()
 			cfg.CheckpointEvery, cfg.Workers, cfg.ValImages = c.Int("checkpoint-every"), c.Int("workers"), c.Int("val-images")
-			res, err := pretrain(cfg, c.String("data"), c.String("split"), c.String("out"), c.Bool("skip-bad"), c.Int("channels"), c.Int("size"), c.Bool("resume"), taskFlags(c))
+			res, err := pipeline.Pretrain(c.Context, pipeline.PretrainConfig{Train: cfg, Data: c.String("data"), Split: c.String("split"),
+				Open: openOptions(c), Out: c.String("out"), Resume: c.Bool("resume"), Tweak: taskFlags(c), Log: os.Stderr})
 			if err != nil {
 				return err
 			}
@@ -79,180 +77,5 @@ func pretrainCommand() *cli.Command {
 			}
 			return nil
 		},
-	}
-}
-
-// pretrain loads the data, fills in the data-dependent parts of cfg
-// (channels, input size, normalisation, classes) and runs the trainer.
-func pretrain(cfg train.Config, dataSpec, split, out string, skipBad bool, channels, size int, resume bool, tweak func(*pretext.Config) error) (*train.Result, error) {
-	t0 := time.Now()
-	if a, err := train.ArchInputSize(cfg.Arch); err == nil && size == 0 {
-		size = -a // shrink photos larger than the architecture's input to it
-	}
-	ds, err := loadAll(dataSpec, split, skipBad, channels, size)
-	if errors.Is(err, data.ErrNoSplit) && split == "train" { // a flat folder of one's own photos
-		split = ""
-		ds, err = loadAll(dataSpec, split, skipBad, channels, size)
-	}
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(os.Stderr, "loaded %d %s images from %s in %.1fs\n", ds.Len(), split, dataSpec, time.Since(t0).Seconds())
-	first, err := ds.Image(0)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Data = dataSpec
-	in := first.H
-	if size < 0 {
-		in = min(-size, first.H, first.W)
-	}
-	cfg.Pretext = pretext.DefaultConfig(first.C, in)
-	cfg.Pretext.NumClasses = len(ds.Classes())
-	if cfg.Pretext.Mean, cfg.Pretext.Std, err = channelStats(ds, 2000); err != nil {
-		return nil, err
-	}
-	if tweak != nil {
-		if err := tweak(&cfg.Pretext); err != nil {
-			return nil, err
-		}
-	}
-	trainSet, valSet := ds, data.Dataset(nil)
-	if cfg.ValImages > 0 && ds.Len() > 2*cfg.ValImages {
-		tr, va := data.Split(ds.Len(), float64(cfg.ValImages)/float64(ds.Len()), cfg.Seed)
-		trainSet, valSet = data.Subset(ds, tr), data.Subset(ds, va)
-	}
-	return train.Run(cfg, trainSet, valSet, out, train.Options{Resume: resume, Progress: os.Stderr})
-}
-
-// channelStats estimates per-channel mean and standard deviation of pixel
-// values in [0, 1] from up to n images spread evenly over ds.
-func channelStats(ds data.Dataset, n int) ([]float32, []float32, error) {
-	step := max(1, ds.Len()/n)
-	var sum, sq []float64
-	var count float64
-	for i := 0; i < ds.Len(); i += step {
-		img, err := ds.Image(i)
-		if err != nil {
-			return nil, nil, err
-		}
-		if sum == nil {
-			sum, sq = make([]float64, img.C), make([]float64, img.C)
-		}
-		hw := img.H * img.W
-		for c := 0; c < img.C && c < len(sum); c++ {
-			for _, p := range img.Pix[c*hw : (c+1)*hw] {
-				v := float64(p) / 255
-				sum[c] += v
-				sq[c] += v * v
-			}
-		}
-		count += float64(hw)
-	}
-	mean, std := make([]float32, len(sum)), make([]float32, len(sum))
-	for c := range sum {
-		m := sum[c] / count
-		mean[c] = float32(m)
-		std[c] = float32(math.Max(math.Sqrt(sq[c]/count-m*m), 1e-3))
-	}
-	return mean, std, nil
-}
-
-// taskFlags applies the task-specific flags of pretrain to the pretext
-// config once the image size is known; nil when none is set.
-func taskFlags(c *cli.Context) func(*pretext.Config) error {
-	jig := c.IsSet("jigsaw-n") || c.IsSet("jigsaw-method") || c.IsSet("jigsaw-perms") || c.IsSet("jigsaw-head") ||
-		c.Bool("no-gap") || c.Bool("no-tile-norm") || c.Bool("no-jitter")
-	pirl := c.IsSet("pirl-loss") || c.IsSet("pirl-negatives")
-	dc := c.IsSet("dc-k") || c.IsSet("dc-every") || c.IsSet("dc-images") || c.IsSet("dc-pca") || c.IsSet("dc-iters") || c.IsSet("dc-init")
-	rp := c.IsSet("relpos-pairs") || c.IsSet("relpos-gap") || c.Bool("no-color-drop")
-	ip := c.IsSet("inpaint-overlap") || c.IsSet("inpaint-width")
-	if !jig && !pirl && !dc && !rp && !ip {
-		return nil
-	}
-	return func(pc *pretext.Config) error {
-		if jig {
-			j := pretext.DefaultJigsawConfig(pc.InputSize)
-			if c.IsSet("jigsaw-n") {
-				j.N = c.Int("jigsaw-n")
-			}
-			if c.IsSet("jigsaw-method") {
-				j.Method = c.String("jigsaw-method")
-			}
-			if c.IsSet("jigsaw-perms") {
-				j.PermFile, j.N = c.String("jigsaw-perms"), 0
-			}
-			if c.IsSet("jigsaw-head") {
-				j.Head = c.String("jigsaw-head")
-			}
-			j.Tiles.Gap = j.Tiles.Gap && !c.Bool("no-gap")
-			j.Tiles.PerTileNorm = j.Tiles.PerTileNorm && !c.Bool("no-tile-norm")
-			j.Tiles.Jitter = j.Tiles.Jitter && !c.Bool("no-jitter")
-			if err := j.Validate(); err != nil {
-				return err
-			}
-			pc.Jigsaw = &j
-		}
-		if pirl {
-			p := pretext.DefaultPIRLConfig(0)
-			p.Negatives = 0
-			if c.IsSet("pirl-loss") {
-				p.Loss = c.String("pirl-loss")
-			}
-			if c.IsSet("pirl-negatives") {
-				p.Negatives = c.Int("pirl-negatives")
-			}
-			pc.PIRL = p
-		}
-		if dc {
-			d := pretext.DefaultDeepClusterConfig()
-			if c.IsSet("dc-k") {
-				d.K = c.Int("dc-k")
-			}
-			if c.IsSet("dc-every") {
-				d.Every = c.Int("dc-every")
-			}
-			if c.IsSet("dc-images") {
-				d.Images = c.Int("dc-images")
-			}
-			if c.IsSet("dc-pca") {
-				d.PCADim = c.Int("dc-pca")
-			}
-			if c.IsSet("dc-iters") {
-				d.Iters = c.Int("dc-iters")
-			}
-			if c.IsSet("dc-init") {
-				d.Init = c.String("dc-init")
-			}
-			pc.DeepCluster = d
-		}
-		if rp {
-			r := pretext.DefaultRelPosConfig(pc.InputSize)
-			if c.IsSet("relpos-pairs") {
-				r.Pairs = c.Int("relpos-pairs")
-			}
-			if c.IsSet("relpos-gap") {
-				r.Gap = c.Int("relpos-gap")
-			}
-			r.ColorDrop = r.ColorDrop && !c.Bool("no-color-drop")
-			if err := r.Validate(); err != nil {
-				return err
-			}
-			pc.RelPos = &r
-		}
-		if ip {
-			in := pretext.DefaultInpaintConfig()
-			if c.IsSet("inpaint-overlap") {
-				in.Overlap = c.Int("inpaint-overlap")
-			}
-			if c.IsSet("inpaint-width") {
-				in.Width = c.Int("inpaint-width")
-			}
-			if err := in.Validate(); err != nil {
-				return err
-			}
-			pc.Inpaint = &in
-		}
-		return nil
 	}
 }

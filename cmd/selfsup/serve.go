@@ -16,8 +16,6 @@ import (
 	"github.com/selfsup/selfsup/serve"
 )
 
-func init() { extraCommands = append(extraCommands, serveCommand()) }
-
 func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",

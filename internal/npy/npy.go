@@ -20,9 +20,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/selfsup/selfsup/internal/atomicfile"
 )
 
 const magic = "\x93NUMPY"
@@ -63,25 +64,13 @@ func (h Header) Len() int {
 // directory, fsynced and renamed over path, so readers never see half a
 // file.
 func WriteFloat32(path string, data []float32, shape ...int) error {
-	return write(path, "<f4", len(data), shape, func(w *bufio.Writer) error {
-		var buf [4 * chunk]byte
-		for start := 0; start < len(data); start += chunk {
-			part := data[start:min(start+chunk, len(data))]
-			for i, v := range part {
-				binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
-			}
-			if _, err := w.Write(buf[:4*len(part)]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return write(path, "<f4", len(data), shape, func(w io.Writer) error { return putFloat32s(w, data) })
 }
 
 // WriteInt64 writes data as an int64 .npy file with the given shape
 // (default: one dimension, len(data)), like WriteFloat32.
 func WriteInt64(path string, data []int64, shape ...int) error {
-	return write(path, "<i8", len(data), shape, func(w *bufio.Writer) error {
+	return write(path, "<i8", len(data), shape, func(w io.Writer) error {
 		var buf [8 * chunk]byte
 		for start := 0; start < len(data); start += chunk {
 			part := data[start:min(start+chunk, len(data))]
@@ -134,7 +123,7 @@ func encodeHeader(descr string, shape []int) ([]byte, error) {
 	return out, nil
 }
 
-func write(path, descr string, n int, shape []int, body func(*bufio.Writer) error) (err error) {
+func write(path, descr string, n int, shape []int, body func(io.Writer) error) error {
 	if len(shape) == 0 {
 		shape = []int{n}
 	}
@@ -152,51 +141,95 @@ func write(path, descr string, n int, shape []int, body func(*bufio.Writer) erro
 	if err != nil {
 		return fmt.Errorf("npy: write %s: %w", path, err)
 	}
-
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp*")
+	err = atomicfile.Write(path, func(w io.Writer) error {
+		if _, err := w.Write(hdr); err != nil {
+			return err
+		}
+		return body(w)
+	})
 	if err != nil {
 		return fmt.Errorf("npy: write %s: %w", path, err)
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
+	return nil
+}
+
+// putFloat32s writes x little-endian to w, chunk values at a time.
+func putFloat32s(w io.Writer, x []float32) error {
+	var buf [4 * chunk]byte
+	for start := 0; start < len(x); start += chunk {
+		part := x[start:min(start+chunk, len(x))]
+		for i, v := range part {
+			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
 		}
-	}()
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("npy: write %s: %w", path, err)
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	if _, err := w.Write(hdr); err != nil {
-		return fmt.Errorf("npy: write %s: %w", path, err)
-	}
-	if err := body(w); err != nil {
-		return fmt.Errorf("npy: write %s: %w", path, err)
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("npy: write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("npy: write %s: fsync: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("npy: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("npy: write %s: %w", path, err)
-	}
-	// Make the rename durable too; not every file system supports it.
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
+		if _, err := w.Write(buf[:4*len(part)]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
+
+// Float32Writer streams the rows of a float32 [rows, dim] array into a .npy
+// file without holding it in memory (extraction assembles its chunks this
+// way). The header is written first, so rows and dim are fixed up front;
+// Close checks that exactly rows rows came and commits the file atomically
+// (see WriteFloat32). The caller must Close or Abort.
+type Float32Writer struct {
+	f         *atomicfile.File
+	path      string
+	rows, dim int
+	written   int // values
+}
+
+// CreateFloat32 starts a float32 .npy file of shape [rows, dim] at path.
+func CreateFloat32(path string, rows, dim int) (*Float32Writer, error) {
+	if rows < 0 || dim < 0 {
+		return nil, fmt.Errorf("npy: write %s: shape [%d %d] has a negative dimension", path, rows, dim)
+	}
+	hdr, err := encodeHeader("<f4", []int{rows, dim})
+	if err != nil {
+		return nil, fmt.Errorf("npy: write %s: %w", path, err)
+	}
+	f, err := atomicfile.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("npy: write %s: %w", path, err)
+	}
+	if _, err := f.Write(hdr); err != nil {
+		f.Abort()
+		return nil, fmt.Errorf("npy: write %s: %w", path, err)
+	}
+	return &Float32Writer{f: f, path: path, rows: rows, dim: dim}, nil
+}
+
+// Write appends x, a whole number of rows.
+func (w *Float32Writer) Write(x []float32) error {
+	if w.dim > 0 && len(x)%w.dim != 0 {
+		return fmt.Errorf("npy: write %s: %d values are not whole rows of %d", w.path, len(x), w.dim)
+	}
+	if w.written+len(x) > w.rows*w.dim {
+		return fmt.Errorf("npy: write %s: more than the %d rows of the header", w.path, w.rows)
+	}
+	if err := putFloat32s(w.f, x); err != nil {
+		return fmt.Errorf("npy: write %s: %w", w.path, err)
+	}
+	w.written += len(x)
+	return nil
+}
+
+// Close commits the file once every row was written; otherwise it aborts
+// and says how many are missing.
+func (w *Float32Writer) Close() error {
+	if w.written != w.rows*w.dim {
+		w.f.Abort()
+		return fmt.Errorf("npy: write %s: %d of %d values written", w.path, w.written, w.rows*w.dim)
+	}
+	if err := w.f.Commit(); err != nil {
+		return fmt.Errorf("npy: write %s: %w", w.path, err)
+	}
+	return nil
+}
+
+// Abort discards the file; safe after Close and twice.
+func (w *Float32Writer) Abort() { w.f.Abort() }
 
 // ReadHeader reads the header of the .npy file at path.
 func ReadHeader(path string) (Header, error) {

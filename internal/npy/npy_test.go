@@ -432,3 +432,60 @@ func BenchmarkWriteReadFloat32(b *testing.B) {
 		}
 	}
 }
+
+func TestFloat32WriterStreamsRows(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "s.npy")
+	w, err := CreateFloat32(p, 3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write([]float32{1, 2, 3, 4}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write([]float32{5}); err == nil {
+		t.Error("half a row accepted")
+	}
+	if err := w.Write([]float32{5, 6}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write([]float32{7, 8}); err == nil {
+		t.Error("a row beyond the header accepted")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	x, shape, err := ReadFloat32(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shape) != 2 || shape[0] != 3 || shape[1] != 2 || x[5] != 6 {
+		t.Fatalf("read %v %v", shape, x)
+	}
+	// The same bytes as WriteFloat32.
+	q := filepath.Join(t.TempDir(), "w.npy")
+	if err := WriteFloat32(q, x, 3, 2); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(p)
+	b, _ := os.ReadFile(q)
+	if string(a) != string(b) {
+		t.Error("streamed file differs from WriteFloat32's")
+	}
+}
+
+func TestFloat32WriterShortIsAborted(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "s.npy")
+	w, err := CreateFloat32(p, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]float32{1, 2})
+	if err := w.Close(); err == nil {
+		t.Fatal("Close of a short file succeeded")
+	}
+	w.Abort()
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("%d files left", len(left))
+	}
+}

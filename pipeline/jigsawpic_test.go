@@ -1,42 +1,14 @@
-package main
+package pipeline
 
 import (
 	"image"
-	"image/color"
 	"math"
 	"math/rand"
-	"strings"
 	"testing"
 
 	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/pretext"
 )
-
-func TestFont5x7(t *testing.T) {
-	for r, g := range glyphs5x7 {
-		for _, row := range g {
-			if len(row) != 5 || strings.Trim(row, ".#") != "" {
-				t.Fatalf("glyph %q row %q: expected 5 of '.' and '#'", r, row)
-			}
-		}
-	}
-	pic := image.NewRGBA(image.Rect(0, 0, 40, 10))
-	if err := drawText(pic, 0, 0, "1", 1, color.RGBA{0, 0, 0, 255}); err != nil {
-		t.Fatal(err)
-	}
-	// '1' is "..#.." in its first row: only column 2 is inked there.
-	for x := 0; x < 5; x++ {
-		if inked := pic.RGBAAt(x, 0).A != 0; inked != (x == 2) {
-			t.Fatalf("'1' row 0 column %d inked %v", x, inked)
-		}
-	}
-	if err := drawText(pic, 0, 0, "a~", 1, color.RGBA{}); err == nil {
-		t.Fatal("drawText accepted '~', which the font lacks")
-	}
-	if w := textWidth("ab", 2); w != 22 {
-		t.Fatalf("textWidth(ab, 2) = %d, expected 22", w)
-	}
-}
 
 // TestJigsawPicture checks that the shuffled panel shows, at position p,
 // tile perm[p] (pixel for pixel, away from the number label), and the
@@ -54,7 +26,7 @@ func TestJigsawPicture(t *testing.T) {
 		t.Fatal(err)
 	}
 	perm := []int{8, 3, 5, 7, 2, 1, 4, 0, 6}
-	pic, lay, err := drawJigsawPicture(src, p, cfg, perm, 64, 100, "maxavg")
+	pic, lay, err := DrawJigsawPicture(src, p, cfg, perm, 64, 100, "maxavg")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package models
+package bench
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/selfsup/selfsup/models"
 )
 
 // StockClassifier builds spec + a linear classifier with Gorgonia v0.9.18's
@@ -17,31 +19,31 @@ import (
 // and bias nodes. It returns the input node [batch, InC, size, size], the
 // one-hot target node [batch, classes], the scalar loss and the learnables.
 // Only for benchmarks: running statistics are not exported.
-func StockClassifier(g *G.ExprGraph, s *Spec, batch, size, classes int, rng *rand.Rand) (x, target, loss *G.Node, learn G.Nodes, err error) {
-	w := InitWeights(s, rng)
+func StockClassifier(g *G.ExprGraph, s *models.Spec, batch, size, classes int, rng *rand.Rand) (x, target, loss *G.Node, learn G.Nodes, err error) {
+	w := models.InitWeights(s, rng)
 	x = G.NewTensor(g, tensor.Float32, 4, G.WithShape(batch, s.InC, size, size), G.WithName("x"), G.WithInit(G.GlorotN(1)))
-	acts := map[string]*G.Node{InputName: x}
+	acts := map[string]*G.Node{models.InputName: x}
 	for _, l := range s.Layers {
 		in := acts[l.Inputs[0]]
 		var out *G.Node
 		switch l.Op {
-		case OpConv:
-			wt := ParamNode(g, l.Name+".weight", w[l.Name+".weight"], tensor.Float32)
+		case models.OpConv:
+			wt := models.ParamNode(g, l.Name+".weight", w[l.Name+".weight"], tensor.Float32)
 			learn = append(learn, wt)
 			out, err = G.Conv2d(in, wt, tensor.Shape{l.Kernel, l.Kernel}, []int{l.Pad, l.Pad}, []int{l.Stride, l.Stride}, []int{1, 1})
-		case OpBatchNorm:
+		case models.OpBatchNorm:
 			c := l.OutC
-			scale := ParamNode(g, l.Name+".weight", Tensor{Shape: []int{1, c, 1, 1}, Data: w[l.Name+".weight"].Data}, tensor.Float32)
-			bias := ParamNode(g, l.Name+".bias", Tensor{Shape: []int{1, c, 1, 1}, Data: w[l.Name+".bias"].Data}, tensor.Float32)
+			scale := models.ParamNode(g, l.Name+".weight", models.Tensor{Shape: []int{1, c, 1, 1}, Data: w[l.Name+".weight"].Data}, tensor.Float32)
+			bias := models.ParamNode(g, l.Name+".bias", models.Tensor{Shape: []int{1, c, 1, 1}, Data: w[l.Name+".bias"].Data}, tensor.Float32)
 			learn = append(learn, scale, bias)
 			out, _, _, _, err = G.BatchNorm(in, scale, bias, 0.1, l.Eps)
-		case OpRelu:
+		case models.OpRelu:
 			out, err = G.Rectify(in)
-		case OpAdd:
+		case models.OpAdd:
 			out, err = G.Add(in, acts[l.Inputs[1]])
-		case OpMaxPool:
+		case models.OpMaxPool:
 			out, err = G.MaxPool2D(in, tensor.Shape{l.Kernel, l.Kernel}, []int{l.Pad, l.Pad}, []int{l.Stride, l.Stride})
-		case OpGlobalAvgPool:
+		case models.OpGlobalAvgPool:
 			sh := in.Shape()
 			var r *G.Node
 			if r, err = G.Reshape(in, tensor.Shape{sh[0], sh[1], sh[2] * sh[3]}); err == nil {
@@ -49,7 +51,7 @@ func StockClassifier(g *G.ExprGraph, s *Spec, batch, size, classes int, rng *ran
 			}
 		}
 		if err != nil {
-			return nil, nil, nil, nil, fmt.Errorf("models: stock %s: layer %q: %w", s.Arch, l.Name, err)
+			return nil, nil, nil, nil, fmt.Errorf("bench: stock %s: layer %q: %w", s.Arch, l.Name, err)
 		}
 		acts[l.Name] = out
 	}

@@ -1,4 +1,8 @@
-package main
+// Package draw has the small drawing helpers the project's pictures share
+// (the Jigsaw puzzle picture, report images): a 5x7 bitmap font, filled and
+// outlined rectangles, and nearest-neighbour blits of [C, H, W] tensors,
+// all on *image.RGBA without a font or graphics dependency.
+package draw
 
 import (
 	"fmt"
@@ -58,8 +62,8 @@ var glyphs5x7 = map[rune][7]string{
 	'/': {".....", "....#", "...#.", "..#..", ".#...", "#....", "....."},
 }
 
-// textWidth is the width in pixels of s drawn by drawText at scale.
-func textWidth(s string, scale int) int {
+// TextWidth is the width in pixels of s drawn by Text at scale.
+func TextWidth(s string, scale int) int {
 	n := len([]rune(s))
 	if n == 0 {
 		return 0
@@ -67,10 +71,10 @@ func textWidth(s string, scale int) int {
 	return (6*n - 1) * scale
 }
 
-// drawText draws s with its top-left corner at (x, y), each font pixel a
+// Text draws s with its top-left corner at (x, y), each font pixel a
 // scale x scale square, one blank column between letters. It returns an
 // error naming the first character the font lacks (nothing is drawn then).
-func drawText(dst *image.RGBA, x, y int, s string, scale int, ink color.RGBA) error {
+func Text(dst *image.RGBA, x, y int, s string, scale int, ink color.RGBA) error {
 	s = strings.ToUpper(s)
 	for _, r := range s {
 		if _, ok := glyphs5x7[r]; !ok {

@@ -1,43 +1,44 @@
-package main
+package pipeline
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/pretext"
-	"github.com/selfsup/selfsup/runtime"
 )
 
 func TestPermRows(t *testing.T) {
-	rows, err := permRows("1000:maxavg, 10:maxmin,100:random")
+	rows, err := PermRows("1000:maxavg, 10:maxmin,100:random")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 3 || rows[1].n != 10 || rows[1].method != "maxmin" || rows[2].name != "n100-random" || !rows[0].gap || !rows[0].norm || !rows[0].jitter {
+	if len(rows) != 3 || rows[1].N != 10 || rows[1].Method != "maxmin" || rows[2].Name != "n100-random" || !rows[0].Gap || !rows[0].Norm || !rows[0].Jitter {
 		t.Fatalf("rows %+v", rows)
 	}
 	for _, bad := range []string{"100", "x:maxavg", "1:maxavg", "100:best", "400000:random"} {
-		if _, err := permRows(bad); err == nil {
-			t.Errorf("permRows(%q) accepted", bad)
+		if _, err := PermRows(bad); err == nil {
+			t.Errorf("PermRows(%q) accepted", bad)
 		}
 	}
-	sc := shortcutRows(100)
+	sc := ShortcutRows(100)
 	off := map[string]bool{}
 	for _, r := range sc[:3] {
 		switch {
-		case !r.gap && r.norm && r.jitter:
+		case !r.Gap && r.Norm && r.Jitter:
 			off["gap"] = true
-		case r.gap && !r.norm && r.jitter:
+		case r.Gap && !r.Norm && r.Jitter:
 			off["norm"] = true
-		case r.gap && r.norm && !r.jitter:
+		case r.Gap && r.Norm && !r.Jitter:
 			off["jitter"] = true
 		}
 	}
-	if len(sc) != 4 || len(off) != 3 || !(sc[3].gap && sc[3].norm && sc[3].jitter) {
+	if len(sc) != 4 || len(off) != 3 || !(sc[3].Gap && sc[3].Norm && sc[3].Jitter) {
 		t.Fatalf("shortcut rows %+v: expected each protection off once, then all on", sc)
 	}
 }
@@ -46,18 +47,16 @@ func TestPermRows(t *testing.T) {
 // the image size, ONNX Runtime features, linear probe) for two tiny rows and
 // the random-init row, and checks the table and the figures it reports.
 func TestAblateJigsawSmall(t *testing.T) {
-	if _, err := runtime.LibraryPath(); err != nil {
-		t.Skipf("ONNX Runtime not installed: %v", err)
-	}
+	testenv.ORT(t)
 	dir := t.TempDir()
 	ds := filepath.Join(dir, "toy.tar")
-	writeTar(t, ds, 48, 20, false)
-	o := ablateOptions{data: ds, arch: "resnet20c", out: filepath.Join(dir, "out"), steps: 2, batch: 4, valIm: 8, lr: 0.05, seed: 1}
-	rows := []ablateSpec{
-		{name: "n10-maxmin", n: 10, method: pretext.PermMethodMaxMin, gap: true, norm: true, jitter: true},
-		{name: "no-gap", n: 6, method: pretext.PermMethodMaxAvg, gap: false, norm: false, jitter: false},
+	testenv.ToyTar(t, ds, 48, 20, false)
+	o := AblateConfig{Data: ds, Arch: "resnet20c", Out: filepath.Join(dir, "out"), Steps: 2, Batch: 4, ValImages: 8, LR: 0.05, Seed: 1}
+	rows := []AblateSpec{
+		{Name: "n10-maxmin", N: 10, Method: pretext.PermMethodMaxMin, Gap: true, Norm: true, Jitter: true},
+		{Name: "no-gap", N: 6, Method: pretext.PermMethodMaxAvg, Gap: false, Norm: false, Jitter: false},
 	}
-	res, err := ablate(o, "jigsaw-perms", rows)
+	res, err := Ablate(context.Background(), o, "jigsaw-perms", rows)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,13 +84,13 @@ func TestAblateJigsawSmall(t *testing.T) {
 		t.Fatalf("row 1 switches %+v", res.Rows[1])
 	}
 	var b bytes.Buffer
-	printPermsTable(&b, res)
+	WritePermsTable(&b, res)
 	if !strings.Contains(b.String(), fmt.Sprintf("| 10 | maxmin | %.2f | %.0f |", avg, minD)) ||
 		!strings.Contains(b.String(), "| random-init backbone |") {
 		t.Fatalf("table:\n%s", b.String())
 	}
 	b.Reset()
-	printShortcutsTable(&b, res)
+	WriteShortcutsTable(&b, res)
 	if !strings.Contains(b.String(), "| no | no | no |") {
 		t.Fatalf("shortcuts table:\n%s", b.String())
 	}

@@ -1,7 +1,8 @@
-package main
+package pipeline
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/color"
@@ -59,7 +60,7 @@ func TestPretrainOnOwnPhotos(t *testing.T) {
 	for arch, want := range archs {
 		cfg := train.DefaultConfig("rotation", arch)
 		cfg.Batch, cfg.Steps, cfg.ValImages, cfg.CheckpointEvery = 2, 2, 0, 0
-		res, err := pretrain(cfg, dir, "train", filepath.Join(t.TempDir(), "run"), false, 0, 0, false, nil)
+		res, err := Pretrain(context.Background(), PretrainConfig{Train: cfg, Data: dir, Out: filepath.Join(t.TempDir(), "run")})
 		if err != nil {
 			t.Fatalf("%s: %v", arch, err)
 		}

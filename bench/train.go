@@ -1,4 +1,4 @@
-package train
+package bench
 
 import (
 	"fmt"
@@ -14,10 +14,12 @@ import (
 
 	"github.com/selfsup/selfsup/models"
 	"github.com/selfsup/selfsup/ops"
+	"github.com/selfsup/selfsup/train"
 )
 
-// BenchResult is one training-throughput measurement.
-type BenchResult struct {
+// TrainResult is one training-throughput measurement (the JSON of
+// `selfsup bench train` for one engine).
+type TrainResult struct {
 	Engine       string  `json:"engine"`
 	GEMM         string  `json:"gemm"`
 	Conv         string  `json:"conv"`
@@ -32,15 +34,31 @@ type BenchResult struct {
 	Threads      int     `json:"threads"`
 }
 
-// BenchTrain times whole training steps (forward, backward, SGD update) of
+// TrainConfig is one `selfsup bench train` measurement.
+type TrainConfig struct {
+	Arch string
+	// Engine is "fast" (selfsup's ops) or "stock" (Gorgonia's own, see
+	// StockClassifier).
+	Engine string
+	// StockBLAS picks the stock engine's matrix products: "gonum"
+	// (Gorgonia's default) or "openblas" (multithreaded over GOMAXPROCS).
+	// Gorgonia's BLAS is process-wide state: Train sets it for the run and
+	// puts the previous one back when it returns.
+	StockBLAS string
+	// Batch images per step at Size x Size pixels (0: the architecture's
+	// input size); Warmup untimed steps, then Steps timed ones.
+	Batch, Size, Warmup, Steps int
+}
+
+// Train times whole training steps (forward, backward, SGD update) of
 // arch on random images at size x size with batch images and 10 classes:
 // engine "fast" uses selfsup's ops, "stock" Gorgonia's own (see
-// models.StockClassifier). It runs warmup untimed steps, then steps timed
+// StockClassifier). It runs warmup untimed steps, then steps timed
 // ones. Peak RSS is the process's high-water mark (VmHWM), so run one
 // engine per process to compare memory. stockBLAS picks the stock engine's
-// matrix products: "gonum" (Gorgonia's default) or "openblas"
-// (multithreaded over GOMAXPROCS; it sets gorgonia.Use for the process).
-func BenchTrain(arch, engine, stockBLAS string, batch, size, warmup, steps int) (*BenchResult, error) {
+// matrix products (see TrainConfig).
+func Train(c TrainConfig) (*TrainResult, error) {
+	arch, engine, stockBLAS, batch, size, warmup, steps := c.Arch, c.Engine, c.StockBLAS, c.Batch, c.Size, c.Warmup, c.Steps
 	spec, err := models.New(arch, 3)
 	if err != nil {
 		return nil, err
@@ -91,15 +109,17 @@ func BenchTrain(arch, engine, stockBLAS string, batch, size, warmup, steps int) 
 		case "openblas":
 			b, name, err := ops.StockBLAS(runtime.GOMAXPROCS(0))
 			if err != nil {
-				return nil, fmt.Errorf("train: bench stock: %w (use --stock-blas gonum)", err)
+				return nil, fmt.Errorf("bench: train stock: %w (use --stock-blas gonum)", err)
 			}
+			prev := G.WhichBLAS()
 			G.Use(b)
+			defer G.Use(prev)
 			stockGEMM = name
 		default:
-			return nil, fmt.Errorf("train: bench: stock blas %q, expected gonum or openblas", stockBLAS)
+			return nil, fmt.Errorf("bench: train: stock blas %q, expected gonum or openblas", stockBLAS)
 		}
 		var target *G.Node
-		input, target, loss, params, err = models.StockClassifier(g, spec, batch, size, 10, rng)
+		input, target, loss, params, err = StockClassifier(g, spec, batch, size, 10, rng)
 		if err != nil {
 			return nil, err
 		}
@@ -108,15 +128,15 @@ func BenchTrain(arch, engine, stockBLAS string, batch, size, warmup, steps int) 
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("train: bench: engine %q, expected fast or stock", engine)
+		return nil, fmt.Errorf("bench: train: engine %q, expected fast or stock", engine)
 	}
 	grads, err := G.Grad(loss, params...)
 	if err != nil {
-		return nil, fmt.Errorf("train: bench %s: gradient: %w", engine, err)
+		return nil, fmt.Errorf("bench: train %s: gradient: %w", engine, err)
 	}
 	m := G.NewTapeMachine(g)
 	defer m.Close()
-	opt := NewSGD(0.9, 5e-4)
+	opt := train.NewSGD(0.9, 5e-4)
 	step := func() error {
 		m.Reset()
 		if err := m.RunAll(); err != nil {
@@ -126,7 +146,7 @@ func BenchTrain(arch, engine, stockBLAS string, batch, size, warmup, steps int) 
 	}
 	for i := 0; i < warmup; i++ {
 		if err := step(); err != nil {
-			return nil, fmt.Errorf("train: bench %s: %w", engine, err)
+			return nil, fmt.Errorf("bench: train %s: %w", engine, err)
 		}
 	}
 	var ms0, ms1 runtime.MemStats
@@ -134,7 +154,7 @@ func BenchTrain(arch, engine, stockBLAS string, batch, size, warmup, steps int) 
 	t0 := time.Now()
 	for i := 0; i < steps; i++ {
 		if err := step(); err != nil {
-			return nil, fmt.Errorf("train: bench %s: %w", engine, err)
+			return nil, fmt.Errorf("bench: train %s: %w", engine, err)
 		}
 	}
 	el := time.Since(t0).Seconds()
@@ -143,7 +163,7 @@ func BenchTrain(arch, engine, stockBLAS string, batch, size, warmup, steps int) 
 	if engine == "stock" {
 		gemm, conv = stockGEMM, "gorgonia im2col"
 	}
-	return &BenchResult{
+	return &TrainResult{
 		Engine: engine, GEMM: gemm, Conv: conv, Arch: arch, Batch: batch, Size: size, Steps: steps,
 		StepSeconds: el / float64(steps), ImagesPerSec: float64(batch*steps) / el,
 		PeakRSSMB: peakRSSMB(), AllocMBStep: float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(steps) / (1 << 20),

@@ -1,0 +1,109 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"image/png"
+	"io"
+	"os"
+
+	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/pretext"
+	"github.com/selfsup/selfsup/train"
+)
+
+// EvalPretextConfig is `selfsup eval pretext`: the pretext-task accuracy
+// of a run on held-out images.
+type EvalPretextConfig struct {
+	Run string // pretraining run (its newest valid checkpoint)
+	// Data is the images (default: the run's own data); Split is
+	// "heldout" (the images the run held out of its training split) or a
+	// split name such as test.
+	Data, Split string
+	SkipBad     bool
+	// SaveInpaint, for inpainting runs, is a PNG file for the first 16
+	// images (image, masked view, filled in).
+	SaveInpaint string
+	Log         io.Writer
+}
+
+// EvalPretext measures the run's pretext accuracy and, for inpainting
+// runs, the masked-region reconstruction error against predicting the
+// mean. The result is what `selfsup eval pretext --json` prints.
+func EvalPretext(ctx context.Context, c EvalPretextConfig) (map[string]any, error) {
+	log := logTo(c.Log)
+	ck, path, err := LatestCheckpoint(c.Run, log)
+	if err != nil {
+		return nil, err
+	}
+	spec := c.Data
+	if spec == "" {
+		spec = ck.Config.Data
+	}
+	split := c.Split
+	if split == "" {
+		split = "heldout"
+	}
+	oo := data.OpenOptions{SkipBad: c.SkipBad, Channels: ck.Config.Pretext.Channels, Log: log}
+	var ds data.Dataset
+	if split == "heldout" {
+		all, err := data.Load(spec, "train", oo)
+		if err != nil {
+			return nil, err
+		}
+		v := ck.Config.ValImages
+		if v <= 0 || all.Len() <= 2*v {
+			return nil, fmt.Errorf("eval pretext: the run held out no images (val_images %d); give --split test", v)
+		}
+		_, va := data.Split(all.Len(), float64(v)/float64(all.Len()), ck.Config.Seed)
+		ds = data.Subset(all, va)
+	} else if ds, err = data.Load(spec, split, oo); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	acc, n, err := train.EvaluatePretext(ck, ds)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "%s (%s, step %d): pretext accuracy %.4f on %d %s images\n", ck.Config.Task, path, ck.Step, acc, n, split)
+	out := map[string]any{"task": ck.Config.Task, "checkpoint": path, "step": ck.Step, "pretext_acc": acc, "images": n, "split": split}
+	// Inpainting runs: the masked-region reconstruction error on every
+	// image, unaugmented, against predicting the mean.
+	if t, err := pretext.New(ck.Config.Task); err == nil {
+		if ip, ok := t.(pretext.Inpaint); ok {
+			sc, err := ip.Evaluate(ck.Config.Arch, ck.Backbone, ck.Heads, ck.Config.Pretext, ck.Config.Batch, ds, ck.Config.Seed)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(log, "masked-region MSE %.4f (predicting the mean: %.4f; normalised units) on %d %s images\n", sc.MSE, sc.BaselineMSE, sc.Images, split)
+			out["recon_mse"], out["recon_mse_baseline"], out["recon_images"] = sc.MSE, sc.BaselineMSE, sc.Images
+			if f := c.SaveInpaint; f != "" {
+				if err := saveInpaintPNG(ip, ck, ds, f); err != nil {
+					return nil, err
+				}
+				fmt.Fprintf(log, "wrote %s\n", f)
+			}
+		}
+	}
+	return out, nil
+}
+
+// saveInpaintPNG writes the inpainting picture of the first 16 images of
+// ds (see pretext.Inpaint.Picture) to file.
+func saveInpaintPNG(ip pretext.Inpaint, ck *train.Checkpoint, ds data.Dataset, file string) error {
+	img, err := ip.Picture(ck.Config.Arch, ck.Backbone, ck.Heads, ck.Config.Pretext, ck.Config.Batch, ds, 16, ck.Config.Seed)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("eval pretext: %w", err)
+	}
+	if err := png.Encode(f, img); err != nil {
+		f.Close()
+		return fmt.Errorf("eval pretext: writing %s: %w", file, err)
+	}
+	return f.Close()
+}

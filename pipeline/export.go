@@ -1,0 +1,158 @@
+package pipeline
+
+import (
+	"fmt"
+	"io"
+	"math/rand"
+
+	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/export"
+	"github.com/selfsup/selfsup/models"
+	"github.com/selfsup/selfsup/pretext"
+	"github.com/selfsup/selfsup/train"
+)
+
+// Backbone is a backbone ready to be exported: its architecture, weights
+// and what goes into the ONNX metadata (task, input size, normalisation,
+// config hash).
+type Backbone struct {
+	Spec      *models.Spec
+	Weights   models.Weights
+	Task      string
+	Size      int
+	Mean, Std []float32
+	Hash      string
+	// BNRecalibrated records that Recalibrate re-estimated the batch-norm
+	// statistics; the model's metadata says so.
+	BNRecalibrated bool
+}
+
+// BackboneSource says where a backbone comes from: exactly one of Run (its
+// newest valid checkpoint), Checkpoint (a file) or RandomInit (Arch with
+// Channels input channels, weights drawn from Seed).
+type BackboneSource struct {
+	Run, Checkpoint string
+	RandomInit      bool
+	Arch            string
+	Channels        int
+	Seed            int64
+}
+
+// OpenBackbone loads the backbone src names; warnings about unreadable
+// checkpoints of a run go to log.
+func OpenBackbone(src BackboneSource, log io.Writer) (*Backbone, error) {
+	n := 0
+	for _, b := range []bool{src.Run != "", src.Checkpoint != "", src.RandomInit} {
+		if b {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, fmt.Errorf("export: give exactly one of --run, --checkpoint, --random-init")
+	}
+	if src.RandomInit {
+		if src.Arch == "" {
+			return nil, fmt.Errorf("export: --random-init needs --arch")
+		}
+		return RandomBackbone(src.Arch, src.Channels, src.Seed)
+	}
+	var ck *train.Checkpoint
+	var err error
+	if src.Run != "" {
+		ck, _, err = LatestCheckpoint(src.Run, log)
+	} else {
+		ck, err = train.LoadCheckpoint(src.Checkpoint)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return BackboneFromCheckpoint(ck)
+}
+
+// RandomBackbone is an untrained arch backbone, weights drawn from seed
+// exactly as training draws its initial weights from the run's seed, with
+// the default normalisation of its input size.
+func RandomBackbone(arch string, channels int, seed int64) (*Backbone, error) {
+	spec, err := models.New(arch, channels)
+	if err != nil {
+		return nil, err
+	}
+	cfg := pretext.DefaultConfig(channels, spec.InputSize)
+	return &Backbone{Spec: spec, Weights: models.InitWeights(spec, rand.New(rand.NewSource(seed))), Task: "random-init",
+		Size: spec.InputSize, Mean: cfg.Mean, Std: cfg.Std}, nil
+}
+
+// BackboneFromCheckpoint is the backbone of a training checkpoint.
+func BackboneFromCheckpoint(ck *train.Checkpoint) (*Backbone, error) {
+	cfg := ck.Config
+	spec, err := models.New(cfg.Arch, cfg.Pretext.Channels)
+	if err != nil {
+		return nil, err
+	}
+	return &Backbone{Spec: spec, Weights: ck.Backbone, Task: cfg.Task, Size: cfg.Pretext.InputSize,
+		Mean: cfg.Pretext.Mean, Std: cfg.Pretext.Std, Hash: cfg.Hash()}, nil
+}
+
+// Export writes the backbone as an ONNX model at path (opts.InputSize and
+// opts.Metadata are set from the backbone).
+func (b *Backbone) Export(path string, opts export.Options) error {
+	opts.InputSize = b.Size
+	opts.Metadata = export.Metadata(b.Spec.Arch, b.Task, b.Size, b.Mean, b.Std, b.Hash, Version)
+	if b.BNRecalibrated {
+		opts.Metadata[export.KeyBNRecalibrated] = "true"
+	}
+	m, err := export.Build(b.Spec, b.Weights, opts)
+	if err != nil {
+		return err
+	}
+	return export.Write(path, m)
+}
+
+// Recalibrate re-estimates the running statistics of the backbone's batch
+// norms on up to n images of ds (train.RecalibrateBN), preprocessed as
+// extraction will (b's size, mean and std); the learned weights are kept.
+// A random-init backbone has no training data: it first takes its mean
+// and std from ds, as a trained run does from its own data.
+func (b *Backbone) Recalibrate(ds data.Dataset, n int, seed int64) error {
+	if b.Task == "random-init" {
+		mean, std, err := data.ChannelStats(ds, data.StatsImages)
+		if err != nil {
+			return err
+		}
+		b.Mean, b.Std = mean, std
+	}
+	w, err := train.RecalibrateBN(b.Spec, b.Weights, ds, train.RecalibOptions{Images: n, Seed: seed, Channels: b.Spec.InC, Size: b.Size, Mean: b.Mean, Std: b.Std})
+	if err != nil {
+		return err
+	}
+	b.Weights, b.BNRecalibrated = w, true
+	return nil
+}
+
+// LatestCheckpoint is train.LatestCheckpoint with its warnings (checkpoints
+// skipped as unreadable) written to log.
+func LatestCheckpoint(run string, log io.Writer) (*train.Checkpoint, string, error) {
+	ck, path, warns, err := train.LatestCheckpoint(run)
+	for _, w := range warns {
+		fmt.Fprintf(logTo(log), "warning: %s\n", w)
+	}
+	return ck, path, err
+}
+
+// ExportRun writes the newest valid checkpoint of run as an ONNX model at
+// path (default export options) and returns the checkpoint.
+func ExportRun(run, path string, log io.Writer) (*train.Checkpoint, error) {
+	ck, ckPath, err := LatestCheckpoint(run, log)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", run, err)
+	}
+	b, err := BackboneFromCheckpoint(ck)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Export(path, export.DefaultOptions()); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(logTo(log), "exported %s (%s, step %d) -> %s\n", ckPath, ck.Config.Task, ck.Step, path)
+	return ck, nil
+}
