@@ -41,6 +41,7 @@ func main() {
 			benchCommand(
 				benchExtractCommand(),
 				benchTrainCommand(),
+				benchServeCommand(),
 			),
 		},
 		Writer:    os.Stdout,
