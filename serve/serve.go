@@ -19,7 +19,6 @@ package serve
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -30,6 +29,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,8 +43,10 @@ type Options struct {
 	MaxBodyBytes int64
 	// MaxBatch caps the images of one request (default 256).
 	MaxBatch int
-	// MaxConcurrent bounds the requests computing at once; others wait up
-	// to QueueTimeout and then get 503 (defaults 2 and 10 s).
+	// MaxConcurrent bounds the batches computing at once (requests from
+	// many clients are batched together, up to MaxBatch images, see
+	// submit); a request not taken into a batch within QueueTimeout gets
+	// 503 (defaults 2 and 10 s).
 	MaxConcurrent int
 	QueueTimeout  time.Duration
 	// Output is the model output served (default "features").
@@ -101,11 +103,13 @@ func (o *Options) defaults() {
 
 // Server answers feature requests with one ONNX Runtime session.
 type Server struct {
-	sess   *runtime.Session
-	pre    runtime.Preprocess
-	opts   Options
-	slots  chan struct{}
-	served atomic.Int64
+	sess    *runtime.Session
+	pre     runtime.Preprocess
+	opts    Options
+	slots   chan struct{}
+	served  atomic.Int64
+	mu      sync.Mutex
+	pending []*job // queued requests, oldest first (see submit)
 }
 
 // New makes a server over sess (which the caller closes after the server
@@ -220,16 +224,7 @@ func (s *Server) features(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	select {
-	case s.slots <- struct{}{}:
-	case <-time.After(s.opts.QueueTimeout):
-		writeError(w, fail(http.StatusServiceUnavailable, "server busy: no compute slot within %s", s.opts.QueueTimeout))
-		return
-	case <-r.Context().Done():
-		return
-	}
-	feats, dim, err := s.compute(r.Context(), imgs)
-	<-s.slots
+	feats, dim, err := s.submit(r.Context(), imgs) // batched with other requests inside a compute slot
 	if err != nil {
 		writeError(w, err)
 		return
@@ -349,35 +344,4 @@ func orUnknown(mt string) string {
 		return "neither JPEG nor PNG"
 	}
 	return mt
-}
-
-// compute decodes the images straight to the model's input size (one at a
-// time, never a full-size copy beside the decoder's), preprocesses them as
-// the model's metadata says and runs the session on them as one batch.
-// It runs inside a compute slot.
-func (s *Server) compute(ctx context.Context, raw [][]byte) ([]float32, int, error) {
-	p := s.pre
-	per := p.Channels * p.Size * p.Size
-	in := make([]float32, len(raw)*per)
-	for i, b := range raw {
-		img, err := data.DecodeWith(b, data.DecodeOptions{MaxPixels: s.opts.MaxPixels, Channels: p.Channels, Size: p.Size})
-		if err != nil {
-			return nil, 0, fail(http.StatusBadRequest, "images[%d]: not a decodable JPEG or PNG (%d bytes): %v", i, len(b), err)
-		}
-		if err := p.Fill(img, in[i*per:(i+1)*per]); err != nil {
-			return nil, 0, fail(http.StatusBadRequest, "images[%d]: %v", i, err)
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, 0, err
-		}
-	}
-	out, err := s.sess.Run(in, []int64{int64(len(raw)), int64(p.Channels), int64(p.Size), int64(p.Size)}, s.opts.Output)
-	if err != nil {
-		return nil, 0, err
-	}
-	o := out[s.opts.Output]
-	if len(o.Shape) != 2 {
-		return nil, 0, fmt.Errorf("serve: output %q has shape %v, expected [N, D]", s.opts.Output, o.Shape)
-	}
-	return o.Data, int(o.Shape[1]), nil
 }
