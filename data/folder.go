@@ -288,7 +288,12 @@ func (f *Folder) scanArchive(split string) error {
 	if st, err := fh.Stat(); err == nil {
 		size = st.Size()
 	}
-	br := bufio.NewReaderSize(fh, 1<<20)
+	return f.scanArchiveFrom(bufio.NewReaderSize(fh, 1<<20), size, split)
+}
+
+// scanArchiveFrom is scanArchive on the archive's bytes from br (size
+// bytes in all, as the file on disk says).
+func (f *Folder) scanArchiveFrom(br *bufio.Reader, size int64, split string) error {
 	var r io.Reader = br
 	gz := false
 	if head, _ := br.Peek(2); bytes.Equal(head, []byte{0x1f, 0x8b}) {

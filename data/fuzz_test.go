@@ -2,10 +2,10 @@ package data
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
+	"compress/gzip"
 	"image"
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -61,21 +61,23 @@ func seedTar(members [][2]string) []byte {
 	return buf.Bytes()
 }
 
+// FuzzImageFolderArchive scans crafted tar (and tar.gz) bytes as an image
+// folder archive, in memory (scanArchiveFrom is what OpenImageFolder runs
+// on the file), and decodes what it finds.
 func FuzzImageFolderArchive(f *testing.F) {
 	imgs := seedImages(f)
 	f.Add(seedTar([][2]string{{"a.png", string(imgs[0])}, {"b.jpg", string(imgs[2])}}))
 	f.Add(seedTar([][2]string{{"train/x/a.png", string(imgs[1])}, {"train/y/b.jpg", string(imgs[3])}}))
 	f.Add(seedTar([][2]string{{"../a.png", string(imgs[0])}}))
-	dir := f.TempDir()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(seedTar([][2]string{{"a.png", string(imgs[0])}}))
+	zw.Close()
+	f.Add(gz.Bytes())
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p := filepath.Join(dir, "f.tar")
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-
 		for _, skip := range []bool{false, true} {
-			ds, err := OpenImageFolder(p, "", FolderOptions{SkipBad: skip, MaxPixels: fuzzMaxPixels, MaxMember: 1 << 20})
-			if err != nil {
+			ds := &Folder{src: "fuzz.tar", archive: true, opts: FolderOptions{SkipBad: skip, MaxPixels: fuzzMaxPixels, MaxMember: 1 << 20}}
+			if err := ds.scanArchiveFrom(bufio.NewReader(bytes.NewReader(b)), int64(len(b)), ""); err != nil {
 				continue
 			}
 			for i := 0; i < min(ds.Len(), 8); i++ {
@@ -85,17 +87,18 @@ func FuzzImageFolderArchive(f *testing.F) {
 	})
 }
 
+// FuzzIDX reads crafted IDX bytes, raw or gzipped, in memory
+// (readMaybeGz and parseIDX are what OpenIDX runs on the file).
 func FuzzIDX(f *testing.F) {
 	f.Add([]byte{0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4})
 	f.Add([]byte{0, 0, 8, 1, 0, 0, 0, 2, 7, 9})
 	f.Add([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff})
-	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p := filepath.Join(dir, "f-idx3-ubyte")
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
+		raw, err := readMaybeGz(bufio.NewReader(bytes.NewReader(b)), int64(len(b)), "fuzz-idx3-ubyte")
+		if err != nil {
+			return
 		}
-		ds, err := OpenIDX(p, "")
+		ds, err := idxFromBytes("fuzz-idx3-ubyte", raw)
 		if err != nil {
 			return
 		}
@@ -109,18 +112,16 @@ func FuzzIDX(f *testing.F) {
 	})
 }
 
+// FuzzCIFARBin checks crafted CIFAR-10 binary batch bytes in memory (add
+// is what OpenCIFAR10Bin runs on each file) and reads the records.
 func FuzzCIFARBin(f *testing.F) {
 	rec := make([]byte, cifarRecord)
 	rec[0] = 3
 	f.Add(rec)
 	f.Add(append(append([]byte{}, rec...), 11))
-	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if err := os.WriteFile(filepath.Join(dir, "test_batch.bin"), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		ds, err := OpenCIFAR10Bin(dir, "test")
-		if err != nil {
+		ds := &cifarSet{classes: CIFAR10Classes}
+		if err := ds.add("fuzz_batch.bin", b, 1); err != nil {
 			return
 		}
 		for i := 0; i < min(ds.Len(), 4); i++ {

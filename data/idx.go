@@ -58,11 +58,16 @@ func readAllMaybeGz(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
-	br := bufio.NewReaderSize(f, 1<<20)
+	return readMaybeGz(bufio.NewReaderSize(f, 1<<20), st.Size(), path)
+}
+
+// readMaybeGz is readAllMaybeGz on the file's bytes from br (size bytes on
+// disk).
+func readMaybeGz(br *bufio.Reader, size int64, path string) ([]byte, error) {
 	head, _ := br.Peek(2)
 	if !strings.HasSuffix(path, ".gz") && !bytes.Equal(head, []byte{0x1f, 0x8b}) {
-		if st.Size() > DefaultMaxIDX+1024 {
-			return nil, fmt.Errorf("data: %s: %d bytes, over the IDX limit of %d: %w", path, st.Size(), int64(DefaultMaxIDX), ErrLimit)
+		if size > DefaultMaxIDX+1024 {
+			return nil, fmt.Errorf("data: %s: %d bytes, over the IDX limit of %d: %w", path, size, int64(DefaultMaxIDX), ErrLimit)
 		}
 		b, err := io.ReadAll(io.LimitReader(br, DefaultMaxIDX+1024))
 		if err != nil {
@@ -75,8 +80,8 @@ func readAllMaybeGz(path string) ([]byte, error) {
 		return nil, fmt.Errorf("data: %s: not a gzip file: %w", path, err)
 	}
 	var buf bytes.Buffer
-	buf.Grow(int(min(2*st.Size(), DefaultMaxIDX))) // a guess; IDX images compress ~2-6x
-	capped := &capReader{r: zr, left: min(inflateLimit(st.Size()), DefaultMaxIDX+1024), what: path}
+	buf.Grow(int(min(2*size, DefaultMaxIDX))) // a guess; IDX images compress ~2-6x
+	capped := &capReader{r: zr, left: min(inflateLimit(size), DefaultMaxIDX+1024), what: path}
 	if _, err := io.Copy(&buf, capped); err != nil {
 		if errors.Is(err, ErrLimit) {
 			return nil, err
@@ -116,6 +121,19 @@ func parseIDX(path string, b []byte, magic uint32) ([]int, []byte, error) {
 	return dims, b[hdr:], nil
 }
 
+// idxFromBytes checks an IDX images file's bytes (see parseIDX) and makes
+// an unlabeled set of them.
+func idxFromBytes(imagesPath string, b []byte) (*idxSet, error) {
+	dims, pix, err := parseIDX(imagesPath, b, idxImagesMagic)
+	if err != nil {
+		return nil, err
+	}
+	if dims[0] > 0 && (dims[1] == 0 || dims[2] == 0) {
+		return nil, fmt.Errorf("data: %s: IDX images of %d x %d pixels (dimensions %v)", imagesPath, dims[1], dims[2], dims)
+	}
+	return &idxSet{path: imagesPath, n: dims[0], h: dims[1], w: dims[2], pix: pix}, nil
+}
+
 // OpenIDX opens an MNIST-style pair of IDX files, each raw or gzipped:
 // imagesPath holds unsigned bytes with dimensions [N, H, W] (magic
 // 0x00000803), labelsPath holds N unsigned bytes (magic 0x00000801). With
@@ -128,14 +146,10 @@ func OpenIDX(imagesPath, labelsPath string) (Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	dims, pix, err := parseIDX(imagesPath, b, idxImagesMagic)
+	s, err := idxFromBytes(imagesPath, b)
 	if err != nil {
 		return nil, err
 	}
-	if dims[0] > 0 && (dims[1] == 0 || dims[2] == 0) {
-		return nil, fmt.Errorf("data: %s: IDX images of %d x %d pixels (dimensions %v)", imagesPath, dims[1], dims[2], dims)
-	}
-	s := &idxSet{path: imagesPath, n: dims[0], h: dims[1], w: dims[2], pix: pix}
 	if labelsPath == "" {
 		return s, nil
 	}
