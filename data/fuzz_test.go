@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"image"
+	"math/rand"
 	"testing"
+	"time"
 )
 
 // Fuzz targets for every decoder of outside bytes in this package (issue
@@ -137,4 +139,63 @@ func FuzzCIFARBin(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestArchiveMutations complements FuzzImageFolderArchive, which `go test
+// -fuzz` runs at only a few executions a minute on some machines (even a
+// body of archive/tar alone does): 30,000 deterministic random mutations
+// (byte changes, insertions, deletions, truncations) of seed archives,
+// each scanned and decoded under a watchdog.
+func TestArchiveMutations(t *testing.T) {
+	n := 30000
+	if testing.Short() {
+		n = 3000
+	}
+	imgs := seedImages(nil)
+	seeds := [][]byte{
+		seedTar([][2]string{{"a.png", string(imgs[0])}, {"b.jpg", string(imgs[2])}}),
+		seedTar([][2]string{{"train/x/a.png", string(imgs[1])}, {"train/y/b.jpg", string(imgs[3])}}),
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(seeds[0])
+	zw.Close()
+	seeds = append(seeds, gz.Bytes())
+	rng := rand.New(rand.NewSource(16))
+	for k := 0; k < n; k++ {
+		b := append([]byte(nil), seeds[rng.Intn(len(seeds))]...)
+		for m := rng.Intn(6) + 1; m > 0 && len(b) > 0; m-- {
+			i := rng.Intn(len(b))
+			switch rng.Intn(4) {
+			case 0:
+				b[i] = byte(rng.Intn(256))
+			case 1:
+				b = append(b[:i], append([]byte{byte(rng.Intn(256))}, b[i:]...)...)
+			case 2:
+				b = append(b[:i], b[i+1:]...)
+			case 3:
+				if rng.Intn(8) == 0 {
+					b = b[:i]
+				}
+			}
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for _, skip := range []bool{false, true} {
+				ds := &Folder{src: "mut.tar", archive: true, opts: FolderOptions{SkipBad: skip, MaxPixels: fuzzMaxPixels, MaxMember: 1 << 20}}
+				if err := ds.scanArchiveFrom(bufio.NewReader(bytes.NewReader(b)), int64(len(b)), ""); err != nil {
+					continue
+				}
+				for i := 0; i < min(ds.Len(), 8); i++ {
+					ds.Image(i)
+				}
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("mutation %d: no answer within 10 s (%d bytes)", k, len(b))
+		}
+	}
 }
