@@ -2,24 +2,30 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/selfsup/selfsup/data"
 )
 
-// Requests are batched across clients: a request queues its images as a
+// Requests are batched across clients: a request decodes its images
+// straight to the model's input size (in its own goroutine, so decoding
+// overlaps inference) under a memory budget, then queues the tensors as a
 // job; whichever waiting request takes a free compute slot becomes the
 // leader and runs, as one session batch, the queued jobs in arrival order
 // up to MaxBatch images (at least one job), then hands each job its rows.
 // Many clients posting one image each thus get the throughput of batched
-// extraction, and all decoding still happens inside a slot, one image at a
-// time per slot, so MaxConcurrent bounds decode memory.
+// extraction. The budget (Options.MemoryBudget) covers each decoder's
+// buffer, from the image header, and the decoded tensors until they are
+// computed, so neither many requests nor large images can exhaust memory.
 
 type job struct {
 	ctx   context.Context
-	raw   [][]byte
+	n     int            // images
+	in    []float32      // their decoded, normalised inputs [n, C, Size, Size]
 	done  chan jobResult // buffered: the leader never blocks on it
 	taken bool           // guarded by Server.mu
 }
@@ -34,12 +40,35 @@ type jobResult struct {
 // QueueTimeout until a leader takes them (then 503), then until they are
 // computed.
 func (s *Server) submit(ctx context.Context, raw [][]byte) ([]float32, int, error) {
-	j := &job{ctx: ctx, raw: raw, done: make(chan jobResult, 1)}
+	timer := time.NewTimer(s.opts.QueueTimeout)
+	defer timer.Stop()
+	p := s.pre
+	per := p.Channels * p.Size * p.Size
+	tensors := int64(len(raw)) * int64(per) * 4
+	var decode int64
+	for _, b := range raw {
+		decode = max(decode, decodeCost(b, p.Size, p.Channels))
+	}
+	want := min(decode+tensors, s.opts.MemoryBudget)
+	if err := s.budget.acquire(ctx, timer.C, want); err != nil {
+		if ctx.Err() != nil {
+			return nil, 0, err
+		}
+		return nil, 0, fail(http.StatusServiceUnavailable, "server busy: no memory for %d images within %s", len(raw), s.opts.QueueTimeout)
+	}
+	held := want
+	defer func() { s.budget.release(held) }()
+	in := make([]float32, len(raw)*per)
+	if err := s.decodeJob(raw, in); err != nil {
+		return nil, 0, err
+	}
+	keep := min(tensors, want) // the decoders' share goes back now
+	s.budget.release(held - keep)
+	held = keep
+	j := &job{ctx: ctx, n: len(raw), in: in, done: make(chan jobResult, 1)}
 	s.mu.Lock()
 	s.pending = append(s.pending, j)
 	s.mu.Unlock()
-	timer := time.NewTimer(s.opts.QueueTimeout)
-	defer timer.Stop()
 	for {
 		s.mu.Lock()
 		taken := j.taken
@@ -87,15 +116,15 @@ func (s *Server) withdraw(j *job) bool {
 }
 
 // runBatch takes queued jobs (in order, up to MaxBatch images, at least
-// one), decodes their images straight to the model's input size, runs the
-// session once and answers every job. It runs inside a compute slot.
+// one), runs the session once on their inputs and answers every job. It
+// runs inside a compute slot.
 func (s *Server) runBatch() {
 	s.mu.Lock()
 	var batch []*job
 	n := 0
 	for len(s.pending) > 0 {
 		j := s.pending[0]
-		if len(batch) > 0 && n+len(j.raw) > s.opts.MaxBatch {
+		if len(batch) > 0 && n+j.n > s.opts.MaxBatch {
 			break
 		}
 		s.pending = s.pending[1:]
@@ -105,7 +134,7 @@ func (s *Server) runBatch() {
 			continue
 		}
 		batch = append(batch, j)
-		n += len(j.raw)
+		n += j.n
 	}
 	s.mu.Unlock()
 	if len(batch) == 0 {
@@ -113,20 +142,14 @@ func (s *Server) runBatch() {
 	}
 	p := s.pre
 	per := p.Channels * p.Size * p.Size
-	in := make([]float32, n*per)
-	var ok []*job
-	off := 0
-	for _, j := range batch {
-		if err := s.decodeJob(j.raw, in[off*per:(off+len(j.raw))*per]); err != nil {
-			j.done <- jobResult{err: err}
-			continue
+	in := batch[0].in
+	if len(batch) > 1 {
+		in = make([]float32, 0, n*per)
+		for _, j := range batch {
+			in = append(in, j.in...)
 		}
-		ok = append(ok, j)
-		off += len(j.raw)
 	}
-	if off == 0 {
-		return
-	}
+	ok, off := batch, n
 	out, err := s.sess.Run(in[:off*per], []int64{int64(off), int64(p.Channels), int64(p.Size), int64(p.Size)}, s.opts.Output)
 	if err == nil {
 		if o := out[s.opts.Output]; len(o.Shape) != 2 || o.Shape[0] != int64(off) {
@@ -143,7 +166,7 @@ func (s *Server) runBatch() {
 	dim := int(o.Shape[1])
 	row := 0
 	for _, j := range ok {
-		k := len(j.raw)
+		k := j.n
 		j.done <- jobResult{feats: o.Data[row*dim : (row+k)*dim], dim: dim}
 		row += k
 	}
@@ -164,3 +187,63 @@ func (s *Server) decodeJob(raw [][]byte, dst []float32) error {
 	}
 	return nil
 }
+
+// decodeCost estimates the bytes decoding b to size x size with c channels
+// holds at its peak, from the header alone: the decoder's buffer (JPEG at
+// most 3 bytes a pixel, PNG at most 8, 16-bit RGBA) and the resize's
+// intermediate rows.
+func decodeCost(b []byte, size, c int) int64 {
+	w, h, format, err := data.DecodeConfig(b, -1)
+	if err != nil {
+		return 0
+	}
+	per := int64(3)
+	if format == "png" {
+		per = 8
+	}
+	return int64(w)*int64(h)*per + int64(h)*int64(size)*int64(c)*4
+}
+
+// budget is a counting semaphore of bytes.
+type budget struct {
+	mu   sync.Mutex
+	free int64
+	wake chan struct{} // closed and replaced on every release
+}
+
+func newBudget(n int64) *budget { return &budget{free: n, wake: make(chan struct{})} }
+
+// acquire takes n bytes, waiting until they are free, ctx is done or
+// timeout fires.
+func (b *budget) acquire(ctx context.Context, timeout <-chan time.Time, n int64) error {
+	for {
+		b.mu.Lock()
+		if b.free >= n {
+			b.free -= n
+			b.mu.Unlock()
+			return nil
+		}
+		wake := b.wake
+		b.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timeout:
+			return errTimeout
+		}
+	}
+}
+
+func (b *budget) release(n int64) {
+	if n <= 0 {
+		return
+	}
+	b.mu.Lock()
+	b.free += n
+	close(b.wake)
+	b.wake = make(chan struct{})
+	b.mu.Unlock()
+}
+
+var errTimeout = errors.New("timed out")

@@ -2,11 +2,14 @@ package serve
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Requests from many clients are batched together; each still gets its
@@ -66,5 +69,37 @@ func TestConcurrentRequestsBatched(t *testing.T) {
 	}
 	if s.Served() != n-1 {
 		t.Fatalf("served %d", s.Served())
+	}
+}
+
+// Regression (issue 16): every image of a request was decoded before the
+// request took a compute slot, so the concurrency limit did not bound
+// decode memory (eight 8000x8000 PNGs in one request took the server
+// down). Decoding now waits for its share of MemoryBudget, estimated from
+// the headers: with the budget taken, a request is refused with 503 after
+// QueueTimeout without decoding anything.
+func TestDecodeMemoryBudget(t *testing.T) {
+	s, _, ts := newServer(t, Options{MemoryBudget: 1 << 20, QueueTimeout: 200 * time.Millisecond})
+	if err := s.budget.acquire(context.Background(), nil, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	code, msg := post(t, ts.URL, "image/png", pngBytes(t, 1))
+	if code != http.StatusServiceUnavailable || !strings.Contains(msg, "memory") {
+		t.Fatalf("with the budget taken: %d %q, want 503", code, msg)
+	}
+	s.budget.release(1 << 20)
+	if code, msg := post(t, ts.URL, "image/png", pngBytes(t, 1)); code != 200 {
+		t.Fatalf("after release: %d %q", code, msg)
+	}
+	// The cost comes from the header: a 6000x6000 PNG is charged 288 MB
+	// before a byte of it is decoded.
+	if c := decodeCost(pngBomb(t, 6000, 6000), 32, 3); c < 6000*6000*8 {
+		t.Fatalf("decode cost %d", c)
+	}
+	s.budget.mu.Lock()
+	free := s.budget.free
+	s.budget.mu.Unlock()
+	if free != 1<<20 {
+		t.Fatalf("budget leaked: %d free of %d", free, 1<<20)
 	}
 }

@@ -46,11 +46,17 @@ type Options struct {
 	// MaxConcurrent bounds the batches computing at once (requests from
 	// many clients are batched together, up to MaxBatch images, see
 	// submit); a request not taken into a batch within QueueTimeout gets
-	// 503 (defaults 2 and 10 s).
+	// 503 (defaults 2 and 10 s). Decoding is bounded by MemoryBudget.
 	MaxConcurrent int
 	QueueTimeout  time.Duration
 	// Output is the model output served (default "features").
 	Output string
+	// MemoryBudget bounds the bytes that decoding (each decoder's buffer,
+	// from the image header) and decoded inputs waiting for a batch hold
+	// at once, over all requests (default 512 MiB); a request waits for
+	// its share up to QueueTimeout, then gets 503. A request needing more
+	// than the whole budget runs alone.
+	MemoryBudget int64
 	// MaxPixels refuses images whose header declares more pixels (default
 	// data.DefaultMaxPixels, 40 MP).
 	MaxPixels int64
@@ -81,6 +87,9 @@ func (o *Options) defaults() {
 	if o.Output == "" {
 		o.Output = "features"
 	}
+	if o.MemoryBudget <= 0 {
+		o.MemoryBudget = 512 << 20
+	}
 	if o.MaxPixels == 0 {
 		o.MaxPixels = data.DefaultMaxPixels
 	}
@@ -109,7 +118,8 @@ type Server struct {
 	slots   chan struct{}
 	served  atomic.Int64
 	mu      sync.Mutex
-	pending []*job // queued requests, oldest first (see submit)
+	pending []*job  // queued requests, oldest first (see submit)
+	budget  *budget // bytes of decoding and decoded inputs (MemoryBudget)
 }
 
 // New makes a server over sess (which the caller closes after the server
@@ -136,7 +146,7 @@ func New(sess *runtime.Session, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("serve: model %s: %d images of %dx%dx%d take %d MiB of input, over the limit of %d MiB; lower the batch limit (--max-batch)",
 			sess.Path(), opts.MaxBatch, pre.Channels, pre.Size, pre.Size, b>>20, opts.MaxInputBytes>>20)
 	}
-	return &Server{sess: sess, pre: pre, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent)}, nil
+	return &Server{sess: sess, pre: pre, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent), budget: newBudget(opts.MemoryBudget)}, nil
 }
 
 // Handler routes the endpoints.
