@@ -1,9 +1,12 @@
 package main
 
 import (
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/selfsup/selfsup/runtime"
 )
@@ -18,6 +21,39 @@ func TestHostileInputsCLI(t *testing.T) {
 		}
 		testSkipBadExtractEval(t, bin)
 	})
+	t.Run("two pretrains on one --out", func(t *testing.T) { testRunLockCLI(t, bin) })
+}
+
+// Regression (issue 16): two pretrain runs with different seeds on one
+// --out both exited 0, their metrics interleaved; the second now fails at
+// once naming the first.
+func testRunLockCLI(t *testing.T, bin string) {
+	dir := t.TempDir()
+	tarPath := filepath.Join(dir, "set.tar")
+	writeTar(t, tarPath, 64, 8, false)
+	out := filepath.Join(dir, "run")
+	first := exec.Command(bin, "pretrain", "--task", "rotation", "--data", tarPath, "--out", out, "--budget", "60s", "--batch", "8", "--seed", "1")
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		first.Process.Kill()
+		first.Wait()
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(out, ".lock")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first run never took its lock")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r := runCmd(t, nil, bin, "pretrain", "--task", "rotation", "--data", tarPath, "--out", out, "--budget", "5s", "--batch", "8", "--seed", "2")
+	if r.code == 0 || !strings.Contains(r.stderr, "in use by pid") {
+		t.Fatalf("second run: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
 }
 
 // Regression (issue 16): extract and eval stopped on a truncated image
