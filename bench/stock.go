@@ -51,7 +51,7 @@ func StockClassifier(g *G.ExprGraph, s *models.Spec, batch, size, classes int, r
 			}
 		}
 		if err != nil {
-			return nil, nil, nil, nil, fmt.Errorf("bench: stock %s: layer %q: %w", s.Arch, l.Name, err)
+			return nil, nil, nil, nil, fmt.Errorf("models: stock %s: layer %q: %w", s.Arch, l.Name, err)
 		}
 		acts[l.Name] = out
 	}

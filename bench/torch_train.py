@@ -4,7 +4,7 @@
 Times whole training steps (forward, backward, SGD update) of the same
 ResNet backbones as selfsup's models registry (models/resnet.go) plus a
 10-class linear head, on random images N(0, 1) [batch, 3, size, size] and
-random labels, exactly as train.BenchTrain does in Go: SGD with momentum 0.9,
+random labels, exactly as bench.Train does in Go: SGD with momentum 0.9,
 weight decay 5e-4 on weights of rank >= 2 only (conv kernels and the fc
 matrix, like train.SGD), learning rate 1e-3, softmax cross-entropy.
 

@@ -42,8 +42,8 @@ type TrainConfig struct {
 	Engine string
 	// StockBLAS picks the stock engine's matrix products: "gonum"
 	// (Gorgonia's default) or "openblas" (multithreaded over GOMAXPROCS).
-	// Gorgonia's BLAS is process-wide state: Train sets it for the run and
-	// puts the previous one back when it returns.
+	// Gorgonia's BLAS and OpenBLAS's thread count are process-wide state:
+	// Train sets them for the run and puts them back when it returns.
 	StockBLAS string
 	// Batch images per step at Size x Size pixels (0: the architecture's
 	// input size); Warmup untimed steps, then Steps timed ones.
@@ -109,14 +109,20 @@ func Train(c TrainConfig) (*TrainResult, error) {
 		case "openblas":
 			b, name, err := ops.StockBLAS(runtime.GOMAXPROCS(0))
 			if err != nil {
-				return nil, fmt.Errorf("bench: train stock: %w (use --stock-blas gonum)", err)
+				return nil, fmt.Errorf("train: bench stock: %w (use --stock-blas gonum)", err)
 			}
+			// Gorgonia's BLAS and OpenBLAS's thread count are process-wide:
+			// both go back to what the fast engine runs with (Gorgonia's
+			// default and one OpenBLAS thread, see ops) when Train returns.
 			prev := G.WhichBLAS()
 			G.Use(b)
-			defer G.Use(prev)
+			defer func() {
+				G.Use(prev)
+				ops.StockBLAS(1)
+			}()
 			stockGEMM = name
 		default:
-			return nil, fmt.Errorf("bench: train: stock blas %q, expected gonum or openblas", stockBLAS)
+			return nil, fmt.Errorf("train: bench: stock blas %q, expected gonum or openblas", stockBLAS)
 		}
 		var target *G.Node
 		input, target, loss, params, err = StockClassifier(g, spec, batch, size, 10, rng)
@@ -128,11 +134,11 @@ func Train(c TrainConfig) (*TrainResult, error) {
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("bench: train: engine %q, expected fast or stock", engine)
+		return nil, fmt.Errorf("train: bench: engine %q, expected fast or stock", engine)
 	}
 	grads, err := G.Grad(loss, params...)
 	if err != nil {
-		return nil, fmt.Errorf("bench: train %s: gradient: %w", engine, err)
+		return nil, fmt.Errorf("train: bench %s: gradient: %w", engine, err)
 	}
 	m := G.NewTapeMachine(g)
 	defer m.Close()
@@ -146,7 +152,7 @@ func Train(c TrainConfig) (*TrainResult, error) {
 	}
 	for i := 0; i < warmup; i++ {
 		if err := step(); err != nil {
-			return nil, fmt.Errorf("bench: train %s: %w", engine, err)
+			return nil, fmt.Errorf("train: bench %s: %w", engine, err)
 		}
 	}
 	var ms0, ms1 runtime.MemStats
@@ -154,7 +160,7 @@ func Train(c TrainConfig) (*TrainResult, error) {
 	t0 := time.Now()
 	for i := 0; i < steps; i++ {
 		if err := step(); err != nil {
-			return nil, fmt.Errorf("bench: train %s: %w", engine, err)
+			return nil, fmt.Errorf("train: bench %s: %w", engine, err)
 		}
 	}
 	el := time.Since(t0).Seconds()

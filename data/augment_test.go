@@ -399,3 +399,36 @@ func TestPipeline(t *testing.T) {
 	near(t, "RandomApply 0", never(x, rng), x, 0)
 	near(t, "RandomApply 1", always(x, rng), FlipHorizontal(x), 0)
 }
+
+// PadCrop shifts the image by the drawn offset and fills the uncovered
+// border with zeros; with pad 0 it is the identity.
+func TestPadCrop(t *testing.T) {
+	src := Tensor{C: 2, H: 5, W: 6, Data: make([]float32, 60)}
+	for i := range src.Data {
+		src.Data[i] = float32(i + 1)
+	}
+	for seed := int64(0); seed < 20; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		dy, dx := rng.Intn(5)-2, rng.Intn(5)-2
+		got := PadCrop(src, rand.New(rand.NewSource(seed)), 2)
+		for c := 0; c < 2; c++ {
+			for y := 0; y < 5; y++ {
+				for x := 0; x < 6; x++ {
+					want := float32(0)
+					if sy, sx := y+dy, x+dx; sy >= 0 && sy < 5 && sx >= 0 && sx < 6 {
+						want = src.At(c, sy, sx)
+					}
+					if g := got.At(c, y, x); g != want {
+						t.Fatalf("seed %d (shift %d,%d): (%d,%d,%d) = %v, expected %v", seed, dy, dx, c, y, x, g, want)
+					}
+				}
+			}
+		}
+	}
+	same := PadCrop(src, rand.New(rand.NewSource(1)), 0)
+	for i, v := range same.Data {
+		if v != src.Data[i] {
+			t.Fatal("pad 0 changed the image")
+		}
+	}
+}

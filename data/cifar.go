@@ -8,11 +8,13 @@ import (
 	"strings"
 )
 
-// CIFAR10Classes are the CIFAR-10 class names (Krizhevsky 2009), index by
-// index.
-var CIFAR10Classes = []string{
-	"airplane", "automobile", "bird", "cat", "deer",
-	"dog", "frog", "horse", "ship", "truck",
+// CIFAR10Classes returns (a fresh copy of) the CIFAR-10 class names
+// (Krizhevsky 2009), index by index.
+func CIFAR10Classes() []string {
+	return []string{
+		"airplane", "automobile", "bird", "cat", "deer",
+		"dog", "frog", "horse", "ship", "truck",
+	}
 }
 
 const (
@@ -52,7 +54,7 @@ func OpenCIFAR10Bin(dir, split string) (Dataset, error) {
 			dir = filepath.Join(dir, "cifar-10-batches-bin")
 		}
 	}
-	s := &cifarSet{classes: CIFAR10Classes}
+	s := &cifarSet{classes: CIFAR10Classes()}
 	for _, n := range names {
 		p := filepath.Join(dir, n)
 		b, err := os.ReadFile(p)

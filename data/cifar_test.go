@@ -37,7 +37,7 @@ func TestCIFAR10Bin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ds.Len() != 2+3+4+5+6 || !reflect.DeepEqual(ds.Classes(), CIFAR10Classes) {
+	if ds.Len() != 2+3+4+5+6 || !reflect.DeepEqual(ds.Classes(), CIFAR10Classes()) {
 		t.Fatalf("len %d classes %v", ds.Len(), ds.Classes())
 	}
 	i := 0

@@ -100,7 +100,7 @@ type named struct {
 func (n *named) Classes() []string { return n.names }
 
 // WithClasses returns ds with its class names replaced by names (for
-// example FashionMNISTClasses for an IDX set). It fails when ds is
+// example FashionMNISTClasses() for an IDX set). It fails when ds is
 // unlabeled or a label is outside [0, len(names)).
 func WithClasses(ds Dataset, names []string) (Dataset, error) {
 	for i := 0; i < ds.Len(); i++ {

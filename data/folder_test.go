@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/selfsup/selfsup/internal/testenv"
 )
 
 func TestDecodeMatchesStdlib(t *testing.T) {
@@ -324,15 +326,15 @@ func TestCorruptImages(t *testing.T) {
 func TestCIFAR10JPEGTar(t *testing.T) {
 	arc := filepath.Join(sharedData(), "cifar10-jpg.tar")
 	if _, err := os.Stat(arc); err != nil {
-		t.Skipf("CIFAR-10 (JPEG) archive absent (%v); set SELFSUP_DATA to the folder holding cifar10-jpg.tar", err)
+		testenv.Skip(t, testenv.SharedDataReq, "CIFAR-10 (JPEG) archive absent (%v); set SELFSUP_DATA to the folder holding cifar10-jpg.tar", err)
 	}
 	for split, per := range map[string]int{"train": 5000, "test": 1000} {
 		ds, err := OpenImageFolder(arc, split, FolderOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(ds.Classes(), CIFAR10Classes) {
-			t.Fatalf("%s classes %v, want %v", split, ds.Classes(), CIFAR10Classes)
+		if !reflect.DeepEqual(ds.Classes(), CIFAR10Classes()) {
+			t.Fatalf("%s classes %v, want %v", split, ds.Classes(), CIFAR10Classes())
 		}
 		if ds.Len() != 10*per {
 			t.Fatalf("%s: %d images, want %d", split, ds.Len(), 10*per)
@@ -343,7 +345,7 @@ func TestCIFAR10JPEGTar(t *testing.T) {
 		}
 		for c, n := range count {
 			if n != per {
-				t.Errorf("%s class %s: %d images, want %d", split, CIFAR10Classes[c], n, per)
+				t.Errorf("%s class %s: %d images, want %d", split, CIFAR10Classes()[c], n, per)
 			}
 		}
 		if !strings.HasSuffix(ds.Source(0), ":"+split+"/airplane/0000.jpg") {

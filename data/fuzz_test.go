@@ -122,7 +122,7 @@ func FuzzCIFARBin(f *testing.F) {
 	f.Add(rec)
 	f.Add(append(append([]byte{}, rec...), 11))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ds := &cifarSet{classes: CIFAR10Classes}
+		ds := &cifarSet{classes: CIFAR10Classes()}
 		if err := ds.add("fuzz_batch.bin", b, 1); err != nil {
 			return
 		}

@@ -23,11 +23,13 @@ const (
 	idxLabelsMagic = 0x00000801
 )
 
-// FashionMNISTClasses are the class names of Fashion-MNIST (Xiao et al.
-// 2017), index by index.
-var FashionMNISTClasses = []string{
-	"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-	"Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+// FashionMNISTClasses returns (a fresh copy of) the class names of
+// Fashion-MNIST (Xiao et al. 2017), index by index.
+func FashionMNISTClasses() []string {
+	return []string{
+		"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+		"Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+	}
 }
 
 // DefaultFashionMNISTDir is where Debian's dataset-fashion-mnist package
@@ -241,7 +243,7 @@ func OpenFashionMNIST(dir, split string) (Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	return WithClasses(ds, FashionMNISTClasses)
+	return WithClasses(ds, FashionMNISTClasses())
 }
 
 // checkMNISTDir reports whether dir holds all four MNIST-layout files.

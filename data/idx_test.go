@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/selfsup/selfsup/internal/testenv"
 )
 
 // idxBytes encodes an unsigned-byte IDX file with the given dimensions.
@@ -197,7 +199,7 @@ func checkMNISTLike(t *testing.T, ds Dataset, n int, balanced bool) {
 func TestFashionMNIST(t *testing.T) {
 	dir, err := FindFashionMNIST()
 	if err != nil {
-		t.Skipf("%v", err)
+		testenv.Skip(t, testenv.FashionMNIST, "%v", err)
 	}
 	for split, n := range map[string]int{"train": 60000, "test": 10000} {
 		ds, err := OpenFashionMNIST(dir, split)
@@ -217,7 +219,7 @@ func TestMNIST(t *testing.T) {
 	}
 	dir, err := FindMNIST()
 	if err != nil {
-		t.Skipf("MNIST unavailable: %v", err)
+		testenv.Skip(t, testenv.MNIST, "MNIST unavailable (scripts/setup.sh downloads its module): %v", err)
 	}
 	for split, n := range map[string]int{"train": 60000, "test": 10000} {
 		ds, err := OpenMNISTDir(dir, split)

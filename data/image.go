@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"image"
 	_ "image/jpeg" // register JPEG for image.Decode
 	_ "image/png"  // register PNG for image.Decode
 	"math"
@@ -14,6 +15,9 @@ import (
 func Decode(b []byte) (Image, error) {
 	return DecodeWith(b, DecodeOptions{})
 }
+
+// fromStd converts a standard library image to CHW uint8 (see stdPlanes).
+func fromStd(img image.Image) Image { return stdPlanes(img, stdChannels(img)) }
 
 // Luma weights of ITU-R BT.601, used for every RGB to gray conversion here.
 const (
@@ -52,3 +56,35 @@ func convertImage(m Image, channels, size int) (Image, error) {
 	}
 	return m, nil
 }
+
+// FromImage converts a standard library image into an Image as Decode
+// does: grayscale images give C=1, everything else C=3 RGB (alpha
+// dropped).
+func FromImage(img image.Image) Image { return fromStd(img) }
+
+// Images is a Dataset of in-memory images, unlabeled; item i's source is
+// "image i".
+type Images []image.Image
+
+// Len is the number of images.
+func (s Images) Len() int { return len(s) }
+
+// Image converts image i (see FromImage).
+func (s Images) Image(i int) (Image, error) {
+	if i < 0 || i >= len(s) {
+		return Image{}, rangeErr(s, i)
+	}
+	if s[i] == nil {
+		return Image{}, fmt.Errorf("data: image %d is nil", i)
+	}
+	return fromStd(s[i]), nil
+}
+
+// Label is -1: the images are unlabeled.
+func (s Images) Label(int) int { return -1 }
+
+// Classes is nil: the images are unlabeled.
+func (s Images) Classes() []string { return nil }
+
+// Source is "image i".
+func (s Images) Source(i int) string { return fmt.Sprintf("image %d", i) }

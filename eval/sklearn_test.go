@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/selfsup/selfsup/internal/testenv"
 )
 
 // The scikit-learn side of TestLogRegMatchesScikitLearn: read the problem,
@@ -29,22 +31,9 @@ m = LogisticRegression(C=1.0 / (l2 * n), tol=1e-10, max_iter=10000).fit(xs, y)
 print(json.dumps({"w": m.coef_.ravel().tolist(), "b": m.intercept_.tolist(), "pred": m.predict(xs).tolist()}))
 `
 
-// pythonWithSklearn returns an interpreter that imports sklearn:
-// $SELFSUP_PYTHON, else the project's .venv; it skips the test otherwise.
-func pythonWithSklearn(t *testing.T) string {
-	t.Helper()
-	py := os.Getenv("SELFSUP_PYTHON")
-	if py == "" {
-		py = filepath.Join("..", ".venv", "bin", "python")
-	}
-	if _, err := os.Stat(py); err != nil {
-		t.Skipf("no Python at %s (set SELFSUP_PYTHON): %v", py, err)
-	}
-	if out, err := exec.Command(py, "-c", "import sklearn, numpy").CombinedOutput(); err != nil {
-		t.Skipf("%s cannot import sklearn and numpy: %v: %s", py, err, out)
-	}
-	return py
-}
+// pythonWithSklearn returns a Python with scikit-learn and numpy (see
+// testenv.Python).
+func pythonWithSklearn(t *testing.T) string { return testenv.Python(t, "sklearn", "numpy") }
 
 func TestLogRegMatchesScikitLearn(t *testing.T) {
 	py := pythonWithSklearn(t)

@@ -3,43 +3,20 @@ package export_test
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/selfsup/selfsup/export"
+	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/models"
 	"github.com/selfsup/selfsup/runtime"
 )
 
-// pythonTools returns a Python with onnx, onnxruntime and numpy: the one
-// named by SELFSUP_PYTHON (failing the test when it lacks them), else the
-// repository's .venv (made by scripts/setup.sh), else it skips the test.
-func pythonTools(t *testing.T) string {
-	t.Helper()
-	py, explicit := os.LookupEnv("SELFSUP_PYTHON")
-	if !explicit {
-		abs, err := filepath.Abs(filepath.Join("..", ".venv", "bin", "python"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		py = abs
-		if _, err := os.Stat(py); err != nil {
-			t.Skipf("no Python for the ONNX cross-check: %s is absent (run scripts/setup.sh, or set SELFSUP_PYTHON)", py)
-		}
-	}
-	out, err := exec.Command(py, "-c", "import onnx, onnxruntime, numpy").CombinedOutput()
-	if err != nil {
-		msg := fmt.Sprintf("%s cannot import onnx, onnxruntime and numpy: %v\n%s", py, err, out)
-		if explicit {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return py
-}
+// pythonTools returns a Python with onnx, onnxruntime and numpy (see
+// testenv.Python).
+func pythonTools(t *testing.T) string { return testenv.Python(t, "onnx", "onnxruntime", "numpy") }
 
 // checkReport is what testdata/check_onnx.py prints.
 type checkReport struct {

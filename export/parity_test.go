@@ -17,6 +17,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/selfsup/selfsup/export"
+	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/models"
 	"github.com/selfsup/selfsup/ops"
 	"github.com/selfsup/selfsup/runtime"
@@ -25,9 +26,7 @@ import (
 // needORT skips the test when the ONNX Runtime library is not installed.
 func needORT(t *testing.T) {
 	t.Helper()
-	if _, err := runtime.LibraryPath(); err != nil {
-		t.Skipf("ONNX Runtime library not installed, skipping: %v", err)
-	}
+	testenv.ORT(t)
 	if err := runtime.Init(); err != nil {
 		t.Fatalf("runtime.Init: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/models"
 )
 
@@ -297,7 +298,7 @@ func TestRunAveragePool(t *testing.T) {
 // (28 -> 4x4) and overlapping windows (14, 7).
 func TestPythonONNXCheckPooled(t *testing.T) {
 	py := checkPython(t)
-	script := filepath.Join(moduleRoot(t), "export", "testdata", "check_onnx.py")
+	script := filepath.Join(testenv.RepoRoot(t), "export", "testdata", "check_onnx.py")
 	spec, w := newNet(t, "resnet20c", 17)
 	const n, size = 2, 28
 	outs := AllOutputs(spec, false)

@@ -12,50 +12,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/models"
 )
 
-// moduleRoot walks up from the test's directory to the one holding go.mod.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
-
-// checkPython returns a Python with onnx, onnxruntime and numpy: the one
-// named by SELFSUP_PYTHON (failing the test when it lacks them), else the
-// repository's .venv (made by scripts/setup.sh), else it skips the test.
-func checkPython(t *testing.T) string {
-	t.Helper()
-	py, explicit := os.LookupEnv("SELFSUP_PYTHON")
-	if !explicit {
-		py = filepath.Join(moduleRoot(t), ".venv", "bin", "python")
-		if _, err := os.Stat(py); err != nil {
-			t.Skipf("no Python for the ONNX cross-check: %s is absent (run scripts/setup.sh, or set SELFSUP_PYTHON)", py)
-		}
-	}
-	out, err := exec.Command(py, "-c", "import onnx, onnxruntime, numpy").CombinedOutput()
-	if err != nil {
-		msg := fmt.Sprintf("%s cannot import onnx, onnxruntime and numpy: %v\n%s", py, err, out)
-		if explicit {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return py
-}
+// checkPython returns a Python with onnx, onnxruntime and numpy (see
+// testenv.Python).
+func checkPython(t *testing.T) string { return testenv.Python(t, "onnx", "onnxruntime", "numpy") }
 
 type pyReport struct {
 	ONNX        string                   `json:"onnx"`
@@ -100,7 +63,7 @@ func readF32(path string) ([]float32, error) {
 // onnxruntime's outputs with models.Reference.
 func TestPythonONNXCheck(t *testing.T) {
 	py := checkPython(t)
-	script := filepath.Join(moduleRoot(t), "export", "testdata", "check_onnx.py")
+	script := filepath.Join(testenv.RepoRoot(t), "export", "testdata", "check_onnx.py")
 	cases := []struct {
 		arch    string
 		fold    bool

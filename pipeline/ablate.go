@@ -13,9 +13,7 @@ import (
 
 	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/eval"
-	"github.com/selfsup/selfsup/export"
 	"github.com/selfsup/selfsup/pretext"
-	"github.com/selfsup/selfsup/runtime"
 	"github.com/selfsup/selfsup/train"
 )
 
@@ -66,19 +64,24 @@ func (s AblateSpec) jigsaw(imageSize int) pretext.JigsawConfig {
 
 // AblateRow is one measured row.
 type AblateRow struct {
-	Name        string  `json:"name"`
-	N           int     `json:"n,omitempty"`
-	Method      string  `json:"method,omitempty"`
-	AvgHamming  float64 `json:"avg_hamming,omitempty"`
-	MinHamming  float64 `json:"min_hamming,omitempty"`
-	Gap         bool    `json:"gap"`
-	Norm        bool    `json:"per_tile_norm"`
-	Jitter      bool    `json:"jitter"`
-	RandomInit  bool    `json:"random_init,omitempty"`
-	JigsawAcc   float64 `json:"jigsaw_acc"`
-	Chance      float64 `json:"chance,omitempty"`
+	Name       string  `json:"name"`
+	N          int     `json:"n,omitempty"`
+	Method     string  `json:"method,omitempty"`
+	AvgHamming float64 `json:"avg_hamming,omitempty"`
+	MinHamming float64 `json:"min_hamming,omitempty"`
+	Gap        bool    `json:"gap"`
+	Norm       bool    `json:"per_tile_norm"`
+	Jitter     bool    `json:"jitter"`
+	RandomInit bool    `json:"random_init,omitempty"`
+	JigsawAcc  float64 `json:"jigsaw_acc"`
+	Chance     float64 `json:"chance,omitempty"`
+	// LinearTop1 and LinearTop5 are the test figures of the linear probe
+	// on LinearLayer, the output (pooled stage or features) with the best
+	// validation top-1; the exported backbone's batch-norm statistics are
+	// re-estimated on whole training images first.
 	LinearTop1  float64 `json:"linear_top1"`
 	LinearTop5  float64 `json:"linear_top5"`
+	LinearLayer string  `json:"linear_layer"`
 	Steps       int     `json:"steps"`
 	ImagesSeen  int     `json:"images_seen"`
 	TrainSec    float64 `json:"train_seconds"`
@@ -242,7 +245,13 @@ func ablateOne(o AblateConfig, env *ablateEnv, s AblateSpec, dir string) (*Ablat
 		row.Gap, row.Norm, row.Jitter = jc.Tiles.Gap, jc.Tiles.PerTileNorm, jc.Tiles.Jitter
 		row.Chance = 1 / float64(row.N)
 		cfg := train.DefaultConfig("jigsaw", o.Arch)
-		cfg.Data, cfg.Batch, cfg.LR, cfg.Seed = o.Data, o.Batch, o.LR, seed
+		cfg.Data, cfg.Seed = o.Data, seed
+		if o.Batch > 0 {
+			cfg.Batch = o.Batch
+		}
+		if o.LR > 0 {
+			cfg.LR = o.LR
+		}
 		cfg.Steps, cfg.BudgetSeconds, cfg.CheckpointEvery = o.Steps, o.Budget.Seconds(), 0
 		if cfg.Steps > 0 {
 			cfg.BudgetSeconds = 0
@@ -251,7 +260,7 @@ func ablateOne(o AblateConfig, env *ablateEnv, s AblateSpec, dir string) (*Ablat
 		cfg.Pretext = pretext.TaskConfig(cfg.Task, env.channels, env.size)
 		cfg.Pretext.NumClasses, cfg.Pretext.Mean, cfg.Pretext.Std = env.classes, env.mean, env.std
 		cfg.Pretext.Jigsaw = &jc
-		tr, err := train.Run(cfg, env.trainSet, env.valSet, dir, train.Options{Progress: logTo(o.Log)})
+		tr, err := train.Run(cfg, env.trainSet, env.valSet, dir, train.Options{Resume: true, Progress: logTo(o.Log)})
 		if err != nil {
 			return nil, err
 		}
@@ -272,18 +281,21 @@ func ablateOne(o AblateConfig, env *ablateEnv, s AblateSpec, dir string) (*Ablat
 	if o.ProbeSize > 0 {
 		src.Size = o.ProbeSize
 	}
-	if err := src.Export(row.Model, export.DefaultOptions()); err != nil {
+	if err := src.Recalibrate(env.trainSet, 0, seed); err != nil {
 		return nil, err
 	}
-	fs, err := ModelFileFeatureSets(row.Model, runtime.Options{}, env.probeTr, env.probeTe, 256, s.Name+" probe train", s.Name+" probe test", o.Log)
+	layers, opts, err := demoLayers(src, "best")
 	if err != nil {
 		return nil, err
 	}
-	p, err := probe(fs, seed)
+	if err := src.Export(row.Model, opts); err != nil {
+		return nil, err
+	}
+	p, err := probeModel(row.Model, layers, env.probeTr, env.probeTe, seed, o.Log)
 	if err != nil {
 		return nil, err
 	}
-	row.LinearTop1, row.LinearTop5 = p.Top1, p.Top5
+	row.LinearTop1, row.LinearTop5, row.LinearLayer = p.Top1, p.Top5, p.Layer
 	row.WallSeconds = time.Since(t0).Seconds()
 	return row, nil
 }
@@ -301,34 +313,39 @@ func ablateHeader(w io.Writer, r *AblateResult, title string) {
 		length = fmt.Sprintf("%d steps", r.Steps)
 	}
 	fmt.Fprintf(w, "\n%s\n\n%s on %s, batch %d images (x9 tiles), %s a row; jigsaw accuracy on %d held-out training images;\n"+
-		"linear probe on frozen backbone features of whole images (%d px, resized to %d): %d training, %d test images.\n\n",
+		"linear probe on frozen backbone features of whole images (%d px, resized to %d; batch-norm statistics re-estimated on training images; "+
+		"the layer, a pooled stage or features, chosen on a validation split): %d training, %d test images.\n\n",
 		title, r.Arch, r.Data, r.Batch, length, r.ValImages, r.ImageSize, r.ProbeSize, r.ProbeTrain, r.TestImages)
 }
 
+// WritePermsTable writes the jigsaw-perms ablation as a Markdown table
+// shaped like Noroozi & Favaro 2016, Table 4.
 func WritePermsTable(w io.Writer, r *AblateResult) {
 	ablateHeader(w, r, "Jigsaw permutation sets (cf. Noroozi & Favaro 2016, Table 4)")
-	fmt.Fprintf(w, "| permutations | method | average Hamming | minimum Hamming | jigsaw accuracy | chance | linear top-1 | steps |\n")
-	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| permutations | method | average Hamming | minimum Hamming | jigsaw accuracy | chance | linear top-1 | layer | steps |\n")
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|\n")
 	for _, row := range r.Rows {
 		if row.RandomInit {
-			fmt.Fprintf(w, "| random-init backbone | - | - | - | - | - | %.4f | 0 |\n", row.LinearTop1)
+			fmt.Fprintf(w, "| random-init backbone | - | - | - | - | - | %.4f | %s | 0 |\n", row.LinearTop1, row.LinearLayer)
 			continue
 		}
-		fmt.Fprintf(w, "| %d | %s | %.2f | %.0f | %.4f | %.4f | %.4f | %d |\n", row.N, row.Method, row.AvgHamming, row.MinHamming, row.JigsawAcc, row.Chance, row.LinearTop1, row.Steps)
+		fmt.Fprintf(w, "| %d | %s | %.2f | %.0f | %.4f | %.4f | %.4f | %s | %d |\n", row.N, row.Method, row.AvgHamming, row.MinHamming, row.JigsawAcc, row.Chance, row.LinearTop1, row.LinearLayer, row.Steps)
 	}
 	fmt.Fprintf(w, "\nwall time %.0fs; runs and models in %s\n", r.WallSeconds, r.Out)
 }
 
+// WriteShortcutsTable writes the jigsaw-shortcuts ablation as a Markdown
+// table shaped like Noroozi & Favaro 2016, Table 5.
 func WriteShortcutsTable(w io.Writer, r *AblateResult) {
 	ablateHeader(w, r, "Jigsaw shortcut protections (cf. Noroozi & Favaro 2016, Table 5)")
-	fmt.Fprintf(w, "| gap | per-tile normalisation | colour jitter | jigsaw accuracy | chance | linear top-1 | steps |\n")
-	fmt.Fprintf(w, "|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| gap | per-tile normalisation | colour jitter | jigsaw accuracy | chance | linear top-1 | layer | steps |\n")
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|\n")
 	for _, row := range r.Rows {
 		if row.RandomInit {
-			fmt.Fprintf(w, "| random-init backbone | | | - | - | %.4f | 0 |\n", row.LinearTop1)
+			fmt.Fprintf(w, "| random-init backbone | | | - | - | %.4f | %s | 0 |\n", row.LinearTop1, row.LinearLayer)
 			continue
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %.4f | %.4f | %.4f | %d |\n", mark(row.Gap), mark(row.Norm), mark(row.Jitter), row.JigsawAcc, row.Chance, row.LinearTop1, row.Steps)
+		fmt.Fprintf(w, "| %s | %s | %s | %.4f | %.4f | %.4f | %s | %d |\n", mark(row.Gap), mark(row.Norm), mark(row.Jitter), row.JigsawAcc, row.Chance, row.LinearTop1, row.LinearLayer, row.Steps)
 	}
 	fmt.Fprintf(w, "\nwall time %.0fs; runs and models in %s\n", r.WallSeconds, r.Out)
 }

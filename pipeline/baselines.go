@@ -93,15 +93,39 @@ func Baselines(ctx context.Context, c BaselinesConfig) (*BaselinesResult, error)
 		return nil, err
 	}
 
-	// 2. The models to evaluate: the given runs, supervised, random init.
+	// 2. Data, decoded once for every model.
+	trainDS, testDS, err := data.OpenSplits(c.Data, data.SplitsOptions{SkipBad: c.SkipBad, MaxTrain: c.MaxTrain, Seed: c.Seed, Cache: true, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	res.TrainImages, res.TestImages, res.Classes = trainDS.Len(), testDS.Len(), len(trainDS.Classes())
+	first, err := trainDS.Image(0)
+	if err != nil {
+		return nil, err
+	}
+
+	// 3. The models to evaluate: the given runs, supervised, random init
+	// (twice: batch-norm statistics re-estimated like every other row,
+	// and as initialised, mean 0 / variance 1, the flattered floor).
 	var rows []BaselineRow
 	for _, run := range append(append([]string(nil), c.Runs...), supDir) {
 		name := filepath.Base(filepath.Clean(run))
 		path := filepath.Join(c.Out, name+".onnx")
-		ck, err := ExportRun(run, path, log)
+		ck, ckPath, err := LatestCheckpoint(run, log)
 		if err != nil {
-			return nil, fmt.Errorf("baselines: %w", err)
+			return nil, fmt.Errorf("baselines: run %s: %w", run, err)
 		}
+		b, err := BackboneFromCheckpoint(ck)
+		if err != nil {
+			return nil, err
+		}
+		if err := b.Recalibrate(trainDS, 0, c.Seed); err != nil {
+			return nil, err
+		}
+		if err := b.Export(path, export.DefaultOptions()); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(log, "exported %s (%s, step %d, batch norm recalibrated) -> %s\n", ckPath, ck.Config.Task, ck.Step, path)
 		row := BaselineRow{Name: name, Kind: "pretrained", Task: ck.Config.Task, Model: path, Run: run,
 			TrainSteps: ck.Step, TrainImagesSeen: ck.Step * ck.Config.Batch}
 		if run == supDir {
@@ -115,31 +139,29 @@ func Baselines(ctx context.Context, c BaselinesConfig) (*BaselinesResult, error)
 		}
 		rows = append(rows, row)
 	}
-
-	// 3. Data, decoded once for every model.
-	trainDS, testDS, err := data.OpenSplits(c.Data, data.SplitsOptions{SkipBad: c.SkipBad, MaxTrain: c.MaxTrain, Seed: c.Seed, Cache: true, Log: log})
-	if err != nil {
-		return nil, err
-	}
-	res.TrainImages, res.TestImages, res.Classes = trainDS.Len(), testDS.Len(), len(trainDS.Classes())
-	first, err := trainDS.Image(0)
-	if err != nil {
-		return nil, err
-	}
 	mean, std, err := data.ChannelStats(trainDS, data.StatsImages)
 	if err != nil {
 		return nil, err
 	}
-	rnd, err := RandomBackbone(c.Arch, first.C, c.Seed+1)
-	if err != nil {
-		return nil, err
+	for _, recal := range []bool{true, false} {
+		rnd, err := RandomBackbone(c.Arch, first.C, c.Seed+1)
+		if err != nil {
+			return nil, err
+		}
+		rnd.Size, rnd.Mean, rnd.Std = first.H, mean, std
+		name := "random-init-bn01"
+		if recal {
+			name = "random-init"
+			if err := rnd.Recalibrate(trainDS, 0, c.Seed); err != nil {
+				return nil, err
+			}
+		}
+		rndPath := filepath.Join(c.Out, name+".onnx")
+		if err := rnd.Export(rndPath, export.DefaultOptions()); err != nil {
+			return nil, err
+		}
+		rows = append(rows, BaselineRow{Name: name, Kind: "random-init", Model: rndPath})
 	}
-	rnd.Size, rnd.Mean, rnd.Std = first.H, mean, std
-	rndPath := filepath.Join(c.Out, "random-init.onnx")
-	if err := rnd.Export(rndPath, export.DefaultOptions()); err != nil {
-		return nil, err
-	}
-	rows = append(rows, BaselineRow{Name: "random-init", Kind: "random-init", Model: rndPath})
 
 	// 4. Evaluate every model, then raw pixels.
 	for _, row := range rows {

@@ -42,7 +42,7 @@ type DemoConfig struct {
 	// (tests).
 	Steps int
 	Seed  int64
-	Log      io.Writer
+	Log   io.Writer
 }
 
 // DefaultDemoConfig is the demo's defaults (the CLI's flag defaults).

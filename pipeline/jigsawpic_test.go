@@ -30,14 +30,14 @@ func TestJigsawPicture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(lay.Slots) != 9 || len(lay.Tiles) != 9 || lay.Scale != 3 {
+	if len(lay.Slots) != 9 || len(lay.Tiles) != 9 || lay.Scale != 300/cfg.Crop {
 		t.Fatalf("layout %+v", lay)
 	}
 	check := func(what string, r image.Rectangle, tile data.Tensor) {
 		t.Helper()
 		s := lay.Scale
-		for ty := 8; ty < tile.H; ty += 3 { // rows below the label box (20 px)
-			for tx := 0; tx < tile.W; tx += 2 {
+		for ty := (20 + s - 1) / s; ty < tile.H; ty++ { // rows below the label box (20 px)
+			for tx := 0; tx < tile.W; tx++ {
 				c := pic.RGBAAt(r.Min.X+tx*s+s/2, r.Min.Y+ty*s+s/2)
 				for ch, got := range []uint8{c.R, c.G, c.B} {
 					want := uint8(math.Round(255 * float64(tile.At(ch, ty, tx))))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/eval"
+	"github.com/selfsup/selfsup/eval/cluster"
 	"github.com/selfsup/selfsup/eval/report"
 	"github.com/selfsup/selfsup/export"
 	"github.com/selfsup/selfsup/runtime"
@@ -175,7 +176,7 @@ func reportEvaluation(c ReportConfig, model, spec string) (*report.Evaluation, e
 		idx = data.StratifiedSubset(fs.TestY, float64(n)/float64(len(idx)), seed)
 	}
 	sub, subY := gatherRows(fs.TestX, fs.TestY, idx, fs.Dim)
-	pca, err := eval.FitPCA(sub, len(subY), fs.Dim, min(2, fs.Dim))
+	pca, err := cluster.FitPCA(sub, len(subY), fs.Dim, min(2, fs.Dim))
 	if err != nil {
 		return nil, err
 	}

@@ -7,12 +7,11 @@ import (
 	"sort"
 	"time"
 
-	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
 	"github.com/selfsup/selfsup/data"
-	"github.com/selfsup/selfsup/eval"
+	"github.com/selfsup/selfsup/eval/cluster"
 	"github.com/selfsup/selfsup/models"
 	"github.com/selfsup/selfsup/ops"
 )
@@ -26,7 +25,7 @@ import (
 // them when there are more); the pooled features [n, FeatureDim] are
 // PCA-reduced to PCADim dimensions, whitened (each component divided by
 // the square root of its variance) and L2-normalised (Sec. 3.3 and 4:
-// 256 dimensions there), and k-means (eval.KMeans, with the paper's
+// 256 dimensions there), and k-means (cluster.KMeans, with the paper's
 // empty-cluster repair) groups them into K clusters whose indices become
 // the images' pseudo-labels. The linear classification head is then
 // re-initialised (weights N(0, 0.01), bias 0, as the reference code resets
@@ -76,15 +75,15 @@ type DeepClusterConfig struct {
 	// Iters bounds the k-means iterations (default 20, the reference
 	// code's faiss setting).
 	Iters int `json:"iters,omitempty"`
-	// Init is the k-means seeding: eval.KMeansPlusPlus (default) or
-	// eval.KMeansRandom (faiss's).
+	// Init is the k-means seeding: cluster.KMeansPlusPlus (default) or
+	// cluster.KMeansRandom (faiss's).
 	Init string `json:"init,omitempty"`
 }
 
 // DefaultDeepClusterConfig returns the defaults (Every is left 0: derived
 // from Images and the batch).
 func DefaultDeepClusterConfig() *DeepClusterConfig {
-	return &DeepClusterConfig{K: 100, Images: 10000, Iters: 20, Init: eval.KMeansPlusPlus}
+	return &DeepClusterConfig{K: 100, Images: 10000, Iters: 20, Init: cluster.KMeansPlusPlus}
 }
 
 // dcMaxImages is the largest training set whose indices float32 state
@@ -166,8 +165,8 @@ func resolveDeepCluster(cfg Config, featDim int) (DeepClusterConfig, error) {
 		return r, fmt.Errorf("pretext: deepcluster: PCA dimension must be >= 1, got %d", r.PCADim)
 	case r.Iters < 1:
 		return r, fmt.Errorf("pretext: deepcluster: k-means iterations must be >= 1, got %d", r.Iters)
-	case r.Init != eval.KMeansPlusPlus && r.Init != eval.KMeansRandom:
-		return r, fmt.Errorf("pretext: deepcluster: k-means init %q, expected %q or %q", r.Init, eval.KMeansPlusPlus, eval.KMeansRandom)
+	case r.Init != cluster.KMeansPlusPlus && r.Init != cluster.KMeansRandom:
+		return r, fmt.Errorf("pretext: deepcluster: k-means init %q, expected %q or %q", r.Init, cluster.KMeansPlusPlus, cluster.KMeansRandom)
 	case cfg.TrainImages < 2:
 		return r, fmt.Errorf("pretext: deepcluster: the pseudo-labels need the number of training images (Config.TrainImages, set by the trainer), got %d", cfg.TrainImages)
 	case cfg.TrainImages >= dcMaxImages:
@@ -401,7 +400,7 @@ func (m *dcModel) Reassign(features func(index []int) ([]float32, error), rng *r
 	for i := 0; i < m.m; i++ {
 		m.embed(x[i*m.f:(i+1)*m.f], z[i*m.p:(i+1)*m.p])
 	}
-	km, err := eval.KMeans(z, m.m, m.p, eval.KMeansConfig{K: m.k, Iters: m.dc.Iters, Init: m.dc.Init}, rng)
+	km, err := cluster.KMeans(z, m.m, m.p, cluster.KMeansConfig{K: m.k, Iters: m.dc.Iters, Init: m.dc.Init}, rng)
 	if err != nil {
 		return nil, fmt.Errorf("pretext: deepcluster: %w", err)
 	}
@@ -417,7 +416,7 @@ func (m *dcModel) Reassign(features func(index []int) ([]float32, error), rng *r
 		}
 	}
 	if len(prev) >= 2 {
-		if nmi, err = eval.NMI(prev, next); err != nil {
+		if nmi, err = cluster.NMI(prev, next); err != nil {
 			return nil, fmt.Errorf("pretext: deepcluster: %w", err)
 		}
 	}
@@ -451,7 +450,7 @@ func (m *dcModel) Reassign(features func(index []int) ([]float32, error), rng *r
 // fitEmbedding fits the PCA of the features x [m, f] and folds the
 // whitening into the projection, rounded to float32.
 func (m *dcModel) fitEmbedding(x []float32) error {
-	pca, err := dcFitPCA(x, m.m, m.f, m.p)
+	pca, err := cluster.FitPCA(x, m.m, m.f, m.p)
 	if err != nil {
 		return fmt.Errorf("pretext: deepcluster: %w", err)
 	}
@@ -469,79 +468,6 @@ func (m *dcModel) fitEmbedding(x []float32) error {
 		}
 	}
 	return nil
-}
-
-// dcFitPCA is eval.FitPCA, except that with fewer rows than dimensions
-// (n < d) the components come from the n x n Gram matrix of the centred
-// rows, which has the covariance's non-zero eigenvalues (cost n^2 d + n^3
-// instead of n d^2 + d^3: for 8 images of resnet50's 2048 features,
-// milliseconds instead of a minute). Components are signed as FitPCA signs
-// them; comps must be at most n-1 on that path.
-func dcFitPCA(x []float32, n, d, comps int) (*eval.PCA, error) {
-	if n >= d {
-		return eval.FitPCA(x, n, d, comps)
-	}
-	if comps < 1 || comps > n-1 || len(x) != n*d {
-		return nil, fmt.Errorf("pca: %d components of %d rows x %d dimensions (%d values)", comps, n, d, len(x))
-	}
-	p := &eval.PCA{Mean: make([]float64, d)}
-	for i := 0; i < n; i++ {
-		for j, v := range x[i*d : (i+1)*d] {
-			p.Mean[j] += float64(v)
-		}
-	}
-	for j := range p.Mean {
-		p.Mean[j] /= float64(n)
-	}
-	xc := mat.NewDense(n, d, nil)
-	for i := 0; i < n; i++ {
-		row := xc.RawRowView(i)
-		for j, v := range x[i*d : (i+1)*d] {
-			row[j] = float64(v) - p.Mean[j]
-			p.TotalVariance += row[j] * row[j] / float64(n)
-		}
-	}
-	gram := mat.NewSymDense(n, nil)
-	gram.SymOuterK(1/float64(n), xc)
-	var eig mat.EigenSym
-	if !eig.Factorize(gram, true) {
-		return nil, fmt.Errorf("pca: eigendecomposition of the %dx%d Gram matrix did not converge", n, n)
-	}
-	vals := eig.Values(nil) // ascending
-	var vecs mat.Dense
-	eig.VectorsTo(&vecs)
-	for c := 0; c < comps; c++ {
-		col := n - 1 - c
-		lambda := max(vals[col], 0)
-		// v = Xc^T u / sqrt(n lambda): a unit eigenvector of the
-		// covariance Xc^T Xc / n with eigenvalue lambda.
-		v := make([]float64, d)
-		if lambda > 0 {
-			u := mat.Col(nil, col, &vecs)
-			s := 1 / math.Sqrt(float64(n)*lambda)
-			for i, ui := range u {
-				for j, xv := range xc.RawRowView(i) {
-					v[j] += ui * xv * s
-				}
-			}
-		} else {
-			v[c%d] = 1 // no variance left: any direction projects to ~0
-		}
-		big := 0
-		for j := range v {
-			if math.Abs(v[j]) > math.Abs(v[big]) {
-				big = j
-			}
-		}
-		if v[big] < 0 {
-			for j := range v {
-				v[j] = -v[j]
-			}
-		}
-		p.Components = append(p.Components, v)
-		p.Variance = append(p.Variance, lambda)
-	}
-	return p, nil
 }
 
 // resetHead draws new head weights N(0, 0.01) and zero biases.

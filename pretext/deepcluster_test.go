@@ -9,7 +9,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/selfsup/selfsup/eval"
+	"github.com/selfsup/selfsup/eval/cluster"
 	"github.com/selfsup/selfsup/models"
 	"github.com/selfsup/selfsup/ops"
 )
@@ -85,41 +85,6 @@ func TestDCUniformSampleIsUniformOverClusters(t *testing.T) {
 	}
 }
 
-// The Gram-matrix path of dcFitPCA (fewer rows than dimensions) gives
-// eval.FitPCA's components and variances.
-func TestDCFitPCAGramMatchesCovariance(t *testing.T) {
-	const n, d, comps = 9, 20, 6
-	rng := rand.New(rand.NewSource(2))
-	x := make([]float32, n*d)
-	for i := range x {
-		x[i] = float32(rng.NormFloat64() * float64(1+i%d)) // distinct variances
-	}
-	got, err := dcFitPCA(x, n, d, comps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := eval.FitPCA(x, n, d, comps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if math.Abs(got.TotalVariance-want.TotalVariance) > 1e-9*want.TotalVariance {
-		t.Fatalf("total variance %v, FitPCA %v", got.TotalVariance, want.TotalVariance)
-	}
-	for c := 0; c < comps; c++ {
-		if math.Abs(got.Variance[c]-want.Variance[c]) > 1e-9*want.Variance[0] {
-			t.Fatalf("variance %d: %v, FitPCA %v", c, got.Variance[c], want.Variance[c])
-		}
-		for j := 0; j < d; j++ {
-			if math.Abs(got.Components[c][j]-want.Components[c][j]) > 1e-7 {
-				t.Fatalf("component %d[%d]: %v, FitPCA %v", c, j, got.Components[c][j], want.Components[c][j])
-			}
-		}
-	}
-	if _, err := dcFitPCA(x, n, d, n); err == nil {
-		t.Fatal("expected an error for n components of n rows")
-	}
-}
-
 // dcBuild builds deepcluster on a fresh resnet20c (1 channel, 12 px) for
 // n training images.
 func dcBuild(t *testing.T, n, batch int, dc *DeepClusterConfig, training bool) *dcModel {
@@ -191,7 +156,7 @@ func TestDCReassign(t *testing.T) {
 	for i := range truth {
 		truth[i] = i % k
 	}
-	if nmi, _ := eval.NMI(m.assign, truth); nmi != 1 {
+	if nmi, _ := cluster.NMI(m.assign, truth); nmi != 1 {
 		t.Fatalf("pseudo-labels %v do not recover the structure (NMI %v)", m.assign, nmi)
 	}
 	// The head is N(0, 0.01) with zero bias.

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/selfsup/selfsup/internal/testenv"
 )
 
 const cudaChildEnv = "SELFSUP_RUNTIME_CUDA_CHILD"
@@ -34,10 +36,7 @@ func TestCUDAMissingLibraries(t *testing.T) {
 	if os.Getenv(cudaChildEnv) == "1" {
 		t.Skip("in child")
 	}
-	lib, err := LibraryPath()
-	if err != nil {
-		t.Skipf("ONNX Runtime library not installed, skipping: %v", err)
-	}
+	lib := testenv.ORT(t)
 	real, err := filepath.EvalSymlinks(lib)
 	if err != nil {
 		t.Fatal(err)

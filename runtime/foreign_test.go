@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/internal/testenv"
 )
 
 // foreignModel is laid out like a torchvision ResNet exported by
@@ -149,7 +150,7 @@ func TestForeignModelExtractsImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Preprocess{Channels: 3, Size: 224, Mean: ImageNetMean, Std: ImageNetStd}); fmt.Sprint(p) != fmt.Sprint(want) {
+	if want := (Preprocess{Channels: 3, Size: 224, Mean: ImageNetMean(), Std: ImageNetStd()}); fmt.Sprint(p) != fmt.Sprint(want) {
 		t.Errorf("Preprocess() of a model without metadata = %+v, want the defaults %+v", p, want)
 	}
 	if o, err := s.DefaultOutput(); err != nil || o != e.Output {
@@ -188,29 +189,9 @@ func TestForeignModelExtractsImages(t *testing.T) {
 	}
 }
 
-// pythonORT returns the repository's .venv Python (or SELFSUP_PYTHON) with
-// onnxruntime and numpy, or skips the test.
-func pythonORT(t *testing.T) string {
-	t.Helper()
-	py, explicit := os.LookupEnv("SELFSUP_PYTHON")
-	if !explicit {
-		abs, err := filepath.Abs("../.venv/bin/python")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := os.Stat(abs); err != nil {
-			t.Skipf("no %s (run bash scripts/setup.sh, or set SELFSUP_PYTHON): skipping the Python onnxruntime check", abs)
-		}
-		py = abs
-	}
-	if out, err := exec.Command(py, "-c", "import onnxruntime, numpy").CombinedOutput(); err != nil {
-		if explicit {
-			t.Fatalf("%s cannot import onnxruntime and numpy: %v\n%s", py, err, out)
-		}
-		t.Skipf("%s cannot import onnxruntime and numpy: %v\n%s", py, err, out)
-	}
-	return py
-}
+// pythonORT returns a Python with onnxruntime and numpy (see
+// testenv.Python).
+func pythonORT(t *testing.T) string { return testenv.Python(t, "onnxruntime", "numpy") }
 
 // TestForeignModelTexturedVsPython decodes and preprocesses photographs-like
 // noisy PNG and JPEG files of several sizes with Go, extracts features with

@@ -27,12 +27,13 @@ type Preprocess struct {
 	Mean, Std      []float32
 }
 
-// ImageNet channel statistics (torchvision's), the preprocessing of models
-// without selfsup metadata.
-var (
-	ImageNetMean = []float32{0.485, 0.456, 0.406}
-	ImageNetStd  = []float32{0.229, 0.224, 0.225}
-)
+// ImageNetMean and ImageNetStd return (fresh copies of) torchvision's
+// ImageNet channel statistics, the preprocessing of models without
+// selfsup metadata.
+func ImageNetMean() []float32 { return []float32{0.485, 0.456, 0.406} }
+
+// ImageNetStd: see ImageNetMean.
+func ImageNetStd() []float32 { return []float32{0.229, 0.224, 0.225} }
 
 // DefaultSize is the input size of a model that fixes neither its height
 // and width nor records one in its metadata.
@@ -79,7 +80,7 @@ func (s *Session) Preprocess() (Preprocess, error) {
 	if p.Size < 1 {
 		p.Size = DefaultSize
 	}
-	p.Mean, p.Std = append([]float32(nil), ImageNetMean...), append([]float32(nil), ImageNetStd...)
+	p.Mean, p.Std = ImageNetMean(), ImageNetStd()
 	if p.Channels == 1 {
 		p.Mean, p.Std = []float32{0.5}, []float32{0.25}
 	}

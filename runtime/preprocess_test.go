@@ -48,7 +48,7 @@ func TestFillMatchesDataNormalize(t *testing.T) {
 			}
 		}
 	}
-	p := Preprocess{Channels: 3, Size: 4, Mean: ImageNetMean, Std: ImageNetStd}
+	p := Preprocess{Channels: 3, Size: 4, Mean: ImageNetMean(), Std: ImageNetStd()}
 	if err := p.Fill(data.Image{C: 3, H: 5, W: 4, Pix: make([]uint8, 60)}, make([]float32, 60)); err == nil || !strings.Contains(err.Error(), "model expects 3x4x4") {
 		t.Errorf("Fill with a wrong image size: %v", err)
 	}
@@ -66,7 +66,7 @@ func TestPreprocessForeignDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Preprocess{Channels: 3, Size: 8, Mean: ImageNetMean, Std: ImageNetStd}
+	want := Preprocess{Channels: 3, Size: 8, Mean: ImageNetMean(), Std: ImageNetStd()}
 	if fmt.Sprint(p) != fmt.Sprint(want) {
 		t.Errorf("Preprocess() = %+v, want %+v", p, want)
 	}
@@ -153,7 +153,7 @@ func TestExtractDatasetResizes(t *testing.T) {
 	x := make([]float32, tinyC*tinyH*tinyW)
 	for i := range sizes {
 		for c := 0; c < 3; c++ {
-			v := (float32(uint8(40*i+70*c))/255 - ImageNetMean[c]) * (1 / ImageNetStd[c])
+			v := (float32(uint8(40*i+70*c))/255 - ImageNetMean()[c]) * (1 / ImageNetStd()[c])
 			for k := 0; k < tinyH*tinyW; k++ {
 				x[c*tinyH*tinyW+k] = v
 			}
@@ -236,7 +236,7 @@ func BenchmarkLoader(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			p := Preprocess{Channels: 3, Size: c.size, Mean: ImageNetMean, Std: ImageNetStd}
+			p := Preprocess{Channels: 3, Size: c.size, Mean: ImageNetMean(), Std: ImageNetStd()}
 			load := p.Loader(ds, 0)
 			dst := make([]float32, 3*c.size*c.size)
 			b.ReportAllocs()

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/selfsup/selfsup/internal/testenv"
 )
 
 const tinyModel = "testdata/tiny.onnx"
@@ -24,9 +26,7 @@ const (
 // needLibrary skips the test when the ONNX Runtime library is not installed.
 func needLibrary(t *testing.T) {
 	t.Helper()
-	if _, err := LibraryPath(); err != nil {
-		t.Skipf("ONNX Runtime library not installed, skipping: %v", err)
-	}
+	testenv.ORT(t)
 	if err := Init(); err != nil {
 		t.Fatalf("Init: %v", err)
 	}
@@ -548,16 +548,10 @@ func hammer(t *testing.T, run func(x []float32, shape []int64, outputs ...string
 // TestTinyModelReproducible reruns make_tiny.py and checks that it writes
 // the committed fixtures byte for byte.
 func TestTinyModelReproducible(t *testing.T) {
-	py, err := filepath.Abs("../.venv/bin/python")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(py); err != nil {
-		t.Skipf("no %s (run bash scripts/setup.sh): skipping the fixture check", py)
-	}
 	if testing.Short() {
 		t.Skip("-short: skipping the Python fixture check")
 	}
+	py := testenv.Python(t, "onnx", "numpy")
 	dir := t.TempDir()
 	cmd := exec.Command(py, "testdata/make_tiny.py", dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -578,19 +572,39 @@ func TestTinyModelReproducible(t *testing.T) {
 	}
 }
 
-// TestNoTrainingStackImports keeps the package free of the training stack.
+// TestNoTrainingStackImports keeps the inference side free of the
+// training stack (design.md, "Who may import whom"): runtime, serve, the
+// inference side of eval and eval/cluster import neither Gorgonia nor
+// models, ops, train, pretext or export, so a feature server ships
+// without them; pretext may use eval/cluster but never eval itself.
 func TestNoTrainingStackImports(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Skipf("go list unavailable: %v", err)
+	const mod = "github.com/selfsup/selfsup/"
+	training := []string{"models", "ops", "train", "pretext", "export", "pipeline", "bench"}
+	rules := []struct {
+		pkg       string
+		forbidden []string // module folders (with their subpackages) it must not depend on
+		gorgonia  bool     // Gorgonia is forbidden too
+	}{
+		{"runtime", training, true},
+		{"serve", training, true},
+		{"eval", training, true},
+		{"eval/cluster", append([]string{"eval/report", "runtime"}, training...), true},
+		{"pretext", []string{"eval", "eval/report", "runtime", "pipeline"}, false},
 	}
-	for _, dep := range strings.Fields(string(out)) {
-		bad := strings.HasPrefix(dep, "gorgonia.org/")
-		for _, p := range []string{"models", "ops", "train", "pretext", "export"} {
-			bad = bad || dep == "github.com/selfsup/selfsup/"+p || strings.HasPrefix(dep, "github.com/selfsup/selfsup/"+p+"/")
+	for _, r := range rules {
+		out, err := exec.Command("go", "list", "-deps", mod+r.pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", r.pkg, err)
 		}
-		if bad {
-			t.Errorf("runtime depends on %s; it must work from ONNX files alone", dep)
+		for _, dep := range strings.Fields(string(out)) {
+			bad := r.gorgonia && strings.HasPrefix(dep, "gorgonia.org/")
+			for _, p := range r.forbidden {
+				bad = bad || dep == mod+p || (p != "eval" && strings.HasPrefix(dep, mod+p+"/")) ||
+					(p == "eval" && strings.HasPrefix(dep, mod+"eval/report"))
+			}
+			if bad {
+				t.Errorf("%s depends on %s; see the import rules in design.md", r.pkg, dep)
+			}
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/runtime"
 )
 
@@ -38,7 +39,7 @@ func newServer(t *testing.T, opts Options) (*Server, *runtime.Session, *httptest
 	sess, err := runtime.Open("../runtime/testdata/tiny.onnx", runtime.Options{})
 	if err != nil {
 		if _, lerr := runtime.LibraryPath(); lerr != nil {
-			t.Skipf("ONNX Runtime not installed: %v", lerr)
+			testenv.Skip(t, testenv.ORTLib, "ONNX Runtime not installed: %v", lerr)
 		}
 		t.Fatal(err)
 	}

@@ -39,6 +39,9 @@ type Options struct {
 	// InitBackbone starts a fresh run from these backbone weights (with new
 	// heads) instead of a random initialisation: fine-tuning.
 	InitBackbone models.Weights
+	// Clock is what the budget planner and the timings read; nil is
+	// time.Now. Tests inject a simulated clock.
+	Clock func() time.Time
 }
 
 // Result summarises a finished run.
@@ -70,6 +73,7 @@ type session struct {
 	machine  G.VM
 	opt      *SGD
 	progress io.Writer
+	now      func() time.Time
 }
 
 func build(cfg Config, ck *Checkpoint, init models.Weights) (*session, error) {
@@ -349,6 +353,11 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	if err := checkMemory(cfg, s.model.Loss().Graph(), progress); err != nil {
 		return nil, err
 	}
+	s.now = opts.Clock
+	if s.now == nil {
+		s.now = time.Now
+	}
+	now := s.now
 
 	start := 0
 	if ck != nil {
@@ -401,17 +410,9 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	if reassigner == nil {
 		batches, segEnd = prefetch(cfg, s.model, ds, start, prefetchTo, stop), prefetchTo
 	}
-	t0 := time.Now()
-	var tCal time.Time
+	t0 := now()
+	planner := newBudgetPlanner(cfg.BudgetSeconds, recalibrate, now, t0)
 	bar := progressbar.New(progress, fmt.Sprintf("%s %s", cfg.Task, cfg.Arch), end-start, 0, "steps")
-	// After the step-12 estimate, the length is measured again over the
-	// steps since the last estimate each time another tenth of the budget
-	// has gone (from 20% to 80%), and at the planned end if that comes
-	// before 85% of the budget: load that changes during a run would
-	// otherwise end it well inside its budget, or at the 110% guard.
-	remeasureAt := []float64{0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8}
-	var tWin time.Time
-	winStart := 0
 	setSteps := func(steps int, why string, per float64) error {
 		cfg.Steps = steps
 		if autoWarmup {
@@ -448,50 +449,29 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 			return 0, err
 		}
 		fmt.Fprintf(progress, "\nstep %d: kNN top-1 %.4f (%d held-out images, %d neighbours)\n", done, acc, monitor.query.Len(), monitor.ref.Len())
-		return acc, writeLine(metrics, map[string]any{"step": done, "images_seen": done * cfg.Batch, "elapsed_s": time.Since(t0).Seconds(), "knn_top1": acc})
+		return acc, writeLine(metrics, map[string]any{"step": done, "images_seen": done * cfg.Batch, "elapsed_s": now().Sub(t0).Seconds(), "knn_top1": acc})
 	}
 	step := start
 	var pending map[string]any // the last step's metrics, until written
 	for ; step < end; step++ {
-		if cfg.BudgetSeconds > 0 && time.Since(t0).Seconds() > cfg.BudgetSeconds*1.1 && ck == nil {
+		if planner.overrun() && ck == nil {
 			fmt.Fprintf(progress, "\ntime budget reached at step %d of %d: the run ends here\n", step, cfg.Steps)
 			cfg.Steps, s.cfg.Steps = step, step
 			break
 		}
-		if recalibrate && step == 2 {
-			tCal = time.Now()
+		reassignShare := func() float64 { // the reassignments' share of a step
+			if reassigner == nil {
+				return 0
+			}
+			return reassignSec / float64(reassigner.ReassignEvery())
 		}
-		if recalibrate && step == 12 {
-			per := time.Since(tCal).Seconds() / 10
-			if reassigner != nil { // the reassignments' share of a step
-				per += reassignSec / float64(reassigner.ReassignEvery())
-			}
-			left := 0.95*cfg.BudgetSeconds - time.Since(t0).Seconds()
-			if err := setSteps(step+int(math.Max(1, left/per)), "measured", per); err != nil {
-				return nil, err
-			}
-			tWin, winStart = time.Now(), step
-			if step >= end {
-				break
-			}
-		}
-		elapsed := time.Since(t0).Seconds()
-		due := len(remeasureAt) > 0 && elapsed >= remeasureAt[0]*cfg.BudgetSeconds
-		early := step == end-1 && elapsed < 0.85*cfg.BudgetSeconds && (opts.StopAfter == 0 || end < opts.StopAfter)
-		if recalibrate && winStart >= 12 && step > winStart+4 && (due || early) {
-			for len(remeasureAt) > 0 && elapsed >= remeasureAt[0]*cfg.BudgetSeconds {
-				remeasureAt = remeasureAt[1:]
-			}
-			per := time.Since(tWin).Seconds() / float64(step-winStart)
-			left := 0.95*cfg.BudgetSeconds - time.Since(t0).Seconds()
-			// Only a change of more than 3% moves the schedule (the cosine
-			// learning rate follows the new length from this step on).
-			if n := step + int(math.Max(1, left/per)); math.Abs(float64(n-cfg.Steps)) > 0.03*float64(cfg.Steps) {
-				if err := setSteps(n, "measured again:", per); err != nil {
+		if n, why, per, measured := planner.plan(step, cfg.Steps, end, opts.StopAfter, reassignShare); measured {
+			if n > 0 {
+				if err := setSteps(n, why, per); err != nil {
 					return nil, err
 				}
 			}
-			tWin, winStart = time.Now(), step
+			planner.newWindow(step)
 			if step >= end {
 				break
 			}
@@ -505,12 +485,12 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 				return nil, fmt.Errorf("train: %s reassigns every %d steps, expected >= 1", cfg.Task, every)
 			}
 			if step%every == 0 {
-				t := time.Now()
+				t := now()
 				rm, err := s.reassign(reassigner, ds, step)
 				if err != nil {
 					return nil, err
 				}
-				reassignSec = time.Since(t).Seconds()
+				reassignSec = now().Sub(t).Seconds()
 				fmt.Fprintf(progress, "\nstep %d: reassigned in %.1fs %s\n", step, reassignSec, formatFigures(rm))
 			}
 			segEnd = min((step/every+1)*every, prefetchTo)
@@ -542,7 +522,7 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 		lastLoss = loss
 		done := step + 1
 		m := s.model.Metrics()
-		el := time.Since(t0).Seconds()
+		el := now().Sub(t0).Seconds()
 		pending = map[string]any{"step": done, "epoch": float64(done*cfg.Batch) / float64(ds.Len()), "images_seen": done * cfg.Batch,
 			"loss": loss, "lr": lr, "elapsed_s": el, "images_per_sec": float64((done-start)*cfg.Batch) / el}
 		for k, v := range m {
@@ -581,7 +561,7 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	if lastCkpt, err = s.save(dir, step); err != nil {
 		return nil, err
 	}
-	el := time.Since(t0).Seconds()
+	el := now().Sub(t0).Seconds()
 	res.Checkpoint, res.Steps, res.ImagesSeen, res.Seconds, res.FinalLoss = lastCkpt, step, step*cfg.Batch, el, lastLoss
 	if el > 0 {
 		res.ImagesPerSec = float64((step-start)*cfg.Batch) / el
@@ -622,7 +602,8 @@ func formatFigures(m map[string]float64) string {
 	return b.String()
 }
 
-// testStepHook, when set (by tests only), runs before every training step.
+// testStepHook, when set (by tests only), runs before every training step
+// (and with step -1 before the timed pass of the budget calibration).
 var testStepHook func(step int)
 
 func orNone(s string) string {
@@ -668,11 +649,14 @@ func (s *session) timeStep(ds data.Dataset) (time.Duration, error) {
 	if _, err := s.run(); err != nil { // warm-up
 		return 0, err
 	}
-	t := time.Now()
+	t := s.now()
+	if testStepHook != nil {
+		testStepHook(-1)
+	}
 	if _, err := s.run(); err != nil {
 		return 0, err
 	}
-	return time.Since(t), nil
+	return s.now().Sub(t), nil
 }
 
 // evaluate returns the mean pretext accuracy over full batches of val, in

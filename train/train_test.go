@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -200,14 +201,17 @@ func TestCosineLR(t *testing.T) {
 // A budget run fits its length to the measured step time and stays within
 // the budget.
 func TestBudgetRun(t *testing.T) {
+	clock := simulatedSteps(t, func(int) time.Duration { return 100 * time.Millisecond })
 	cfg := tinyConfig("rotation")
 	cfg.Steps, cfg.BudgetSeconds, cfg.CheckpointEvery = 0, 2, 0
-	res, err := Run(cfg, blobs(64, 1, 12, 1), nil, t.TempDir(), Options{})
+	res, err := Run(cfg, blobs(64, 1, 12, 1), nil, t.TempDir(), Options{Clock: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Steps <= 12 || res.Seconds > 2*1.15 {
-		t.Fatalf("budget 2s: %d steps in %.2fs", res.Steps, res.Seconds)
+	// 100 ms a step (simulated): the step-12 estimate plans the rest of
+	// 95% of the budget, (1.9 s - 1.2 s) / 100 ms = 7 more steps.
+	if res.Steps < 17 || res.Steps > 19 || res.Seconds > 2*1.15 || res.Seconds < 0.85*2 {
+		t.Fatalf("budget 2s at 100 ms a step: %d steps in %.2fs, want about 19 in 1.9s", res.Steps, res.Seconds)
 	}
 	ck, err := LoadCheckpoint(res.Checkpoint)
 	if err != nil {
@@ -223,24 +227,55 @@ func TestBudgetRun(t *testing.T) {
 // ending where the step-12 estimate put it.
 func TestBudgetRunRemeasures(t *testing.T) {
 	if testing.Short() {
-		t.Skip("takes the 3 s budget")
+		t.Skip("trains a few hundred tiny steps")
 	}
-	testStepHook = func(step int) {
-		if step < 20 {
-			time.Sleep(60 * time.Millisecond)
+	clock := simulatedSteps(t, func(step int) time.Duration {
+		if step >= 0 && step < 16 {
+			return 100 * time.Millisecond
 		}
-	}
-	defer func() { testStepHook = nil }()
+		return 25 * time.Millisecond
+	})
 	cfg := tinyConfig("rotation")
 	const budget = 3.0
 	cfg.Steps, cfg.BudgetSeconds, cfg.CheckpointEvery, cfg.KNNEvery = 0, budget, 0, -1
-	res, err := Run(cfg, blobs(64, 1, 12, 1), nil, t.TempDir(), Options{})
+	res, err := Run(cfg, blobs(64, 1, 12, 1), nil, t.TempDir(), Options{Clock: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Without measuring again, the step-12 estimate (100 ms a step) would
+	// end the run after about 30 steps and 1.9 s.
 	if res.Seconds < 0.75*budget || res.Seconds > 1.15*budget {
 		t.Fatalf("budget %.0fs with slow first steps: %d steps in %.2fs", budget, res.Steps, res.Seconds)
 	}
+}
+
+// fakeClock is a simulated clock for the budget planner: it moves only
+// when a test moves it.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// simulatedSteps returns a clock that advances by cost(step) at each
+// training step (and cost(-1) for the budget calibration's timed pass),
+// whatever the machine's real speed and load.
+func simulatedSteps(t *testing.T, cost func(step int) time.Duration) *fakeClock {
+	c := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	testStepHook = func(step int) { c.advance(cost(step)) }
+	t.Cleanup(func() { testStepHook = nil })
+	return c
 }
 
 // Fine-tuning starts from given backbone weights; Evaluate scores the

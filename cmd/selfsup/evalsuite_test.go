@@ -100,7 +100,7 @@ func TestEvalSuiteEndToEnd(t *testing.T) {
 			t.Fatalf("baselines row %+v", r)
 		}
 	}
-	if strings.Join(kinds, ",") != "pretrained,supervised,random-init,raw-pixels" || base.Rows[3].Dim != 768 {
+	if strings.Join(kinds, ",") != "pretrained,supervised,random-init,random-init,raw-pixels" || base.Rows[4].Dim != 768 {
 		t.Fatalf("baselines rows: %v", kinds)
 	}
 	if b, err := os.ReadFile(base.Markdown); err != nil || !strings.Contains(string(b), "| raw pixels | 768 |") {
@@ -109,18 +109,27 @@ func TestEvalSuiteEndToEnd(t *testing.T) {
 
 	rep := filepath.Join(dir, "report")
 	var rr struct {
-		Markdown   string             `json:"markdown"`
-		Figures    map[string]string  `json:"figures"`
-		LinearTop1 *float64           `json:"linear_top1"`
-		KNNCurve   map[string][][]int `json:"knn_curve"`
+		Markdown   string                  `json:"markdown"`
+		Figures    map[string]string       `json:"figures"`
+		LinearTop1 *float64                `json:"linear_top1"`
+		KNNCurve   map[string][][2]float64 `json:"knn_curve"` // [images seen, top-1] pairs
 	}
 	lastJSON(t, runCmd(t, nil, bin, "report", "--data", ds, "--out", rep, "--queries", "3", "--neighbours", "4", "--json", run, filepath.Join(out, "supervised")), &rr)
 	if rr.LinearTop1 == nil || len(rr.Figures) != 4 {
 		t.Fatalf("report: %+v", rr)
 	}
 	// Rotation run: initial weights and the checkpoints at steps 8 and 16.
-	if c := rr.KNNCurve["rotation"]; len(c) != 3 || c[0][0] != 0 || c[2][0] != 16*8 {
+	// (Decoded as float64: a [][]int would fail on any accuracy strictly
+	// between 0 and 1.)
+	if c := rr.KNNCurve["rotation"]; len(c) != 3 || c[0][0] != 0 || c[1][0] != 8*8 || c[2][0] != 16*8 {
 		t.Fatalf("kNN curve %v", rr.KNNCurve)
+	}
+	for run, c := range rr.KNNCurve {
+		for _, pt := range c {
+			if !(pt[1] >= 0 && pt[1] <= 1) {
+				t.Fatalf("kNN curve of %s: top-1 %v outside [0, 1]", run, pt[1])
+			}
+		}
 	}
 	if r := runCmd(t, nil, bin, "report", run, "--out", rep); r.code == 0 || !strings.Contains(r.stderr, "put options before them") {
 		t.Fatalf("option after the runs: exit %d, %s", r.code, r.stderr)

@@ -33,8 +33,10 @@ func main() {
 			evalCommand(
 				baselinesCommand(),
 				evalPretextCommand(),
+				clusterCommand(),
 			),
 			ablateCommand(),
+			reproduceCommand(),
 			jigsawPictureCommand(),
 			reportCommand(),
 			serveCommand(),

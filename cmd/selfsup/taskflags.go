@@ -11,7 +11,7 @@ import (
 func taskFlags(c *cli.Context) func(*pretext.Config) error {
 	jig := c.IsSet("jigsaw-n") || c.IsSet("jigsaw-method") || c.IsSet("jigsaw-perms") || c.IsSet("jigsaw-head") ||
 		c.Bool("no-gap") || c.Bool("no-tile-norm") || c.Bool("no-jitter")
-	pirl := c.IsSet("pirl-loss") || c.IsSet("pirl-negatives")
+	pirl := c.IsSet("pirl-loss") || c.IsSet("pirl-negatives") || c.IsSet("pirl-cold-bank")
 	dc := c.IsSet("dc-k") || c.IsSet("dc-every") || c.IsSet("dc-images") || c.IsSet("dc-pca") || c.IsSet("dc-iters") || c.IsSet("dc-init")
 	rp := c.IsSet("relpos-pairs") || c.IsSet("relpos-gap") || c.Bool("no-color-drop")
 	ip := c.IsSet("inpaint-overlap") || c.IsSet("inpaint-width")
@@ -47,6 +47,7 @@ func taskFlags(c *cli.Context) func(*pretext.Config) error {
 			if c.IsSet("pirl-loss") {
 				p.Loss = c.String("pirl-loss")
 			}
+			p.ColdBank = c.Bool("pirl-cold-bank")
 			if c.IsSet("pirl-negatives") {
 				p.Negatives = c.Int("pirl-negatives")
 			}

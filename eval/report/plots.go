@@ -47,9 +47,9 @@ func labelOf(key string) string {
 	return strings.ReplaceAll(key, "_", " ")
 }
 
-// CurveMetrics are the metrics TrainingCurves plots when present, one row of
+// CurveMetrics returns the metrics TrainingCurves plots when present, one row of
 // panels each.
-var CurveMetrics = []string{"loss", "pretext_acc", "knn_top1"}
+func CurveMetrics() []string { return []string{"loss", "pretext_acc", "knn_top1"} }
 
 // TrainingCurves draws, for each metric of CurveMetrics present in some run,
 // one row of two panels, the metric against images seen and against wall
@@ -59,7 +59,7 @@ var CurveMetrics = []string{"loss", "pretext_acc", "knn_top1"}
 // metrics drawn.
 func TrainingCurves(runs []*Run, path string) ([]string, error) {
 	var metrics []string
-	for _, m := range CurveMetrics {
+	for _, m := range CurveMetrics() {
 		for _, r := range runs {
 			if xs, _ := r.Series("images_seen", m); len(xs) > 0 {
 				metrics = append(metrics, m)
@@ -68,7 +68,7 @@ func TrainingCurves(runs []*Run, path string) ([]string, error) {
 		}
 	}
 	if len(metrics) == 0 {
-		return nil, fmt.Errorf("report: training curves: no run has any of %v against images_seen", CurveMetrics)
+		return nil, fmt.Errorf("report: training curves: no run has any of %v against images_seen", CurveMetrics())
 	}
 	xKeys := []string{"images_seen", "elapsed_s"}
 	plots := make([][]*plot.Plot, len(metrics))

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/selfsup/selfsup/eval"
+	"github.com/selfsup/selfsup/eval/cluster"
 )
 
 // writeRun writes a synthetic run directory: config.json and a
@@ -184,7 +185,7 @@ func TestWriteReportEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pca, err := eval.FitPCA(x, n, d, 2)
+	pca, err := cluster.FitPCA(x, n, d, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/selfsup/selfsup/internal/testenv"
 )
 
 func seqFloat32(n int) []float32 {
@@ -361,13 +363,7 @@ print("python-ok")
 // TestNumPyInterop checks Go's files with numpy and reads numpy's files in
 // Go. It needs the virtual environment from scripts/setup.sh.
 func TestNumPyInterop(t *testing.T) {
-	py, err := filepath.Abs("../../.venv/bin/python")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(py); err != nil {
-		t.Skipf("no %s (run bash scripts/setup.sh): skipping the numpy cross-check", py)
-	}
+	py := testenv.Python(t, "numpy")
 	dir := t.TempDir()
 	must := func(err error) {
 		t.Helper()

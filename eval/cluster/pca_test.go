@@ -1,4 +1,4 @@
-package eval
+package cluster
 
 import (
 	"math"
@@ -103,5 +103,40 @@ func TestPCAAxes(t *testing.T) {
 		if want := sd[axis] * sd[axis]; math.Abs(p.Variance[c]-want) > 0.05*want {
 			t.Fatalf("variance %d = %v, want about %v", c, p.Variance[c], want)
 		}
+	}
+}
+
+// The Gram-matrix path (fewer rows than dimensions) gives the
+// covariance path's components and variances, and FitPCA takes it.
+func TestFitPCAGramMatchesCovariance(t *testing.T) {
+	const n, d, comps = 9, 20, 6
+	rng := rand.New(rand.NewSource(2))
+	x := make([]float32, n*d)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64() * float64(1+i%d)) // distinct variances
+	}
+	got, err := FitPCA(x, n, d, comps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := fitCovariance(x, n, d, comps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(got.TotalVariance-want.TotalVariance) > 1e-9*want.TotalVariance {
+		t.Fatalf("total variance %v, FitPCA %v", got.TotalVariance, want.TotalVariance)
+	}
+	for c := 0; c < comps; c++ {
+		if math.Abs(got.Variance[c]-want.Variance[c]) > 1e-9*want.Variance[0] {
+			t.Fatalf("variance %d: %v, FitPCA %v", c, got.Variance[c], want.Variance[c])
+		}
+		for j := 0; j < d; j++ {
+			if math.Abs(got.Components[c][j]-want.Components[c][j]) > 1e-7 {
+				t.Fatalf("component %d[%d]: %v, FitPCA %v", c, j, got.Components[c][j], want.Components[c][j])
+			}
+		}
+	}
+	if _, err := fitGram(x, n, d, n); err == nil {
+		t.Fatal("expected an error for n components of n rows")
 	}
 }

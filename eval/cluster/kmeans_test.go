@@ -1,4 +1,4 @@
-package eval
+package cluster
 
 import (
 	"encoding/binary"
@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/selfsup/selfsup/internal/testenv"
 )
 
 // gaussBlobs returns per points around each of k centres spaced sep apart
@@ -374,7 +376,7 @@ print(json.dumps({"assign": m.labels_.tolist(), "inertia": float(m.inertia_),
 // KMeans and NMI agree with scikit-learn (skipped without it; see
 // pythonWithSklearn).
 func TestKMeansAndNMIMatchScikitLearn(t *testing.T) {
-	py := pythonWithSklearn(t)
+	py := testenv.Python(t, "sklearn", "numpy")
 	const n, d, k = 400, 4, 9
 	rng := rand.New(rand.NewSource(8))
 	x := make([]float64, n*d)

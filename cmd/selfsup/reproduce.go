@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/selfsup/selfsup/pipeline"
+)
+
+func reproduceCommand() *cli.Command {
+	return &cli.Command{
+		Name: "reproduce",
+		Usage: "the seed's tables at small scale: every method pretrained for the same budget, batch norm recalibrated, " +
+			"linear probe per stage, kNN, low-shot, the random-init and raw-pixel floors, Jigsaw Tables 4 and 5, PIRL vs its pretext task; " +
+			"writes report.md, results.json and plots; a rerun skips finished work and resumes interrupted pretraining",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data", Usage: "labelled images with train/test splits (e.g. ../shared/data/cifar10-jpg.tar)", Required: true},
+			&cli.StringFlag{Name: "out", Value: "reproduce-out", Usage: "results folder (reused by a rerun)"},
+			&cli.DurationFlag{Name: "budget", Value: 45 * time.Minute, Usage: "pretraining wall time per method"},
+			&cli.DurationFlag{Name: "ablation-budget", Usage: "pretraining wall time per Table 4/5 row (0: a third of --budget)"},
+			&cli.StringFlag{Name: "arch", Value: "resnet20c", Usage: "backbone of every row"},
+			&cli.StringFlag{Name: "methods", Value: strings.Join(pipeline.DefaultReproduceMethods, ","), Usage: "comma-separated pretraining tasks, in order"},
+			&cli.BoolFlag{Name: "ablations", Value: true, Usage: "run the Jigsaw Table 4 and Table 5 ablations"},
+			&cli.StringFlag{Name: "perm-rows", Value: pipeline.DefaultPermRows, Usage: "Table 4 rows N:method,..."},
+			&cli.IntFlag{Name: "probe-train", Value: 20000, Usage: "training images (class-balanced) the probes fit on (0: all)"},
+			&cli.IntFlag{Name: "steps", Usage: "train every row for exactly this many steps instead of the budgets (smoke runs)"},
+			&cli.Int64Flag{Name: "seed", Value: 1},
+			jsonFlag,
+		},
+		Action: func(c *cli.Context) error {
+			res, err := pipeline.Reproduce(c.Context, pipeline.ReproduceConfig{
+				Data: c.String("data"), Out: c.String("out"), Budget: c.Duration("budget"), AblationBudget: c.Duration("ablation-budget"),
+				Arch: c.String("arch"), Methods: splitList(c.String("methods")), Ablations: c.Bool("ablations"), PermRows: c.String("perm-rows"),
+				ProbeTrain: c.Int("probe-train"), Steps: c.Int("steps"), Seed: c.Int64("seed"), Log: os.Stderr,
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "report: %s (%.0fs)\n", res.Report, res.WallSeconds)
+			for _, o := range res.Orderings {
+				fmt.Fprintf(os.Stderr, "  %-13s %s: %s\n", o.Status, o.Claim, o.Detail)
+			}
+			if c.Bool("json") {
+				return printJSON(res)
+			}
+			return nil
+		},
+	}
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,83 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/selfsup/selfsup/internal/testenv"
+)
+
+// TestReproduceSmall runs the whole protocol on a toy set (two methods, a
+// two-row Table 4, Table 5, two training steps a row) and checks the
+// report, the floors, the orderings and that a rerun measures nothing
+// again.
+func TestReproduceSmall(t *testing.T) {
+	testenv.ORT(t)
+	dir := t.TempDir()
+	ds := filepath.Join(dir, "toy.tar")
+	testenv.ToyTar(t, ds, 64, 20, false)
+	var log bytes.Buffer
+	c := ReproduceConfig{Data: ds, Out: filepath.Join(dir, "out"), Steps: 2, Methods: []string{"rotation", "jigsaw"},
+		Ablations: true, PermRows: "10:maxavg,6:maxavg", BNImages: 32, Seed: 1, Log: &log}
+	res, err := Reproduce(context.Background(), c)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	want := []string{"random-init-bn01", "random-init", "raw-pixels", "rotation", "jigsaw"}
+	if len(res.Rows) != len(want) {
+		t.Fatalf("%d rows, expected %v", len(res.Rows), want)
+	}
+	for i, r := range res.Rows {
+		if r.Name != want[i] || r.Linear == nil || r.KNN == nil || r.LowShot == nil {
+			t.Fatalf("row %d: %+v", i, r)
+		}
+		if r.Linear.Best.Top1 < 0 || r.Linear.Best.Top1 > 1 || r.BNRecalibrated != (r.Name != "random-init-bn01" && r.Name != "raw-pixels") {
+			t.Fatalf("row %s: best %+v, recalibrated %v", r.Name, r.Linear.Best, r.BNRecalibrated)
+		}
+	}
+	if res.Rows[3].Steps != 2 || res.Perms == nil || len(res.Perms.Rows) != 2 || res.Shortcuts == nil || len(res.Shortcuts.Rows) != 4 {
+		t.Fatalf("steps %d, table 4 %+v, table 5 %+v", res.Rows[3].Steps, res.Perms, res.Shortcuts)
+	}
+	status := map[string]string{}
+	for _, o := range res.Orderings {
+		status[o.Claim[:12]] = o.Status
+	}
+	if status["PIRL-jigsaw "] != "not measured" || status["Table 4: few"] == "not measured" || status["Table 5: wit"] == "not measured" {
+		t.Fatalf("orderings %+v", res.Orderings)
+	}
+	md, err := os.ReadFile(res.Report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"random init (BN recalibrated)", "random init (BN 0/1)", "stage2_pool", "Table 4", "Table 5", "PIRL vs its pretext", "orderings", "linear.png"} {
+		if !strings.Contains(string(md), s) {
+			t.Fatalf("report lacks %q:\n%s", s, md)
+		}
+	}
+	for _, f := range []string{"results.json", "linear.png", "models/rotation.onnx", "runs/jigsaw/trained.json"} {
+		if _, err := os.Stat(filepath.Join(c.Out, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A rerun reads every result back and trains nothing.
+	log.Reset()
+	res2, err := Reproduce(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(log.String(), "calibration") || strings.Contains(log.String(), "starting afresh") || strings.Count(log.String(), "already evaluated") != 5 {
+		t.Fatalf("the rerun measured again:\n%s", log.String())
+	}
+	for i := range res.Rows {
+		if res2.Rows[i].Linear.Best != res.Rows[i].Linear.Best {
+			t.Fatalf("row %s changed on the rerun: %+v vs %+v", res.Rows[i].Name, res2.Rows[i].Linear.Best, res.Rows[i].Linear.Best)
+		}
+	}
+	if _, err := Reproduce(context.Background(), ReproduceConfig{Data: ds, Out: c.Out, Steps: 1, Methods: []string{"random-init"}}); err == nil {
+		t.Fatal("random-init as a method was accepted")
+	}
+}
