@@ -59,8 +59,8 @@ func DecodeConfig(b []byte, maxPixels int64) (w, h int, format string, err error
 		maxPixels = DefaultMaxPixels
 	}
 	if maxPixels > 0 && int64(cfg.Width)*int64(cfg.Height) > maxPixels {
-		return 0, 0, "", fmt.Errorf("%s image declares %d x %d = %.1f megapixels, over the limit of %.1f (--max-pixels): %w",
-			format, cfg.Width, cfg.Height, float64(cfg.Width)*float64(cfg.Height)/1e6, float64(maxPixels)/1e6, ErrTooLarge)
+		return 0, 0, "", fmt.Errorf("%s image declares %d x %d = %.1f megapixels, over the limit of %d pixels (--max-pixels): %w",
+			format, cfg.Width, cfg.Height, float64(cfg.Width)*float64(cfg.Height)/1e6, maxPixels, ErrTooLarge)
 	}
 	return cfg.Width, cfg.Height, format, nil
 }
