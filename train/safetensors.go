@@ -87,6 +87,11 @@ func ReadSafetensors(path string) (models.Weights, map[string]string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("train: read checkpoint: %w", err)
 	}
+	return parseSafetensors(path, b)
+}
+
+// parseSafetensors is ReadSafetensors on the file's bytes b.
+func parseSafetensors(path string, b []byte) (models.Weights, map[string]string, error) {
 	if len(b) < 8 {
 		return nil, nil, fmt.Errorf("train: checkpoint %s: %d bytes, too short for a safetensors header (8 bytes)", path, len(b))
 	}
