@@ -61,20 +61,9 @@ func OpenCIFAR10Bin(dir, split string) (Dataset, error) {
 		if err != nil {
 			return nil, fmt.Errorf("data: CIFAR-10 %s batch: %w", split, err)
 		}
-		if len(b) == 0 || len(b)%cifarRecord != 0 {
-			return nil, fmt.Errorf("data: %s: size %d bytes is not a whole number of %d-byte CIFAR-10 records (1 label + 3072 pixels); %d bytes left over", p, len(b), cifarRecord, len(b)%cifarRecord)
+		if err := s.add(p, b, len(names)); err != nil {
+			return nil, err
 		}
-		for r := 0; r < len(b); r += cifarRecord {
-			if b[r] >= 10 {
-				return nil, fmt.Errorf("data: %s: record %d has label %d, want 0..9", p, r/cifarRecord, b[r])
-			}
-		}
-		s.files = append(s.files, p)
-		s.starts = append(s.starts, len(s.recs)/cifarRecord)
-		if s.recs == nil {
-			s.recs = make([]byte, 0, len(b)*len(names))
-		}
-		s.recs = append(s.recs, b...)
 	}
 	if meta, err := os.ReadFile(filepath.Join(dir, "batches.meta.txt")); err == nil {
 		var cls []string
@@ -106,4 +95,24 @@ func (s *cifarSet) Source(i int) string {
 		f--
 	}
 	return s.files[f] + "#" + strconv.Itoa(i-s.starts[f])
+}
+
+// add checks one batch file's bytes b (path p, one of batches files) and
+// appends its records.
+func (s *cifarSet) add(p string, b []byte, batches int) error {
+	if len(b) == 0 || len(b)%cifarRecord != 0 {
+		return fmt.Errorf("data: %s: size %d bytes is not a whole number of %d-byte CIFAR-10 records (1 label + 3072 pixels); %d bytes left over", p, len(b), cifarRecord, len(b)%cifarRecord)
+	}
+	for r := 0; r < len(b); r += cifarRecord {
+		if b[r] >= 10 {
+			return fmt.Errorf("data: %s: record %d has label %d, want 0..9", p, r/cifarRecord, b[r])
+		}
+	}
+	s.files = append(s.files, p)
+	s.starts = append(s.starts, len(s.recs)/cifarRecord)
+	if s.recs == nil {
+		s.recs = make([]byte, 0, len(b)*batches)
+	}
+	s.recs = append(s.recs, b...)
+	return nil
 }

@@ -122,7 +122,28 @@ type converted struct {
 // channel) and, when size > 0, resized to size x size with bilinear
 // interpolation (antialiased when shrinking, see Resize). Invalid values
 // surface as errors from Image.
+//
+// On an image folder (or a subset of one) that neither converts nor
+// resizes by itself, the conversion moves into the decoder (DecodeWith),
+// which gives the same pixels without a full-size copy.
 func Convert(ds Dataset, channels, size int) Dataset {
+	switch d := ds.(type) {
+	case *Folder:
+		if size >= 0 && d.opts.Size == 0 && d.opts.Shrink == 0 && (channels == 0 || d.opts.Channels == 0 || d.opts.Channels == channels) {
+			g := *d
+			if channels != 0 {
+				g.opts.Channels = channels
+			}
+			g.opts.Size = size
+			return &g
+		}
+	case *subset:
+		if inner := Convert(d.ds, channels, size); inner != Dataset(d.ds) {
+			if _, ok := inner.(*converted); !ok {
+				return &subset{ds: inner, idx: d.idx}
+			}
+		}
+	}
 	return &converted{Dataset: ds, channels: channels, size: size}
 }
 

@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,10 @@ import (
 	"sort"
 	"strings"
 )
+
+// ErrNoSplit is wrapped by OpenImageFolder's error when the split folder
+// asked for is missing; a flat folder of images opens with split "".
+var ErrNoSplit = errors.New("no such split folder")
 
 // FolderOptions controls OpenImageFolder.
 type FolderOptions struct {
@@ -30,6 +35,17 @@ type FolderOptions struct {
 	// Size resizes every image to Size x Size with bilinear interpolation
 	// (antialiased when shrinking, see Resize); 0 keeps the file's size.
 	Size int
+	// Shrink, when Size is 0, resizes each image whose shorter side is
+	// longer than Shrink so that it is Shrink, keeping the aspect ratio;
+	// smaller images keep their size. 0: never. Photographs are decoded
+	// and shrunk row by row (see DecodeWith), never held at full size.
+	Shrink int
+	// MaxPixels refuses images whose header declares more than this many
+	// pixels (0: DefaultMaxPixels, 40 MP; negative: no limit).
+	MaxPixels int64
+	// MaxMember is the largest archive member read, in bytes (0:
+	// DefaultMaxMember, 256 MiB; negative: no limit).
+	MaxMember int64
 }
 
 // Folder is an image-folder dataset: JPEG and PNG files laid out as
@@ -82,8 +98,8 @@ func OpenImageFolder(p, split string, opts FolderOptions) (*Folder, error) {
 	if opts.Channels != 0 && opts.Channels != 1 && opts.Channels != 3 {
 		return nil, fmt.Errorf("data: image folder %s: Channels must be 0, 1 or 3, got %d", p, opts.Channels)
 	}
-	if opts.Size < 0 {
-		return nil, fmt.Errorf("data: image folder %s: Size must be >= 0, got %d", p, opts.Size)
+	if opts.Size < 0 || opts.Shrink < 0 {
+		return nil, fmt.Errorf("data: image folder %s: Size and Shrink must be >= 0, got %d and %d", p, opts.Size, opts.Shrink)
 	}
 	split = strings.Trim(path.Clean("/"+filepath.ToSlash(split)), "/")
 	st, err := os.Stat(p)
@@ -163,7 +179,7 @@ func (f *Folder) scanDir(split string) error {
 	top, err := os.ReadDir(root)
 	if err != nil {
 		if os.IsNotExist(err) && split != "" {
-			return fmt.Errorf("data: image folder %s has no %q split folder (%s)", f.src, split, listDir(f.src))
+			return fmt.Errorf("data: image folder %s has no %q split folder (%s); for a flat folder of images use split \"\" (--split \"\"): %w", f.src, split, listDir(f.src), ErrNoSplit)
 		}
 		return fmt.Errorf("data: image folder: %w", err)
 	}
@@ -272,7 +288,12 @@ func (f *Folder) scanArchive(split string) error {
 	if st, err := fh.Stat(); err == nil {
 		size = st.Size()
 	}
-	br := bufio.NewReaderSize(fh, 1<<20)
+	return f.scanArchiveFrom(bufio.NewReaderSize(fh, 1<<20), size, split)
+}
+
+// scanArchiveFrom is scanArchive on the archive's bytes from br (size
+// bytes in all, as the file on disk says).
+func (f *Folder) scanArchiveFrom(br *bufio.Reader, size int64, split string) error {
 	var r io.Reader = br
 	gz := false
 	if head, _ := br.Peek(2); bytes.Equal(head, []byte{0x1f, 0x8b}) {
@@ -294,8 +315,11 @@ func (f *Folder) scanArchive(split string) error {
 		_, rest, ok := strings.Cut(name, "/")
 		return ok && strings.HasPrefix(rest, split+"/")
 	}
+	lim := archiveLimits{src: f.src, fileSize: size, gz: gz, maxMember: f.opts.MaxMember, maxTotal: DefaultMaxArchive}
 	if !gz {
-		f.arena = make([]byte, 0, size)
+		f.arena = make([]byte, 0, min(size, DefaultMaxArchive))
+	} else {
+		r = &capReader{r: r, left: inflateLimit(size), what: "archive " + f.src}
 	}
 	type member struct {
 		name   string
@@ -317,6 +341,13 @@ func (f *Folder) scanArchive(split string) error {
 			}
 			return fmt.Errorf("data: archive %s: corrupt or truncated %s: %w", f.src, after, err)
 		}
+		if unsafeMember(h.Name) {
+			if f.opts.SkipBad {
+				f.skipped = append(f.skipped, f.src+":"+h.Name)
+				continue
+			}
+			return fmt.Errorf("data: archive %s: member %q escapes the archive's root (absolute or with \"..\"); refusing it", f.src, h.Name)
+		}
 		name := cleanMember(h.Name)
 		if name == "" || !candidate(name) {
 			continue
@@ -327,6 +358,9 @@ func (f *Folder) scanArchive(split string) error {
 			m.dir = true
 		case h.Typeflag == tar.TypeReg && imageExt(name):
 			m.off = len(f.arena)
+			if err := lim.member(name, h.Size, int64(len(f.arena))); err != nil {
+				return err
+			}
 			if h.Size > 0 {
 				if int64(cap(f.arena)-len(f.arena)) < h.Size {
 					grown := make([]byte, len(f.arena), 2*cap(f.arena)+int(h.Size))
@@ -369,7 +403,7 @@ func (f *Folder) scanArchive(split string) error {
 				top = t
 			}
 			if len(tops) != 1 {
-				return fmt.Errorf("data: archive %s has no %q split folder at its top or under a single top folder", f.src, split)
+				return fmt.Errorf("data: archive %s has no %q split folder at its top or under a single top folder; for a flat archive of images use split \"\" (--split \"\"): %w", f.src, split, ErrNoSplit)
 			}
 			prefix = top + "/" + split + "/"
 		}
@@ -456,16 +490,13 @@ func (f *Folder) Image(i int) (Image, error) {
 		b = f.arena[it.off : it.off+it.n]
 	} else {
 		var err error
-		if b, err = os.ReadFile(it.name); err != nil {
+		if b, err = readFileLimit(it.name, f.opts.MaxMember); err != nil {
 			return Image{}, fmt.Errorf("data: read image: %w", err)
 		}
 	}
-	m, err := Decode(b)
+	m, err := DecodeWith(b, DecodeOptions{MaxPixels: f.opts.MaxPixels, Channels: f.opts.Channels, Size: f.opts.Size, Shrink: f.opts.Shrink})
 	if err != nil {
 		return Image{}, fmt.Errorf("data: decode %s: %w", f.Source(i), err)
-	}
-	if m, err = convertImage(m, f.opts.Channels, f.opts.Size); err != nil {
-		return Image{}, fmt.Errorf("data: %s: %w", f.Source(i), err)
 	}
 	return m, nil
 }

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -55,10 +56,22 @@ func readAllMaybeGz(path string) ([]byte, error) {
 		return nil, fmt.Errorf("data: %w", err)
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	return readMaybeGz(bufio.NewReaderSize(f, 1<<20), st.Size(), path)
+}
+
+// readMaybeGz is readAllMaybeGz on the file's bytes from br (size bytes on
+// disk).
+func readMaybeGz(br *bufio.Reader, size int64, path string) ([]byte, error) {
 	head, _ := br.Peek(2)
 	if !strings.HasSuffix(path, ".gz") && !bytes.Equal(head, []byte{0x1f, 0x8b}) {
-		b, err := io.ReadAll(br)
+		if size > DefaultMaxIDX+1024 {
+			return nil, fmt.Errorf("data: %s: %d bytes, over the IDX limit of %d: %w", path, size, int64(DefaultMaxIDX), ErrLimit)
+		}
+		b, err := io.ReadAll(io.LimitReader(br, DefaultMaxIDX+1024))
 		if err != nil {
 			return nil, fmt.Errorf("data: read %s: %w", path, err)
 		}
@@ -69,10 +82,12 @@ func readAllMaybeGz(path string) ([]byte, error) {
 		return nil, fmt.Errorf("data: %s: not a gzip file: %w", path, err)
 	}
 	var buf bytes.Buffer
-	if st, err := f.Stat(); err == nil {
-		buf.Grow(int(2 * st.Size())) // a guess; IDX images compress ~2-6x
-	}
-	if _, err := io.Copy(&buf, zr); err != nil {
+	buf.Grow(int(min(2*size, DefaultMaxIDX))) // a guess; IDX images compress ~2-6x
+	capped := &capReader{r: zr, left: min(inflateLimit(size), DefaultMaxIDX+1024), what: path}
+	if _, err := io.Copy(&buf, capped); err != nil {
+		if errors.Is(err, ErrLimit) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("data: %s: gzip stream truncated or corrupt after %d decompressed bytes: %w", path, buf.Len(), err)
 	}
 	return buf.Bytes(), nil
@@ -108,6 +123,19 @@ func parseIDX(path string, b []byte, magic uint32) ([]int, []byte, error) {
 	return dims, b[hdr:], nil
 }
 
+// idxFromBytes checks an IDX images file's bytes (see parseIDX) and makes
+// an unlabeled set of them.
+func idxFromBytes(imagesPath string, b []byte) (*idxSet, error) {
+	dims, pix, err := parseIDX(imagesPath, b, idxImagesMagic)
+	if err != nil {
+		return nil, err
+	}
+	if dims[0] > 0 && (dims[1] == 0 || dims[2] == 0) {
+		return nil, fmt.Errorf("data: %s: IDX images of %d x %d pixels (dimensions %v)", imagesPath, dims[1], dims[2], dims)
+	}
+	return &idxSet{path: imagesPath, n: dims[0], h: dims[1], w: dims[2], pix: pix}, nil
+}
+
 // OpenIDX opens an MNIST-style pair of IDX files, each raw or gzipped:
 // imagesPath holds unsigned bytes with dimensions [N, H, W] (magic
 // 0x00000803), labelsPath holds N unsigned bytes (magic 0x00000801). With
@@ -120,11 +148,10 @@ func OpenIDX(imagesPath, labelsPath string) (Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	dims, pix, err := parseIDX(imagesPath, b, idxImagesMagic)
+	s, err := idxFromBytes(imagesPath, b)
 	if err != nil {
 		return nil, err
 	}
-	s := &idxSet{path: imagesPath, n: dims[0], h: dims[1], w: dims[2], pix: pix}
 	if labelsPath == "" {
 		return s, nil
 	}

@@ -1,10 +1,8 @@
 package data
 
 import (
-	"bytes"
 	"fmt"
 	"image"
-	"image/color"
 	_ "image/jpeg" // register JPEG for image.Decode
 	_ "image/png"  // register PNG for image.Decode
 	"math"
@@ -12,83 +10,14 @@ import (
 
 // Decode decodes a JPEG or PNG file's bytes into an Image. Grayscale files
 // (8 or 16 bit) give C=1; everything else gives C=3 RGB, with any alpha
-// channel dropped (not composited), as PIL's convert("RGB") does.
+// channel dropped (not composited), as PIL's convert("RGB") does. Images
+// over DefaultMaxPixels are refused from their header (see DecodeWith).
 func Decode(b []byte) (Image, error) {
-	img, _, err := image.Decode(bytes.NewReader(b))
-	if err != nil {
-		return Image{}, err
-	}
-	return fromStd(img), nil
+	return DecodeWith(b, DecodeOptions{})
 }
 
-// fromStd converts a standard library image to CHW uint8.
-func fromStd(img image.Image) Image {
-	r := img.Bounds()
-	w, h := r.Dx(), r.Dy()
-	switch m := img.(type) {
-	case *image.Gray:
-		out := Image{C: 1, H: h, W: w, Pix: make([]uint8, h*w)}
-		for y := 0; y < h; y++ {
-			i := m.PixOffset(r.Min.X, r.Min.Y+y)
-			copy(out.Pix[y*w:(y+1)*w], m.Pix[i:i+w])
-		}
-		return out
-	case *image.Gray16:
-		out := Image{C: 1, H: h, W: w, Pix: make([]uint8, h*w)}
-		for y := 0; y < h; y++ {
-			i := m.PixOffset(r.Min.X, r.Min.Y+y)
-			for x := 0; x < w; x++ {
-				out.Pix[y*w+x] = m.Pix[i+2*x] // high byte, as Gray16 -> Gray
-			}
-		}
-		return out
-	}
-	out := Image{C: 3, H: h, W: w, Pix: make([]uint8, 3*h*w)}
-	pr, pg, pb := out.Pix[:h*w], out.Pix[h*w:2*h*w], out.Pix[2*h*w:]
-	switch m := img.(type) {
-	case *image.YCbCr:
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				yi := m.YOffset(r.Min.X+x, r.Min.Y+y)
-				ci := m.COffset(r.Min.X+x, r.Min.Y+y)
-				o := y*w + x
-				pr[o], pg[o], pb[o] = color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
-			}
-		}
-	case *image.NRGBA:
-		for y := 0; y < h; y++ {
-			i := m.PixOffset(r.Min.X, r.Min.Y+y)
-			for x := 0; x < w; x++ {
-				o := y*w + x
-				pr[o], pg[o], pb[o] = m.Pix[i+4*x], m.Pix[i+4*x+1], m.Pix[i+4*x+2]
-			}
-		}
-	case *image.RGBA:
-		// Opaque RGBA is the common case; translucent pixels are
-		// un-premultiplied through the generic path below.
-		for y := 0; y < h; y++ {
-			i := m.PixOffset(r.Min.X, r.Min.Y+y)
-			for x := 0; x < w; x++ {
-				o := y*w + x
-				if m.Pix[i+4*x+3] == 0xff {
-					pr[o], pg[o], pb[o] = m.Pix[i+4*x], m.Pix[i+4*x+1], m.Pix[i+4*x+2]
-				} else {
-					c := color.NRGBAModel.Convert(m.At(r.Min.X+x, r.Min.Y+y)).(color.NRGBA)
-					pr[o], pg[o], pb[o] = c.R, c.G, c.B
-				}
-			}
-		}
-	default:
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				c := color.NRGBAModel.Convert(img.At(r.Min.X+x, r.Min.Y+y)).(color.NRGBA)
-				o := y*w + x
-				pr[o], pg[o], pb[o] = c.R, c.G, c.B
-			}
-		}
-	}
-	return out
-}
+// fromStd converts a standard library image to CHW uint8 (see stdPlanes).
+func fromStd(img image.Image) Image { return stdPlanes(img, stdChannels(img)) }
 
 // Luma weights of ITU-R BT.601, used for every RGB to gray conversion here.
 const (

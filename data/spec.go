@@ -17,6 +17,13 @@ type OpenOptions struct {
 	// Channels (1 or 3) and Size (pixels, square) convert image folders;
 	// 0 keeps them as stored.
 	Channels, Size int
+	// Shrink, when Size is 0, shrinks images of image folders whose
+	// shorter side is longer to Shrink, keeping their aspect ratio (see
+	// FolderOptions.Shrink); 0: never.
+	Shrink int
+	// MaxPixels refuses images declaring more pixels (0:
+	// DefaultMaxPixels).
+	MaxPixels int64
 	// Log receives notes about skipped files; nil discards them.
 	Log io.Writer
 }
@@ -66,12 +73,15 @@ func Open(spec, split string, opts OpenOptions) (Dataset, error) {
 	} else if !isArchive(spec) {
 		return nil, fmt.Errorf("data %q: a file, but not a .tar, .tar.gz or .tgz archive", spec)
 	}
-	f, err := OpenImageFolder(spec, split, FolderOptions{Channels: opts.Channels, SkipBad: opts.SkipBad, Size: opts.Size})
+	f, err := OpenImageFolder(spec, split, FolderOptions{Channels: opts.Channels, SkipBad: opts.SkipBad, Size: opts.Size, Shrink: opts.Shrink, MaxPixels: opts.MaxPixels})
 	if err != nil {
 		return nil, err
 	}
 	if n := len(f.Skipped()); n > 0 {
 		fmt.Fprintf(opts.log(), "skipped %d unreadable files in %s (first: %s)\n", n, spec, f.Skipped()[0])
+	}
+	if opts.SkipBad { // decode once to drop and count the bad ones (extract and eval too: issue 16)
+		return SkipBad(f, opts.log())
 	}
 	return f, nil
 }
@@ -94,17 +104,10 @@ func Load(spec, split string, opts OpenOptions) (Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.SkipBad {
-		good, bad, err := Check(ds, true)
-		if err != nil {
-			return nil, err
-		}
-		if len(bad) > 0 {
-			fmt.Fprintf(opts.log(), "skipped %d images that failed to decode (first: %s)\n", len(bad), bad[0])
-		}
-		ds = good
+	if ds, err = Cache(ds); err != nil {
+		return nil, err
 	}
-	return Cache(ds)
+	return UniformChannels(ds)
 }
 
 // SplitsOptions are how OpenSplits opens a labelled train/test pair.
@@ -112,6 +115,7 @@ type SplitsOptions struct {
 	Train, Test string // split names (default "train" and "test")
 	SkipBad     bool
 	Size        int   // resize to Size x Size pixels (0: as stored)
+	MaxPixels   int64 // refuse images declaring more pixels (0: DefaultMaxPixels)
 	MaxTrain    int   // keep a class-balanced subset of at most this many training images (0: all)
 	Seed        int64 // seed of that subset
 	Cache       bool  // decode both splits into memory (Load) instead of lazily (Open)
@@ -130,7 +134,7 @@ func OpenSplits(spec string, o SplitsOptions) (train, test Dataset, err error) {
 	if o.Cache {
 		open = Load
 	}
-	oo := OpenOptions{SkipBad: o.SkipBad, Size: o.Size, Log: o.Log}
+	oo := OpenOptions{SkipBad: o.SkipBad, Size: o.Size, MaxPixels: o.MaxPixels, Log: o.Log}
 	if train, err = open(spec, o.Train, oo); err != nil {
 		return nil, nil, err
 	}

@@ -101,6 +101,9 @@ func Build(spec *models.Spec, w models.Weights, opts Options) (*onnxpb.ModelProt
 	if err := spec.Validate(w); err != nil {
 		return nil, errorf("build: %w", err)
 	}
+	if err := models.CheckFinite(w); err != nil { // NaN weights export silently otherwise (issue 16)
+		return nil, errorf("build: %w", err)
+	}
 	outputs := opts.Outputs
 	if len(outputs) == 0 {
 		outputs = []string{FeaturesOutput}

@@ -215,6 +215,9 @@ func dnnlConv(pass int, in0, in1, out []float32, xs tensor.Shape, O int, g ConvG
 		}
 	}
 	xn, wn, yn := N*Cin*H*W, O*Cin*g.Kernel*g.Kernel, N*O*g.Out(H)*g.Out(W)
+	if err := checkKernelSize("onednn conv", xn, wn, yn); err != nil {
+		return err
+	}
 	want := [3][3]int{{xn, wn, yn}, {yn, wn, xn}, {xn, yn, wn}}[pass]
 	for i, n := range [3]int{len(in0), len(in1), len(out)} {
 		if n != want[i] {
@@ -316,6 +319,9 @@ func wsptr(ws []byte) unsafe.Pointer {
 // the workspace (bnWorkspace bytes); otherwise they are read.
 func bnForward32(x, gamma, beta, mean, variance, y []float32, xs tensor.Shape, eps float64, l Layout, training, relu bool, ws []byte) error {
 	N, Cc, H, W := shape4(xs)
+	if err := checkKernelSize("onednn batchnorm", N*Cc*H*W); err != nil {
+		return err
+	}
 	return dnnl.do(func() error {
 		b, err := dnnl.bn(bnKey{N, Cc, H, W, float32(eps), l, relu})
 		if err != nil {
@@ -334,6 +340,9 @@ func bnForward32(x, gamma, beta, mean, variance, y []float32, xs tensor.Shape, e
 // ws the forward pass's workspace.
 func bnBackward32(x, dy, gamma, beta, mean, variance, dx, dgamma, dbeta []float32, xs tensor.Shape, eps float64, l Layout, training, relu bool, ws []byte) error {
 	N, Cc, H, W := shape4(xs)
+	if err := checkKernelSize("onednn batchnorm", N*Cc*H*W); err != nil {
+		return err
+	}
 	return dnnl.do(func() error {
 		b, err := dnnl.bn(bnKey{N, Cc, H, W, float32(eps), l, relu})
 		if err != nil {

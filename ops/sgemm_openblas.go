@@ -36,6 +36,9 @@ func sgemm(ta, tb blas.Transpose, m, n, k int, alpha float32, a []float32, lda i
 		}
 		return
 	}
+	if err := checkKernelSize("openblas sgemm", m, n, k, lda, ldb, ldc, m*k, k*n, m*n); err != nil {
+		panic(err) // sgemm has no error result; a panic beats a wild write
+	}
 	cta, ctb := uint32(C.CblasNoTrans), uint32(C.CblasNoTrans)
 	if ta == blas.Trans {
 		cta = uint32(C.CblasTrans)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -42,7 +43,16 @@ func Pretrain(ctx context.Context, c PretrainConfig) (*train.Result, error) {
 	}
 	t0 := time.Now()
 	c.Open.Log = log
+	if c.Open.Size == 0 && c.Open.Shrink == 0 { // photos larger than the arch's input are shrunk to it
+		if a, err := train.ArchInputSize(c.Train.Arch); err == nil {
+			c.Open.Shrink = a
+		}
+	}
 	ds, err := data.Load(c.Data, c.Split, c.Open)
+	if errors.Is(err, data.ErrNoSplit) && c.Split == "train" { // a flat folder of one's own photos
+		c.Split = ""
+		ds, err = data.Load(c.Data, c.Split, c.Open)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +66,11 @@ func Pretrain(ctx context.Context, c PretrainConfig) (*train.Result, error) {
 	}
 	cfg := c.Train
 	cfg.Data = c.Data
-	cfg.Pretext = pretext.TaskConfig(cfg.Task, first.C, first.H)
+	in := first.H
+	if c.Open.Size == 0 && c.Open.Shrink > 0 {
+		in = min(c.Open.Shrink, first.H, first.W)
+	}
+	cfg.Pretext = pretext.TaskConfig(cfg.Task, first.C, in)
 	cfg.Pretext.NumClasses = len(ds.Classes())
 	if cfg.Pretext.Mean, cfg.Pretext.Std, err = data.ChannelStats(ds, data.StatsImages); err != nil {
 		return nil, err

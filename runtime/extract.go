@@ -202,6 +202,9 @@ func extractStream(sess *Session, n int, chw [3]int, load func(i int, dst []floa
 				return nil, fmt.Errorf("runtime: extract: items %d..%d: output %q has shape %v, %d values per item, earlier batches had %d",
 					b.start, b.start+b.count-1, name, o.Shape, d, dims[j])
 			}
+			if err := checkFinite(o.Data, dims[j], b.start, name); err != nil {
+				return nil, err
+			}
 			outs[j] = o.Data
 		}
 		if err := emit(b.start, b.count, outs, dims); err != nil {

@@ -13,3 +13,7 @@ echo "== go vet ./..." >&2
 go vet ./...
 echo "== go test ./... $*" >&2
 go test -count=1 -timeout 30m "$@" ./...
+if [ -z "${SELFSUP_NO_FUZZ:-}" ]; then
+  echo "== fuzz targets, a few seconds each (SELFSUP_NO_FUZZ=1 skips)" >&2
+  FUZZTIME="${FUZZTIME:-3s}" bash scripts/fuzz.sh
+fi

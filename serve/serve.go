@@ -19,7 +19,6 @@ package serve
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -30,6 +29,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,12 +43,32 @@ type Options struct {
 	MaxBodyBytes int64
 	// MaxBatch caps the images of one request (default 256).
 	MaxBatch int
-	// MaxConcurrent bounds the requests computing at once; others wait up
-	// to QueueTimeout and then get 503 (defaults 2 and 10 s).
+	// MaxConcurrent bounds the batches computing at once (requests from
+	// many clients are batched together, up to MaxBatch images, see
+	// submit); a request not taken into a batch within QueueTimeout gets
+	// 503 (defaults 2 and 10 s). Decoding is bounded by MemoryBudget.
 	MaxConcurrent int
 	QueueTimeout  time.Duration
 	// Output is the model output served (default "features").
 	Output string
+	// MemoryBudget bounds the bytes that decoding (each decoder's buffer,
+	// from the image header) and decoded inputs waiting for a batch hold
+	// at once, over all requests (default 512 MiB); a request waits for
+	// its share up to QueueTimeout, then gets 503. A request needing more
+	// than the whole budget runs alone.
+	MemoryBudget int64
+	// MaxPixels refuses images whose header declares more pixels (default
+	// data.DefaultMaxPixels, 40 MP).
+	MaxPixels int64
+	// MaxInputSize refuses, in New, a model whose input side is larger
+	// (default 4096 px); MaxInputBytes refuses one whose input tensor for
+	// MaxBatch images would exceed it (default 1 GiB): lower MaxBatch.
+	MaxInputSize  int
+	MaxInputBytes int64
+	// Timeouts of the http.Server that HTTPServer makes: the whole
+	// request (headers and body, default 60 s), the answer (default 120
+	// s) and an idle keep-alive connection (default 60 s).
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 }
 
 func (o *Options) defaults() {
@@ -67,15 +87,39 @@ func (o *Options) defaults() {
 	if o.Output == "" {
 		o.Output = "features"
 	}
+	if o.MemoryBudget <= 0 {
+		o.MemoryBudget = 512 << 20
+	}
+	if o.MaxPixels == 0 {
+		o.MaxPixels = data.DefaultMaxPixels
+	}
+	if o.MaxInputSize <= 0 {
+		o.MaxInputSize = 4096
+	}
+	if o.MaxInputBytes <= 0 {
+		o.MaxInputBytes = 1 << 30
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 60 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 2*o.QueueTimeout + 100*time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 60 * time.Second
+	}
 }
 
 // Server answers feature requests with one ONNX Runtime session.
 type Server struct {
-	sess   *runtime.Session
-	pre    runtime.Preprocess
-	opts   Options
-	slots  chan struct{}
-	served atomic.Int64
+	sess    *runtime.Session
+	pre     runtime.Preprocess
+	opts    Options
+	slots   chan struct{}
+	served  atomic.Int64
+	mu      sync.Mutex
+	pending []*job  // queued requests, oldest first (see submit)
+	budget  *budget // bytes of decoding and decoded inputs (MemoryBudget)
 }
 
 // New makes a server over sess (which the caller closes after the server
@@ -95,7 +139,14 @@ func New(sess *runtime.Session, opts Options) (*Server, error) {
 	if !found {
 		return nil, fmt.Errorf("serve: model %s has no output %q", sess.Path(), opts.Output)
 	}
-	return &Server{sess: sess, pre: pre, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent)}, nil
+	if pre.Size <= 0 || pre.Size > opts.MaxInputSize {
+		return nil, fmt.Errorf("serve: model %s wants %d x %d inputs, over the limit of %d px", sess.Path(), pre.Size, pre.Size, opts.MaxInputSize)
+	}
+	if b := int64(opts.MaxBatch) * int64(pre.Channels*pre.Size*pre.Size) * 4; b > opts.MaxInputBytes {
+		return nil, fmt.Errorf("serve: model %s: %d images of %dx%dx%d take %d MiB of input, over the limit of %d MiB; lower the batch limit (--max-batch)",
+			sess.Path(), opts.MaxBatch, pre.Channels, pre.Size, pre.Size, b>>20, opts.MaxInputBytes>>20)
+	}
+	return &Server{sess: sess, pre: pre, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent), budget: newBudget(opts.MemoryBudget)}, nil
 }
 
 // Handler routes the endpoints.
@@ -108,6 +159,20 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/v1/model", s.model)
 	mux.HandleFunc("/v1/features", s.features)
 	return mux
+}
+
+// HTTPServer returns an http.Server for the handler with every timeout
+// set: a slow client (a body at 1 byte/s) or an idle keep-alive
+// connection is cut instead of held forever.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: min(10*time.Second, s.opts.ReadTimeout),
+		ReadTimeout:       s.opts.ReadTimeout,
+		WriteTimeout:      s.opts.WriteTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+	}
 }
 
 // Served is the number of images answered so far.
@@ -164,21 +229,12 @@ func (s *Server) features(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fail(http.StatusMethodNotAllowed, "%s /v1/features: use POST", r.Method))
 		return
 	}
-	imgs, err := s.decodeRequest(w, r)
+	imgs, err := s.readRequest(w, r)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	select {
-	case s.slots <- struct{}{}:
-	case <-time.After(s.opts.QueueTimeout):
-		writeError(w, fail(http.StatusServiceUnavailable, "server busy: no compute slot within %s", s.opts.QueueTimeout))
-		return
-	case <-r.Context().Done():
-		return
-	}
-	feats, dim, err := s.compute(r.Context(), imgs)
-	<-s.slots
+	feats, dim, err := s.submit(r.Context(), imgs) // batched with other requests inside a compute slot
 	if err != nil {
 		writeError(w, err)
 		return
@@ -210,11 +266,21 @@ func accepts(r *http.Request, mt string) bool {
 	return false
 }
 
-// decodeRequest reads the body and decodes every image in it.
-func (s *Server) decodeRequest(w http.ResponseWriter, r *http.Request) ([]data.Image, error) {
+// readRequest reads the body and returns the image files in it, each
+// checked before the request takes a compute slot: the count first (before
+// any base64 decoding), then each file's signature against its declared
+// type and its header against the pixel limit. Pixels are decoded only
+// inside the slot (see compute), so the concurrency limit bounds decode
+// memory too.
+func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) ([][]byte, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
 		return nil, fail(http.StatusUnsupportedMediaType, "Content-Type %q: expected image/jpeg, image/png or application/json", r.Header.Get("Content-Type"))
+	}
+	switch mt {
+	case "image/jpeg", "image/png", "application/json":
+	default:
+		return nil, fail(http.StatusUnsupportedMediaType, "Content-Type %q: expected image/jpeg, image/png or application/json", mt)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 	if err != nil {
@@ -225,79 +291,67 @@ func (s *Server) decodeRequest(w http.ResponseWriter, r *http.Request) ([]data.I
 		return nil, fail(http.StatusBadRequest, "reading the body: %v", err)
 	}
 	var raw [][]byte
-	switch mt {
-	case "image/jpeg", "image/png":
+	if mt != "application/json" {
+		if got := sniff(body); got != mt {
+			return nil, fail(http.StatusUnsupportedMediaType, "body declared %s is %s", mt, orUnknown(got))
+		}
 		raw = [][]byte{body}
-	case "application/json":
+	} else {
 		var req featuresRequest
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
 			return nil, fail(http.StatusBadRequest, "JSON body: %v (expected {\"images\": [\"<base64>\", ...]})", err)
 		}
+		if _, err := dec.Token(); err != io.EOF {
+			return nil, fail(http.StatusBadRequest, "JSON body: data after the object (expected exactly one JSON value)")
+		}
 		if len(req.Images) == 0 {
 			return nil, fail(http.StatusBadRequest, "JSON body: \"images\" is empty")
+		}
+		if len(req.Images) > s.opts.MaxBatch {
+			return nil, fail(http.StatusRequestEntityTooLarge, "%d images in one request, at most %d", len(req.Images), s.opts.MaxBatch)
 		}
 		for i, b64 := range req.Images {
 			b, err := base64.StdEncoding.DecodeString(b64)
 			if err != nil {
 				return nil, fail(http.StatusBadRequest, "images[%d]: not base64: %v", i, err)
 			}
+			if sniff(b) == "" {
+				return nil, fail(http.StatusBadRequest, "images[%d]: neither JPEG nor PNG (%d bytes)", i, len(b))
+			}
 			raw = append(raw, b)
 		}
-	default:
-		return nil, fail(http.StatusUnsupportedMediaType, "Content-Type %q: expected image/jpeg, image/png or application/json", mt)
 	}
 	if len(raw) > s.opts.MaxBatch {
 		return nil, fail(http.StatusRequestEntityTooLarge, "%d images in one request, at most %d", len(raw), s.opts.MaxBatch)
 	}
-	imgs := make([]data.Image, len(raw))
 	for i, b := range raw {
-		if imgs[i], err = data.Decode(b); err != nil {
+		if _, _, _, err := data.DecodeConfig(b, s.opts.MaxPixels); err != nil {
+			if errors.Is(err, data.ErrTooLarge) {
+				return nil, fail(http.StatusRequestEntityTooLarge, "images[%d]: %v", i, err)
+			}
 			return nil, fail(http.StatusBadRequest, "images[%d]: not a decodable JPEG or PNG (%d bytes): %v", i, len(b), err)
 		}
 	}
-	return imgs, nil
+	return raw, nil
 }
 
-// compute preprocesses the images as the model's metadata says and runs
-// the session on them as one batch.
-func (s *Server) compute(ctx context.Context, imgs []data.Image) ([]float32, int, error) {
-	p := s.pre
-	per := p.Channels * p.Size * p.Size
-	in := make([]float32, len(imgs)*per)
-	conv := p.Dataset(&imageList{imgs})
-	for i := range imgs {
-		img, err := conv.Image(i)
-		if err != nil {
-			return nil, 0, fail(http.StatusBadRequest, "images[%d]: %v", i, err)
-		}
-		if err := p.Fill(img, in[i*per:(i+1)*per]); err != nil {
-			return nil, 0, fail(http.StatusBadRequest, "images[%d]: %v", i, err)
-		}
+// sniff names the media type b's signature says: image/jpeg, image/png,
+// or "" for anything else.
+func sniff(b []byte) string {
+	switch {
+	case bytes.HasPrefix(b, []byte{0xff, 0xd8, 0xff}):
+		return "image/jpeg"
+	case bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")):
+		return "image/png"
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, 0, err
-	}
-	out, err := s.sess.Run(in, []int64{int64(len(imgs)), int64(p.Channels), int64(p.Size), int64(p.Size)}, s.opts.Output)
-	if err != nil {
-		return nil, 0, err
-	}
-	o := out[s.opts.Output]
-	if len(o.Shape) != 2 {
-		return nil, 0, fmt.Errorf("serve: output %q has shape %v, expected [N, D]", s.opts.Output, o.Shape)
-	}
-	return o.Data, int(o.Shape[1]), nil
+	return ""
 }
 
-// imageList adapts decoded request images to data.Dataset.
-type imageList struct{ imgs []data.Image }
-
-func (l *imageList) Len() int { return len(l.imgs) }
-func (l *imageList) Image(i int) (data.Image, error) {
-	m := l.imgs[i]
-	return data.Image{C: m.C, H: m.H, W: m.W, Pix: append([]uint8(nil), m.Pix...)}, nil
+func orUnknown(mt string) string {
+	if mt == "" {
+		return "neither JPEG nor PNG"
+	}
+	return mt
 }
-func (l *imageList) Label(int) int       { return -1 }
-func (l *imageList) Classes() []string   { return nil }
-func (l *imageList) Source(i int) string { return fmt.Sprintf("request image %d", i) }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -59,7 +60,7 @@ func direct(t *testing.T, sess *runtime.Session, b []byte) []float32 {
 		t.Fatal(err)
 	}
 	p, _ := sess.Preprocess()
-	conv := p.Dataset(&imageList{[]data.Image{img}})
+	conv := p.Dataset(&imageList{[]data.Image{img}}) // the whole image, then Convert
 	m, err := conv.Image(0)
 	if err != nil {
 		t.Fatal(err)
@@ -174,3 +175,15 @@ func TestMalformedRequests(t *testing.T) {
 		t.Fatalf("/v1/model: %d %v", resp.StatusCode, m)
 	}
 }
+
+// imageList adapts decoded images to data.Dataset.
+type imageList struct{ imgs []data.Image }
+
+func (l *imageList) Len() int { return len(l.imgs) }
+func (l *imageList) Image(i int) (data.Image, error) {
+	m := l.imgs[i]
+	return data.Image{C: m.C, H: m.H, W: m.W, Pix: append([]uint8(nil), m.Pix...)}, nil
+}
+func (l *imageList) Label(int) int       { return -1 }
+func (l *imageList) Classes() []string   { return nil }
+func (l *imageList) Source(i int) string { return fmt.Sprintf("image %d", i) }

@@ -283,6 +283,11 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("train: run directory: %w", err)
 	}
+	lock, err := lockRun(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
 	var ck *Checkpoint
 	res := &Result{Dir: dir}
 	existing, _ := listCheckpoints(dir)
@@ -314,6 +319,13 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	} else if len(existing) > 0 {
 		return nil, fmt.Errorf("train: %s already holds checkpoints (%s); use --resume to continue or another --out", dir, filepath.Base(existing[0]))
 	}
+	if ck == nil {
+		// A fresh start: lines a killed earlier attempt logged before its
+		// first checkpoint belong to no run that exists.
+		if err := freshMetrics(dir, progress); err != nil {
+			return nil, err
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -338,6 +350,9 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	}
 	defer s.machine.Close()
 	s.progress = progress
+	if err := checkMemory(cfg, s.model.Loss().Graph(), progress); err != nil {
+		return nil, err
+	}
 	s.now = opts.Clock
 	if s.now == nil {
 		s.now = time.Now

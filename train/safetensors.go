@@ -87,6 +87,11 @@ func ReadSafetensors(path string) (models.Weights, map[string]string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("train: read checkpoint: %w", err)
 	}
+	return parseSafetensors(path, b)
+}
+
+// parseSafetensors is ReadSafetensors on the file's bytes b.
+func parseSafetensors(path string, b []byte) (models.Weights, map[string]string, error) {
 	if len(b) < 8 {
 		return nil, nil, fmt.Errorf("train: checkpoint %s: %d bytes, too short for a safetensors header (8 bytes)", path, len(b))
 	}
@@ -123,8 +128,11 @@ func ReadSafetensors(path string) (models.Weights, map[string]string, error) {
 			return nil, nil, fmt.Errorf("train: checkpoint %s: tensor %q has dtype %s, expected F32", path, name, e.Dtype)
 		}
 		t := models.Tensor{Shape: e.Shape}
-		n := int64(t.Size())
-		if e.Offsets[1]-e.Offsets[0] != 4*n || e.Offsets[0] < 0 {
+		n, err := shapeElements(e.Shape, int64(len(data))/4)
+		if err != nil {
+			return nil, nil, fmt.Errorf("train: checkpoint %s: tensor %q: %w", path, name, err)
+		}
+		if e.Offsets[1]-e.Offsets[0] != 4*n || e.Offsets[0] < 0 || e.Offsets[1] < e.Offsets[0] {
 			return nil, nil, fmt.Errorf("train: checkpoint %s: tensor %q: offsets %v do not hold shape %v", path, name, e.Offsets, e.Shape)
 		}
 		if e.Offsets[1] > int64(len(data)) {
@@ -143,4 +151,30 @@ func ReadSafetensors(path string) (models.Weights, map[string]string, error) {
 		return nil, nil, fmt.Errorf("train: checkpoint %s: data section has %d bytes, tensors cover %d", path, len(data), end)
 	}
 	return w, meta, nil
+}
+
+// shapeElements returns the number of elements of shape, refusing a
+// negative dimension and a product over limit (the values the data section
+// can hold) before anything is allocated; it never overflows.
+func shapeElements(shape []int, limit int64) (int64, error) {
+	n := int64(1)
+	for _, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("shape %v has a negative dimension", shape)
+		}
+		if d == 0 {
+			n = 0
+			continue
+		}
+		if n > 0 && int64(d) > limit/n {
+			return 0, fmt.Errorf("shape %v holds more values than the data section's %d", shape, limit)
+		}
+		if n > 0 {
+			n *= int64(d)
+		}
+	}
+	if n > limit {
+		return 0, fmt.Errorf("shape %v holds more values than the data section's %d", shape, limit)
+	}
+	return n, nil
 }

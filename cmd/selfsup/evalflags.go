@@ -97,7 +97,7 @@ func featuresConfig(c *cli.Context) pipeline.FeaturesConfig {
 		TrainFeatures: c.String("train-features"), TestFeatures: c.String("test-features"),
 		Model: c.String("model"), RawPixels: c.Bool("raw-pixels"), Data: c.String("data"),
 		Splits: data.SplitsOptions{Train: c.String("train-split"), Test: c.String("test-split"), SkipBad: c.Bool("skip-bad"),
-			Size: c.Int("size"), MaxTrain: c.Int("max-train"), Seed: c.Int64("seed")},
+			Size: c.Int("size"), MaxPixels: c.Int64("max-pixels"), MaxTrain: c.Int("max-train"), Seed: c.Int64("seed")},
 		Runtime: runtimeOptions(c), Batch: c.Int("batch"), Log: os.Stderr,
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/internal/runlock"
 	"github.com/selfsup/selfsup/runtime"
 )
 
@@ -32,6 +33,11 @@ func extractCommand() *cli.Command {
 			jsonFlag,
 		),
 		Action: func(c *cli.Context) error {
+			lock, err := runlock.Acquire(c.String("out")+".lock", "extract: output "+c.String("out"))
+			if err != nil {
+				return err
+			}
+			defer lock.Release()
 			sess, err := openSession(c)
 			if err != nil {
 				return err

@@ -23,7 +23,7 @@ func dataFlags() []cli.Flag {
 
 // openOptions reads dataFlags.
 func openOptions(c *cli.Context) data.OpenOptions {
-	return data.OpenOptions{SkipBad: c.Bool("skip-bad"), Channels: c.Int("channels"), Size: c.Int("size"), Log: c.App.ErrWriter}
+	return data.OpenOptions{SkipBad: c.Bool("skip-bad"), Channels: c.Int("channels"), Size: c.Int("size"), MaxPixels: c.Int64("max-pixels"), Log: c.App.ErrWriter}
 }
 
 // runtimeFlags are the ONNX Runtime settings of every command that runs a

@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/pipeline"
 )
 
@@ -42,10 +43,13 @@ func main() {
 			benchCommand(
 				benchExtractCommand(),
 				benchTrainCommand(),
+				benchServeCommand(),
 			),
 		},
 		Writer:    os.Stdout,
 		ErrWriter: os.Stderr,
+		Flags: []cli.Flag{&cli.Int64Flag{Name: "max-pixels", Value: data.DefaultMaxPixels,
+			Usage: "refuse images whose header declares more pixels than this (every reader; serve has its own)"}},
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintf(os.Stderr, "selfsup: %v\n", err)

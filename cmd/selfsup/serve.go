@@ -27,6 +27,7 @@ func serveCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-body-mb", Value: 32, Usage: "request body size limit in MiB"},
 			&cli.IntFlag{Name: "concurrency", Value: 2, Usage: "requests computing at once"},
 			&cli.StringFlag{Name: "output", Value: "features", Usage: "model output to serve"},
+			&cli.Int64Flag{Name: "max-pixels", Value: 40_000_000, Usage: "refuse images whose header declares more pixels (413)"},
 		),
 		Action: func(c *cli.Context) error {
 			sess, err := openSession(c)
@@ -35,7 +36,7 @@ func serveCommand() *cli.Command {
 			}
 			defer sess.Close()
 			s, err := serve.New(sess, serve.Options{MaxBatch: c.Int("max-batch"), MaxBodyBytes: int64(c.Int("max-body-mb")) << 20,
-				MaxConcurrent: c.Int("concurrency"), Output: c.String("output")})
+				MaxConcurrent: c.Int("concurrency"), Output: c.String("output"), MaxPixels: c.Int64("max-pixels")})
 			if err != nil {
 				return err
 			}
@@ -43,7 +44,7 @@ func serveCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("serve: %w", err)
 			}
-			srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			srv := s.HTTPServer() // read, write and idle timeouts set
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			go func() {
