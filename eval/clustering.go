@@ -116,3 +116,13 @@ func Cluster(x []float32, n, d int, labels []int, cfg ClusterConfig) (*ClusterRe
 	}
 	return res, nil
 }
+
+// String is the seed's one-line summary ("KMeans train time ..., inertia
+// ...") with the label scores when there are any.
+func (r *ClusterResult) String() string {
+	s := fmt.Sprintf("KMeans k=%d on %d x %d: train time %.2fs, inertia %.6g", r.K, r.N, r.Dim, r.Seconds, r.Inertia)
+	if r.NMI != nil {
+		s += fmt.Sprintf(", NMI %.4f, ARI %.4f, purity %.4f", *r.NMI, *r.ARI, *r.Purity)
+	}
+	return s
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
+	"strings"
 
 	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/export"
@@ -127,6 +128,38 @@ func (b *Backbone) Recalibrate(ds data.Dataset, n int, seed int64) error {
 	}
 	b.Weights, b.BNRecalibrated = w, true
 	return nil
+}
+
+// RecalibrateOn is Recalibrate on up to n images of a dataset spec's split
+// (see data.Open), with a note to log.
+func (b *Backbone) RecalibrateOn(spec, split string, n int, seed int64, log io.Writer) error {
+	ds, err := data.Open(spec, split, data.OpenOptions{Channels: b.Spec.InC, Log: log})
+	if err != nil {
+		return err
+	}
+	if err := b.Recalibrate(ds, n, seed); err != nil {
+		return err
+	}
+	if n <= 0 {
+		n = 4096
+	}
+	fmt.Fprintf(logTo(log), "batch-norm statistics re-estimated on %d images of %s\n", min(n, ds.Len()), spec)
+	return nil
+}
+
+// ExportOptions are the export options for the CLI's --outputs (a comma
+// list, or "all": export.AllOutputs), --fold-bn and --dynamic-hw.
+func ExportOptions(spec *models.Spec, outputs string, foldBN, dynamicHW bool, log io.Writer) export.Options {
+	opts := export.DefaultOptions()
+	opts.Outputs = strings.Split(outputs, ",")
+	if outputs == "all" {
+		opts.Outputs = export.AllOutputs(spec, dynamicHW)
+		if dynamicHW {
+			fmt.Fprintf(logTo(log), "note: --dynamic-hw: no pooled stage outputs (stageN_pool need a fixed input size)\n")
+		}
+	}
+	opts.FoldBN, opts.DynamicHW = foldBN, dynamicHW
+	return opts
 }
 
 // LatestCheckpoint is train.LatestCheckpoint with its warnings (checkpoints

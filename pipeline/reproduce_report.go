@@ -373,3 +373,22 @@ func reproducePlots(out string, res *ReproduceResult) ([]string, error) {
 	}
 	return []string{path}, nil
 }
+
+// WriteOrderings writes where the report is and one line per ordering.
+func WriteOrderings(w io.Writer, res *ReproduceResult) {
+	fmt.Fprintf(w, "report: %s (%.0fs)\n", res.Report, res.WallSeconds)
+	for _, o := range res.Orderings {
+		fmt.Fprintf(w, "  %-13s %s: %s\n", o.Status, o.Claim, o.Detail)
+	}
+}
+
+// SplitList splits a comma-separated list, dropping empty items.
+func SplitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -39,11 +39,7 @@ func clusterCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "KMeans k=%d on %d x %d: train time %.2fs, inertia %.6g", res.K, res.N, res.Dim, res.Seconds, res.Inertia)
-			if res.NMI != nil {
-				fmt.Fprintf(os.Stderr, ", NMI %.4f, ARI %.4f, purity %.4f", *res.NMI, *res.ARI, *res.Purity)
-			}
-			fmt.Fprintln(os.Stderr)
+			fmt.Fprintln(os.Stderr, res)
 			if c.Bool("json") {
 				return printJSON(res)
 			}

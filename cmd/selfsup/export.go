@@ -3,11 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/export"
 	"github.com/selfsup/selfsup/pipeline"
 )
@@ -54,27 +52,14 @@ func exportCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			opts := export.DefaultOptions()
-			opts.Outputs = strings.Split(c.String("outputs"), ",")
-			if c.String("outputs") == "all" {
-				opts.Outputs = export.AllOutputs(src.Spec, c.Bool("dynamic-hw"))
-				if c.Bool("dynamic-hw") {
-					fmt.Fprintf(os.Stderr, "note: --dynamic-hw: no pooled stage outputs (stageN_pool need a fixed input size)\n")
-				}
-			}
-			opts.FoldBN, opts.DynamicHW = c.Bool("fold-bn"), c.Bool("dynamic-hw")
 			if c.Int("size") > 0 {
 				src.Size = c.Int("size")
 			}
+			opts := pipeline.ExportOptions(src.Spec, c.String("outputs"), c.Bool("fold-bn"), c.Bool("dynamic-hw"), os.Stderr)
 			if d := c.String("bn-data"); d != "" {
-				ds, err := data.Open(d, c.String("bn-split"), data.OpenOptions{Channels: src.Spec.InC, Log: os.Stderr})
-				if err != nil {
+				if err := src.RecalibrateOn(d, c.String("bn-split"), c.Int("bn-images"), c.Int64("seed"), os.Stderr); err != nil {
 					return err
 				}
-				if err := src.Recalibrate(ds, c.Int("bn-images"), c.Int64("seed")); err != nil {
-					return err
-				}
-				fmt.Fprintf(os.Stderr, "batch-norm statistics re-estimated on %d images of %s\n", min(c.Int("bn-images"), ds.Len()), d)
 			}
 			if err := src.Export(c.String("out"), opts); err != nil {
 				return err

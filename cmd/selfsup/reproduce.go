@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -34,31 +33,17 @@ func reproduceCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			res, err := pipeline.Reproduce(c.Context, pipeline.ReproduceConfig{
 				Data: c.String("data"), Out: c.String("out"), Budget: c.Duration("budget"), AblationBudget: c.Duration("ablation-budget"),
-				Arch: c.String("arch"), Methods: splitList(c.String("methods")), Ablations: c.Bool("ablations"), PermRows: c.String("perm-rows"),
+				Arch: c.String("arch"), Methods: pipeline.SplitList(c.String("methods")), Ablations: c.Bool("ablations"), PermRows: c.String("perm-rows"),
 				ProbeTrain: c.Int("probe-train"), Steps: c.Int("steps"), Seed: c.Int64("seed"), Log: os.Stderr,
 			})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "report: %s (%.0fs)\n", res.Report, res.WallSeconds)
-			for _, o := range res.Orderings {
-				fmt.Fprintf(os.Stderr, "  %-13s %s: %s\n", o.Status, o.Claim, o.Detail)
-			}
+			pipeline.WriteOrderings(os.Stderr, res)
 			if c.Bool("json") {
 				return printJSON(res)
 			}
 			return nil
 		},
 	}
-}
-
-// splitList splits a comma-separated flag value, dropping empty items.
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
