@@ -34,6 +34,7 @@ func main() {
 				baselinesCommand(),
 				evalPretextCommand(),
 				clusterCommand(),
+				apCommand(),
 			),
 			ablateCommand(),
 			reproduceCommand(),
