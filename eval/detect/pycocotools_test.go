@@ -18,7 +18,7 @@ import (
 // order, images without ground truth, classes without ground truth (with
 // and without detections), crowd boxes, difficult boxes, areas on the
 // 32^2 / 96^2 boundaries and areas unlike the box's, half-pixel boxes,
-// duplicate detections, tied scores within and across images, and
+// duplicate boxes and detections (ties in IoU), tied scores within and across images, and
 // sometimes more than 100 detections in one image and class.
 func genCase(r *rand.Rand) (*COCOGroundTruth, []Detection) {
 	gt := &COCOGroundTruth{Annotations: []Annotation{}}
@@ -79,6 +79,11 @@ func genCase(r *rand.Rand) (*COCOGroundTruth, []Detection) {
 				a.Area = w * h
 			}
 			gt.Annotations = append(gt.Annotations, a)
+			if r.Intn(8) == 0 { // the same box again: ties in IoU
+				b := a
+				b.ID, b.IsCrowd, b.Difficult = int64(ids[len(gt.Annotations)]+1), r.Intn(3) == 0, r.Intn(3) == 0
+				gt.Annotations = append(gt.Annotations, b)
+			}
 			for n := 0; n < 2; n++ { // a detection near it, sometimes two
 				if r.Intn(10) < 7-5*n {
 					dts = append(dts, Detection{ImageID: im.ID, CategoryID: a.CategoryID, BBox: jitter(a.BBox, r.Intn(3)*(1+int(w)/10)), Score: score()})
