@@ -23,11 +23,13 @@ func cocoScale() (*COCOGroundTruth, []Detection) {
 		}
 		for d := 0; d < 100; d++ {
 			b := Box{float64(r.Intn(500)), float64(r.Intn(400)), float64(5 + r.Intn(200)), float64(5 + r.Intn(200))}
-			if d < 14 {
+			c := int64(1 + r.Intn(80))
+			if d < 14 { // two near each box
 				a := gt.Annotations[len(gt.Annotations)-1-d%7]
 				b = Box{a.BBox[0] + float64(r.Intn(9)-4), a.BBox[1] + float64(r.Intn(9)-4), a.BBox[2], a.BBox[3]}
+				c = a.CategoryID
 			}
-			dts = append(dts, Detection{ImageID: int64(i), CategoryID: int64(1 + r.Intn(80)), BBox: b, Score: r.Float64()})
+			dts = append(dts, Detection{ImageID: int64(i), CategoryID: c, BBox: b, Score: r.Float64()})
 		}
 	}
 	return gt, dts
