@@ -1,6 +1,5 @@
 package detect
 
-
 // vocIoU is the VOC devkit's overlap of boxes with corners (x1, y1, x2,
 // y2) = (x, y, x+w, y+h), counting pixels inclusively: widths and heights
 // are x2-x1+1 and y2-y1+1.
