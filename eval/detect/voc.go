@@ -45,8 +45,7 @@ func VOC07AP50(gt *COCOGroundTruth, dts []Detection) (float64, error) {
 	}
 	cats, _, cells := group(gt, dts)
 	thr := VOC07Thresholds()
-	var sum float64
-	n := 0
+	var aps []float64
 	for _, cat := range cats {
 		var classDts []*Detection
 		npos := 0
@@ -101,11 +100,7 @@ func VOC07AP50(gt *COCOGroundTruth, dts []Detection) (float64, error) {
 			}
 			ap = ap + p/11
 		}
-		sum += ap
-		n++
+		aps = append(aps, ap)
 	}
-	if n == 0 {
-		return -1, nil
-	}
-	return sum / float64(n), nil
+	return numpyMean(aps), nil
 }
