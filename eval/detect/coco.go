@@ -43,7 +43,8 @@ func linspace(start, stop float64, num int) []float64 {
 func IoUThresholds() []float64 { return linspace(0.5, 0.95, 10) }
 
 // RecallThresholds are COCO's 101 recall points, numpy's
-// linspace(0, 1, 101) (its 70th is 0.7000000000000001).
+// linspace(0, 1, 101): index 30 is exactly 0.3, index 70 is
+// 0.7000000000000001.
 func RecallThresholds() []float64 { return linspace(0, 1, 101) }
 
 // COCO's area ranges and detection limits, in pycocotools' order.
