@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/selfsup/selfsup/pipeline"
 	"github.com/selfsup/selfsup/pretext"
 )
 
@@ -36,54 +36,22 @@ func permsCommand() *cli.Command {
 	}
 }
 
-// permsReport is the --json output of `selfsup perms`.
-type permsReport struct {
-	N          int     `json:"n"`
-	Method     string  `json:"method"`
-	Seed       int64   `json:"seed"`
-	AvgHamming float64 `json:"avg_hamming"`
-	MinHamming float64 `json:"min_hamming"`
-	Seconds    float64 `json:"seconds"` // time to generate the set
-	Out        string  `json:"out"`     // the file written, "" if none
-}
-
 func runPerms(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return fmt.Errorf("perms: unexpected arguments %q", strings.Join(c.Args().Slice(), " "))
 	}
-	stdout, stderr := c.App.Writer, c.App.ErrWriter
-	n, method, seed, out := c.Int("n"), c.String("method"), c.Int64("seed"), c.String("out")
-	start := time.Now()
-	set, err := pretext.GeneratePermSet(n, method, seed)
+	pc := pipeline.PermsConfig{N: c.Int("n"), Method: c.String("method"), Seed: c.Int64("seed"), Out: c.String("out"), Log: c.App.ErrWriter}
+	if !c.Bool("json") {
+		pc.Text = c.App.Writer
+	}
+	r, err := pipeline.Perms(pc)
+	if err != nil || !c.Bool("json") {
+		return err
+	}
+	line, err := json.Marshal(r)
 	if err != nil {
-		return fmt.Errorf("perms: %w", err)
+		return fmt.Errorf("perms: encode json: %w", err)
 	}
-	seconds := time.Since(start).Seconds()
-	avg, minD := set.Stats()
-	if out != "" {
-		if err := set.WritePermSet(out); err != nil {
-			return fmt.Errorf("perms: %w", err)
-		}
-	} else if !c.Bool("json") {
-		if err := set.WriteText(stdout); err != nil {
-			return fmt.Errorf("perms: write to stdout: %w", err)
-		}
-	}
-	dest := ""
-	if out != "" {
-		dest = ", wrote " + out
-	}
-	fmt.Fprintf(stderr, "perms: n=%d method=%s seed=%d: average Hamming distance %.4f, minimum %d, %.2f s%s\n",
-		n, method, seed, avg, int(minD), seconds, dest)
-	if c.Bool("json") {
-		line, err := json.Marshal(permsReport{N: n, Method: method, Seed: seed, AvgHamming: avg,
-			MinHamming: minD, Seconds: seconds, Out: out})
-		if err != nil {
-			return fmt.Errorf("perms: encode json: %w", err)
-		}
-		if _, err := fmt.Fprintf(stdout, "%s\n", line); err != nil {
-			return fmt.Errorf("perms: write json: %w", err)
-		}
-	}
-	return nil
+	_, err = fmt.Fprintf(c.App.Writer, "%s\n", line)
+	return err
 }
