@@ -486,3 +486,67 @@ func TestHeldOutAccuracy(t *testing.T) {
 		t.Fatalf("per-image negatives: accuracy %v, expected 1", acc)
 	}
 }
+
+// InitState writes every entry as the normalised f-head embedding of the
+// features it is handed (a plain loop reference), marks it written, and
+// does nothing with ColdBank.
+func TestBankWarmStart(t *testing.T) {
+	cfg := DefaultConfig(3, 12)
+	cfg.PIRL = &PIRLConfig{BankSize: 10, Negatives: 6}
+	m, _ := buildBankModel(t, "npid", 2, cfg)
+	F := 64 // resnet20c's features
+	feat := func(index []int) ([]float32, error) {
+		out := make([]float32, 0, len(index)*F)
+		for _, i := range index {
+			for j := 0; j < F; j++ {
+				out = append(out, float32((i*7+j*3)%11)-5)
+			}
+		}
+		return out, nil
+	}
+	if err := m.InitState(feat, 10); err != nil {
+		t.Fatal(err)
+	}
+	var f *models.Linear
+	for _, h := range m.heads {
+		if h.Name == "head.f" {
+			f = h
+		}
+	}
+	w, b := models.NodeTensor(f.W), models.NodeTensor(f.B)
+	D := m.pc.Dim
+	for i := 0; i < 10; i++ {
+		x, _ := feat([]int{i})
+		ref := make([]float64, D)
+		var nrm float64
+		for d := 0; d < D; d++ {
+			ref[d] = float64(b.Data[d])
+			for j := 0; j < F; j++ {
+				ref[d] += float64(w.Data[d*F+j]) * float64(x[j])
+			}
+			nrm += ref[d] * ref[d]
+		}
+		for d, v := range m.bank.Row(i) {
+			if math.Abs(float64(v)-ref[d]/math.Sqrt(nrm)) > 1e-5 {
+				t.Fatalf("row %d[%d] = %v, expected %v", i, d, v, ref[d]/math.Sqrt(nrm))
+			}
+		}
+		if !m.bank.Written[i] {
+			t.Fatalf("row %d not marked written", i)
+		}
+	}
+	if err := m.InitState(feat, 9); err == nil {
+		t.Fatal("9 images for a bank of 10 accepted")
+	}
+	cfg.PIRL = &PIRLConfig{BankSize: 10, Negatives: 6, ColdBank: true}
+	cold, _ := buildBankModel(t, "npid", 2, cfg)
+	before := append([]float32(nil), cold.bank.Data...)
+	if err := cold.InitState(feat, 10); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range cold.bank.Data {
+		if v != before[i] || cold.bank.Written[i/cold.bank.Dim] {
+			t.Fatal("a cold bank was warm-started")
+		}
+	}
+}

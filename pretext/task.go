@@ -150,6 +150,18 @@ type Reassigner interface {
 	BatchIndices(step int) ([]int, error)
 }
 
+// Initializer is implemented by models whose state is filled from the
+// backbone before the first step of a fresh run (PIRL's and NPID's memory
+// bank: every entry the embedding of its image). features is as
+// Reassigner's: the backbone in inference mode (batch-norm statistics
+// re-estimated on the training images first), no augmentation, pooled
+// features [len(index), FeatureDim] of the training images at index; n is
+// the number of training images. A resumed run restores the state from its
+// checkpoint instead.
+type Initializer interface {
+	InitState(features func(index []int) ([]float32, error), n int) error
+}
+
 // Task builds Models.
 type Task interface {
 	Name() string

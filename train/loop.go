@@ -191,6 +191,27 @@ func stepIndices(cfg Config, model pretext.Model, n, step int) ([]int, error) {
 	return idx, err
 }
 
+// initState runs a pretext.Initializer before the first step of a fresh
+// run: the backbone's batch-norm statistics are re-estimated on training
+// images (RecalibrateBN; the running statistics of a fresh network are 0/1)
+// for the features it is handed, the trained weights untouched.
+func (s *session) initState(in pretext.Initializer, ds data.Dataset) error {
+	t0 := time.Now()
+	pc := s.cfg.Pretext
+	w, err := RecalibrateBN(s.bb.Spec, s.bb.Weights(), ds, RecalibOptions{Seed: s.cfg.Seed, Channels: pc.Channels, Size: pc.InputSize, Mean: pc.Mean, Std: pc.Std})
+	if err != nil {
+		return fmt.Errorf("train: %s state: %w", s.cfg.Task, err)
+	}
+	features := func(index []int) ([]float32, error) {
+		return backboneFeatures(s.bb.Spec, w, pc, data.Subset(ds, index))
+	}
+	if err := in.InitState(features, ds.Len()); err != nil {
+		return fmt.Errorf("train: %s state: %w", s.cfg.Task, err)
+	}
+	fmt.Fprintf(s.progress, "%s: state initialised from the backbone over %d images in %.1fs\n", s.cfg.Task, ds.Len(), time.Since(t0).Seconds())
+	return nil
+}
+
 // reassignRNG is the randomness of the reassignment before step.
 func reassignRNG(seed int64, step int) *rand.Rand {
 	return rand.New(rand.NewSource(seed*998_244_353 + int64(step)*104_729 + 29))
@@ -362,6 +383,11 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	start := 0
 	if ck != nil {
 		start = ck.Step
+	}
+	if in, ok := s.model.(pretext.Initializer); ok && ck == nil {
+		if err := s.initState(in, ds); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Steps == 0 {
 		if cfg.BudgetSeconds > 0 {
