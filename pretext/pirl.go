@@ -90,13 +90,13 @@ type PIRLConfig struct {
 	JigsawScaleMin float64 `json:"jigsaw_scale_min,omitempty"`
 	// Tiles cuts the jigsaw view (nil: PIRLTileConfig(InputSize)).
 	Tiles *TileConfig `json:"tiles,omitempty"`
-	// ColdBank keeps the random initial bank entries as the positives of
-	// images whose entry has never been written (the behaviour before
-	// fresh positives). By default such an image's positive is its own
-	// current f(v_I), detached (ops.NCEMemory.FreshPos), and its entry's
-	// first update replaces the random vector: without that, every image
-	// trains toward noise for its whole first epoch, which on a budget of
-	// minutes is the whole run.
+	// ColdBank keeps the random initial bank entries (no warm start) and
+	// uses them as the positives of images whose entry has never been
+	// written (the behaviour before, for comparisons). Otherwise an entry
+	// never written (only possible with NoWarmStart) gives its image its
+	// own current f(v_I), detached, as the positive
+	// (ops.NCEMemory.FreshPos), and its first update replaces the random
+	// vector.
 	ColdBank bool `json:"cold_bank,omitempty"`
 	// NoWarmStart skips filling the bank, before the first step, with
 	// every image's embedding f by the initial network (one pass without

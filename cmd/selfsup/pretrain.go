@@ -38,7 +38,7 @@ func pretrainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-tile-norm", Usage: "jigsaw tiles: no per-tile normalisation (shortcut ablation)"},
 			&cli.BoolFlag{Name: "no-jitter", Usage: "jigsaw tiles: no colour jitter (shortcut ablation)"},
 			&cli.StringFlag{Name: "pirl-loss", Usage: "pirl-*/npid: pirl (softmax over the positive and negatives, default) or nce (VISSL's NCE with a fixed Z)"},
-			&cli.BoolFlag{Name: "pirl-cold-bank", Usage: "pirl-*/npid: keep the random initial bank entries as positives of images not yet seen (the behaviour before fresh positives; for comparisons)"},
+			&cli.BoolFlag{Name: "pirl-cold-bank", Usage: "pirl-*/npid: no warm start, and the random initial bank entries as the positives of images not yet seen (the behaviour before; for comparisons)"},
 			&cli.IntFlag{Name: "pirl-negatives", Usage: "pirl-*/npid: negatives drawn from the memory bank per step (default min(4096, images-1))"},
 			&cli.IntFlag{Name: "dc-k", Usage: "deepcluster: k-means clusters = pseudo-classes (default 100; the paper: 10000 on ImageNet; capped at --dc-images)"},
 			&cli.IntFlag{Name: "dc-every", Usage: "deepcluster: steps between re-clusterings (default: one pass over the clustered images, dc-images/batch)"},
