@@ -199,7 +199,7 @@ func WriteReproduceReport(w io.Writer, c ReproduceConfig, res *ReproduceResult) 
 		"test top-1 on %d test images. kNN (k=200, T=0.07) and low-shot (1%% and 10%% of the probe's labels, 3 seeds, top-1) "+
 		"on the chosen layer. Paper columns: ImageNet, ResNet-50, as the seed quotes them (linear top-1; low-shot top-5).\n\n",
 		budget, res.ProbeTrain, res.TestImages)
-	fmt.Fprintf(w, "## 1. Linear probe per stage, kNN and low-shot\n\n")
+	fmt.Fprintf(w, "## Linear probe per stage, kNN and low-shot\n\n")
 	var layers []string
 	for _, r := range res.Rows {
 		if r.Linear == nil {
@@ -227,6 +227,8 @@ func WriteReproduceReport(w io.Writer, c ReproduceConfig, res *ReproduceResult) 
 			name = "random init (BN 0/1)"
 		case r.Name == "random-init":
 			name = "random init (BN recalibrated)"
+		case r.Name == "raw-pixels":
+			name = "raw pixels"
 		}
 		b := "-"
 		if r.BudgetSec > 0 {
@@ -236,6 +238,9 @@ func WriteReproduceReport(w io.Writer, c ReproduceConfig, res *ReproduceResult) 
 		if r.Steps > 0 {
 			steps = fmt.Sprint(r.Steps)
 			acc = fmt.Sprintf("%.3f", r.PretextAcc)
+			if r.Name == "npid" {
+				acc = "-" // instance discrimination has no held-out pretext metric
+			}
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s |", name, b, steps, acc)
 		per := map[string]float64{}
@@ -277,7 +282,7 @@ func WriteReproduceReport(w io.Writer, c ReproduceConfig, res *ReproduceResult) 
 	}
 	fmt.Fprintf(w, "\nTest top-1 in %%. The paper's NPID number is NPID++.\n\n")
 
-	fmt.Fprintf(w, "## 2. PIRL vs its pretext task (the seed's Delta rows)\n\n| pretext | task alone | PIRL | Delta | paper Delta (ImageNet linear) |\n|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "## PIRL vs its pretext task (the seed's Delta rows)\n\n| pretext | task alone | PIRL | Delta | paper Delta (ImageNet linear) |\n|---|---|---|---|---|\n")
 	for _, p := range [][3]string{{"rotation", "pirl-rotation", "+11.3"}, {"jigsaw", "pirl-jigsaw", "+16.5"}} {
 		a, b := res.row(p[0]), res.row(p[1])
 		if a == nil || b == nil || a.Linear == nil || b.Linear == nil {
@@ -288,7 +293,7 @@ func WriteReproduceReport(w io.Writer, c ReproduceConfig, res *ReproduceResult) 
 	}
 
 	if res.Perms != nil {
-		fmt.Fprintf(w, "\n## 3. Jigsaw permutation sets (Noroozi & Favaro 2016, Table 4)\n\n%s a row.\n\n", time.Duration(res.AblationBudget*float64(time.Second)))
+		fmt.Fprintf(w, "\n## Jigsaw permutation sets (Noroozi & Favaro 2016, Table 4)\n\n%s a row.\n\n", time.Duration(res.AblationBudget*float64(time.Second)))
 		fmt.Fprintf(w, "| permutations | method | avg Hamming | min Hamming | jigsaw acc | chance | linear top-1 (layer) | steps |\n|---|---|---|---|---|---|---|---|\n")
 		for _, r := range res.Perms.Rows {
 			fmt.Fprintf(w, "| %d | %s | %.2f | %.0f | %.4f | %.4f | %s (%s) | %d |\n", r.N, r.Method, r.AvgHamming, r.MinHamming, r.JigsawAcc, r.Chance, pct(r.LinearTop1), r.LinearLayer, r.Steps)
@@ -299,7 +304,7 @@ func WriteReproduceReport(w io.Writer, c ReproduceConfig, res *ReproduceResult) 
 		}
 	}
 	if res.Shortcuts != nil {
-		fmt.Fprintf(w, "\n## 4. Jigsaw shortcuts (Noroozi & Favaro 2016, Table 5)\n\n| gap | per-tile norm | jitter | jigsaw acc | linear top-1 (layer) | paper acc | paper det |\n|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(w, "\n## Jigsaw shortcuts (Noroozi & Favaro 2016, Table 5)\n\n| gap | per-tile norm | jitter | jigsaw acc | linear top-1 (layer) | paper acc | paper det |\n|---|---|---|---|---|---|---|\n")
 		for _, r := range res.Shortcuts.Rows {
 			pa, pd := "-", "-"
 			for _, p := range paperTable5 {
@@ -310,7 +315,7 @@ func WriteReproduceReport(w io.Writer, c ReproduceConfig, res *ReproduceResult) 
 			fmt.Fprintf(w, "| %s | %s | %s | %.4f | %s (%s) | %s | %s |\n", mark(r.Gap), mark(r.Norm), mark(r.Jitter), r.JigsawAcc, pct(r.LinearTop1), r.LinearLayer, pa, pd)
 		}
 	}
-	fmt.Fprintf(w, "\n## 5. The seed's orderings\n\n| claim | here | numbers |\n|---|---|---|\n")
+	fmt.Fprintf(w, "\n## The seed's orderings\n\n| claim | here | numbers |\n|---|---|---|\n")
 	for _, o := range res.Orderings {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", o.Claim, o.Status, o.Detail)
 	}
