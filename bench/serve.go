@@ -44,28 +44,28 @@ type ServeConfig struct {
 
 // ServeResult is what bench serve measures.
 type ServeResult struct {
-	Model           string  `json:"model"`
-	Device          string  `json:"device"`
-	Clients         int     `json:"clients"`
-	Requests        int     `json:"requests"`
-	PerRequest      int     `json:"images_per_request"`
-	Concurrency     int     `json:"server_concurrency"`
-	Errors          int     `json:"errors"`
-	FirstError      string  `json:"first_error,omitempty"`
-	Seconds         float64 `json:"seconds"`
-	ReqPerSec       float64 `json:"requests_per_sec"`
-	ImagesPerSec    float64 `json:"images_per_sec"`
-	P50ms           float64 `json:"latency_p50_ms"`
-	P99ms           float64 `json:"latency_p99_ms"`
-	RSSIdleMB       float64 `json:"server_rss_idle_mb"`
-	RSSPeakMB       float64 `json:"server_rss_peak_mb"`
-	RSSRatio        float64 `json:"server_rss_peak_over_idle"`
-	ExtractIPS      float64 `json:"extract_images_per_sec,omitempty"`
+	Model            string  `json:"model"`
+	Device           string  `json:"device"`
+	Clients          int     `json:"clients"`
+	Requests         int     `json:"requests"`
+	PerRequest       int     `json:"images_per_request"`
+	Concurrency      int     `json:"server_concurrency"`
+	Errors           int     `json:"errors"`
+	FirstError       string  `json:"first_error,omitempty"`
+	Seconds          float64 `json:"seconds"`
+	ReqPerSec        float64 `json:"requests_per_sec"`
+	ImagesPerSec     float64 `json:"images_per_sec"`
+	P50ms            float64 `json:"latency_p50_ms"`
+	P99ms            float64 `json:"latency_p99_ms"`
+	RSSIdleMB        float64 `json:"server_rss_idle_mb"`
+	RSSPeakMB        float64 `json:"server_rss_peak_mb"`
+	RSSRatio         float64 `json:"server_rss_peak_over_idle"`
+	ExtractIPS       float64 `json:"extract_images_per_sec,omitempty"`
 	ServeOverExtract float64 `json:"serve_over_extract,omitempty"`
-	Cores           int     `json:"cores"`
-	LoadBefore      string  `json:"load_avg_before"`
-	LoadAfter       string  `json:"load_avg_after"`
-	Date            string  `json:"date"`
+	Cores            int     `json:"cores"`
+	LoadBefore       string  `json:"load_avg_before"`
+	LoadAfter        string  `json:"load_avg_after"`
+	Date             string  `json:"date"`
 }
 
 // Serve measures the feature server under bounded load: it starts
