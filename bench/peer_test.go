@@ -2,7 +2,6 @@ package bench
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -148,15 +147,7 @@ func TestTorchPeerMissing(t *testing.T) {
 		t.Errorf("python name not on PATH: error %v", err)
 	}
 
-	py := os.Getenv("SELFSUP_PYTHON")
-	if py == "" {
-		py = filepath.Join(testenv.RepoRoot(t), ".venv", "bin", "python")
-		if _, err := os.Stat(py); err != nil {
-			if py, err = exec.LookPath("python3"); err != nil {
-				t.Skip("no Python at all: skipping the missing-torch check")
-			}
-		}
-	}
+	py := testenv.Python(t)
 	fake := t.TempDir()
 	if err := os.WriteFile(filepath.Join(fake, "torch.py"), []byte("raise ImportError('no torch in this test')\n"), 0o644); err != nil {
 		t.Fatal(err)

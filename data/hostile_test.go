@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"github.com/selfsup/selfsup/internal/testenv"
 	"hash/crc32"
 	"image"
 	"math/rand"
@@ -129,9 +130,7 @@ func TestDecodeWithMatchesConvert(t *testing.T) {
 // copied again to full-size floats before the resize (about 1 GB); the
 // decode now resizes from the decoder's buffer row by row.
 func TestDecodeWithResizeMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("encodes a 4000x4000 PNG")
-	}
+	testenv.Short(t, "encodes a 4000x4000 PNG")
 	b := encodePNG(t, image.NewGray(image.Rect(0, 0, 4000, 4000)))
 	var err error
 	n := allocated(func() { _, err = DecodeWith(b, DecodeOptions{Size: 32}) })
@@ -251,9 +250,7 @@ func TestTarMemberSizeBomb(t *testing.T) {
 // Regression (issue 16): a 3 MB .tar.gz inflating to gigabytes was read to
 // the end; the decompressed stream is capped at a multiple of its size.
 func TestTarGzInflateBomb(t *testing.T) {
-	if testing.Short() {
-		t.Skip("compresses 100 MB of zeros")
-	}
+	testenv.Short(t, "compresses 100 MB of zeros")
 	var gz bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
 	tw := tar.NewWriter(zw)
@@ -293,9 +290,7 @@ func TestTarRejectsEscapingMembers(t *testing.T) {
 // Regression (issue 16): a 2 MB IDX .gz bomb crashed; decompression is now
 // capped.
 func TestIDXGzBomb(t *testing.T) {
-	if testing.Short() {
-		t.Skip("compresses 200 MB of zeros")
-	}
+	testenv.Short(t, "compresses 200 MB of zeros")
 	var gz bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
 	hdr := []byte{0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 100, 0, 0, 0, 100}

@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"errors"
+	"github.com/selfsup/selfsup/internal/testenv"
 	"strings"
 	"testing"
 )
@@ -53,7 +54,7 @@ func TestGraphEstimateGrowsWithBatch(t *testing.T) {
 func TestSystemAvailableMemory(t *testing.T) {
 	free, what, ok := systemAvailableMemory()
 	if !ok {
-		t.Skip("no /proc/meminfo: not Linux")
+		testenv.Skip(t, testenv.ProcMeminfo, "no /proc/meminfo: not Linux")
 	}
 	if free <= 0 || what == "" {
 		t.Fatalf("free %d (%s)", free, what)

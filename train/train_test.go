@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"errors"
+	"github.com/selfsup/selfsup/internal/testenv"
 	"math"
 	"math/rand"
 	"os"
@@ -226,9 +227,7 @@ func TestBudgetRun(t *testing.T) {
 // its step time again and still uses most of its budget, instead of
 // ending where the step-12 estimate put it.
 func TestBudgetRunRemeasures(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains a few hundred tiny steps")
-	}
+	testenv.Short(t, "trains a few hundred tiny steps")
 	clock := simulatedSteps(t, func(step int) time.Duration {
 		if step >= 0 && step < 16 {
 			return 100 * time.Millisecond

@@ -1,11 +1,10 @@
 package main
 
 import (
+	"github.com/selfsup/selfsup/internal/testenv"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/selfsup/selfsup/runtime"
 )
 
 // TestEvalLayersCLI exports an untrained resnet20c at 16 px with
@@ -15,9 +14,7 @@ import (
 // with the highest validation top-1 (the first of equals) carrying that
 // layer's test figures. Misuses give one clear error.
 func TestEvalLayersCLI(t *testing.T) {
-	if _, err := runtime.LibraryPath(); err != nil {
-		t.Skipf("ONNX Runtime not installed: %v", err)
-	}
+	testenv.ORT(t)
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	ds := filepath.Join(dir, "data.tar")

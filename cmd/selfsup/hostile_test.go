@@ -1,14 +1,13 @@
 package main
 
 import (
+	"github.com/selfsup/selfsup/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/selfsup/selfsup/runtime"
 )
 
 // TestHostileInputsCLI runs the issue-16 regressions that need the binary,
@@ -16,9 +15,7 @@ import (
 func TestHostileInputsCLI(t *testing.T) {
 	bin := buildBinary(t)
 	t.Run("skip-bad extract and eval", func(t *testing.T) {
-		if _, err := runtime.LibraryPath(); err != nil {
-			t.Skipf("ONNX Runtime not installed: %v", err)
-		}
+		testenv.ORT(t)
 		testSkipBadExtractEval(t, bin)
 	})
 	t.Run("two pretrains on one --out", func(t *testing.T) { testRunLockCLI(t, bin) })

@@ -42,6 +42,7 @@ const (
 	MNIST         Requirement = "mnist"         // the MNIST Go module in the module cache
 	CUDA          Requirement = "cuda"          // an NVIDIA GPU with ONNX Runtime's CUDA provider
 	FashionMNIST  Requirement = "fashion-mnist" // the Debian package dataset-fashion-mnist
+	ProcMeminfo   Requirement = "proc-meminfo"  // Linux's /proc/meminfo
 )
 
 // Unavailable is what CI cannot have, with the reason: a test that needs
@@ -65,6 +66,15 @@ func Skip(t testing.TB, req Requirement, format string, args ...any) {
 		t.Fatalf("%s=1: %s is required here: %s", StrictEnv, req, msg)
 	}
 	t.Skipf("%s (set %s=1 to make this a failure)", msg, StrictEnv)
+}
+
+// Short skips t under go test -short with why (what makes it slow). CI
+// runs without -short, so such a test always runs there.
+func Short(t testing.TB, why string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: %s", why)
+	}
 }
 
 // RepoRoot is the folder holding go.mod, above the test's directory.
