@@ -284,7 +284,7 @@ func ablateOne(o AblateConfig, env *ablateEnv, s AblateSpec, dir string) (*Ablat
 	if err := src.Recalibrate(env.trainSet, 0, seed); err != nil {
 		return nil, err
 	}
-	layers, opts, err := demoLayers(src, "best")
+	layers, opts, err := pooledLayers(src, "best")
 	if err != nil {
 		return nil, err
 	}

@@ -105,7 +105,7 @@ func Demo(ctx context.Context, o DemoConfig) (*DemoResult, error) {
 	// on the input channels).
 	if spec, err := models.New(o.Arch, 3); err != nil {
 		return nil, err
-	} else if _, _, err := demoLayers(&Backbone{Spec: spec}, o.ProbeLayer); err != nil {
+	} else if _, _, err := pooledLayers(&Backbone{Spec: spec}, o.ProbeLayer); err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(o.Out, "run-"+time.Now().UTC().Format("20060102-150405"))
@@ -140,7 +140,7 @@ func Demo(ctx context.Context, o DemoConfig) (*DemoResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	layers, opts, err := demoLayers(src, o.ProbeLayer)
+	layers, opts, err := pooledLayers(src, o.ProbeLayer)
 	if err != nil {
 		return nil, err
 	}
@@ -206,9 +206,9 @@ func Demo(ctx context.Context, o DemoConfig) (*DemoResult, error) {
 	return res, nil
 }
 
-// demoLayers returns the outputs the demo probes for probeLayer ("best":
+// pooledLayers returns the outputs to probe for probeLayer ("best":
 // every pooled stage and features) and the export options that write them.
-func demoLayers(b *Backbone, probeLayer string) ([]string, export.Options, error) {
+func pooledLayers(b *Backbone, probeLayer string) ([]string, export.Options, error) {
 	opts := export.DefaultOptions()
 	all := export.AllOutputs(b.Spec, false)
 	var layers []string

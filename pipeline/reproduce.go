@@ -245,13 +245,12 @@ func (e *reproEnv) randomInit(ctx context.Context, bn bool) (*MethodResult, erro
 		return nil, err
 	}
 	b.Size = first.H
-	if b.Mean, b.Std, err = data.ChannelStats(e.trainAll, data.StatsImages); err != nil {
-		return nil, err
-	}
-	if bn {
+	if bn { // Recalibrate also takes a random init's mean/std from the data
 		if err := b.Recalibrate(e.trainAll, e.c.BNImages, e.c.Seed); err != nil {
 			return nil, err
 		}
+	} else if b.Mean, b.Std, err = data.ChannelStats(e.trainAll, data.StatsImages); err != nil {
+		return nil, err
 	}
 	return r, e.evaluate(ctx, b, r)
 }
@@ -330,7 +329,7 @@ func (e *reproEnv) method(ctx context.Context, task string) (*MethodResult, erro
 // training and test images and probes every layer.
 func (e *reproEnv) evaluate(ctx context.Context, b *Backbone, r *MethodResult) error {
 	t0 := time.Now()
-	layers, opts, err := demoLayers(b, "best")
+	layers, opts, err := pooledLayers(b, "best")
 	if err != nil {
 		return err
 	}
