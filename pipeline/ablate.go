@@ -111,7 +111,8 @@ type AblateResult struct {
 // AblateConfig are the flags every ablation shares.
 type AblateConfig struct {
 	Data, Arch, Out string
-	Budget          time.Duration // pretraining wall-time budget of every row
+	Budget          time.Duration // pretraining time budget of every row
+	BudgetClock     string        // what Budget measures (train.BudgetWall or train.BudgetCPU; "": wall)
 	Steps           int           // train every row for exactly this many steps instead (0: Budget)
 	Batch           int           // source images per step
 	ProbeTrain      int           // training images of the linear probe (class-balanced; 0: all)
@@ -252,7 +253,7 @@ func ablateOne(o AblateConfig, env *ablateEnv, s AblateSpec, dir string) (*Ablat
 		if o.LR > 0 {
 			cfg.LR = o.LR
 		}
-		cfg.Steps, cfg.BudgetSeconds, cfg.CheckpointEvery = o.Steps, o.Budget.Seconds(), 0
+		cfg.Steps, cfg.BudgetSeconds, cfg.BudgetClock, cfg.CheckpointEvery = o.Steps, o.Budget.Seconds(), o.BudgetClock, 0
 		if cfg.Steps > 0 {
 			cfg.BudgetSeconds = 0
 		}

@@ -31,9 +31,12 @@ type ReproduceConfig struct {
 	Data string
 	// Arch is the backbone of every row (default resnet20c).
 	Arch string
-	// Budget is each method's pretraining wall time.
+	// Budget is each method's pretraining time.
 	Budget time.Duration
-	// AblationBudget is each ablation row's pretraining wall time
+	// BudgetClock is what Budget and AblationBudget measure
+	// (train.BudgetWall or train.BudgetCPU; "": wall).
+	BudgetClock string
+	// AblationBudget is each ablation row's pretraining time
 	// (0: Budget/3).
 	AblationBudget time.Duration
 	// Steps, when > 0, trains every method and ablation row for exactly
@@ -79,7 +82,8 @@ type MethodResult struct {
 	BudgetSec      float64 `json:"budget_seconds,omitempty"`
 	Steps          int     `json:"steps,omitempty"`
 	ImagesSeen     int     `json:"images_seen,omitempty"`
-	TrainSec       float64 `json:"train_seconds,omitempty"`
+	TrainSec       float64 `json:"train_seconds,omitempty"` // as the budget clock measures it
+	TrainWallSec   float64 `json:"train_wall_seconds,omitempty"`
 	PretextAcc     float64 `json:"pretext_acc,omitempty"`
 	Model          string  `json:"model,omitempty"`
 	// Linear is the per-layer linear probe; KNN and LowShot run on its
@@ -96,6 +100,7 @@ type ReproduceResult struct {
 	Arch           string          `json:"arch"`
 	BudgetSec      float64         `json:"budget_seconds"`
 	AblationBudget float64         `json:"ablation_budget_seconds"`
+	BudgetClock    string          `json:"budget_clock,omitempty"`
 	ProbeTrain     int             `json:"probe_train_images"`
 	TestImages     int             `json:"test_images"`
 	Rows           []*MethodResult `json:"rows"`
@@ -151,7 +156,7 @@ func Reproduce(ctx context.Context, c ReproduceConfig) (*ReproduceResult, error)
 	if c.ProbeTrain > 0 && c.ProbeTrain < trainAll.Len() {
 		probeTr = data.Subset(trainAll, data.BalancedSubset(trainAll, c.ProbeTrain, c.Seed))
 	}
-	res := &ReproduceResult{Data: c.Data, Arch: c.Arch, BudgetSec: c.Budget.Seconds(), AblationBudget: c.AblationBudget.Seconds(),
+	res := &ReproduceResult{Data: c.Data, Arch: c.Arch, BudgetSec: c.Budget.Seconds(), AblationBudget: c.AblationBudget.Seconds(), BudgetClock: c.BudgetClock,
 		ProbeTrain: probeTr.Len(), TestImages: testDS.Len()}
 	env := &reproEnv{c: c, log: log, trainAll: trainAll, probeTr: probeTr, test: testDS}
 
@@ -296,7 +301,7 @@ func (e *reproEnv) method(ctx context.Context, task string) (*MethodResult, erro
 		fmt.Fprintf(e.log, "%s: pretraining finished earlier (%d steps)\n", task, tr.Steps)
 	} else {
 		cfg := train.DefaultConfig(task, e.c.Arch)
-		cfg.BudgetSeconds, cfg.Seed, cfg.CheckpointEvery = e.c.Budget.Seconds(), e.c.Seed, 100
+		cfg.BudgetSeconds, cfg.BudgetClock, cfg.Seed, cfg.CheckpointEvery = e.c.Budget.Seconds(), e.c.BudgetClock, e.c.Seed, 100
 		if e.c.Steps > 0 {
 			cfg.Steps, cfg.BudgetSeconds = e.c.Steps, 0
 		}
@@ -310,7 +315,7 @@ func (e *reproEnv) method(ctx context.Context, task string) (*MethodResult, erro
 			return nil, err
 		}
 	}
-	r.Steps, r.ImagesSeen, r.TrainSec, r.PretextAcc = tr.Steps, tr.ImagesSeen, tr.Seconds, tr.ValPretext
+	r.Steps, r.ImagesSeen, r.TrainSec, r.TrainWallSec, r.PretextAcc = tr.Steps, tr.ImagesSeen, tr.Seconds, tr.WallSeconds, tr.ValPretext
 	ck, err := train.LoadCheckpoint(tr.Checkpoint)
 	if err != nil {
 		return nil, err
@@ -389,7 +394,7 @@ func (e *reproEnv) probeAll(lf *LayerFeatures, r *MethodResult) error {
 // ablations runs Table 4 and Table 5 row by row into Out/ablate, each row
 // cached in its own JSON file.
 func (e *reproEnv) ablations(ctx context.Context) (*AblateResult, *AblateResult, error) {
-	o := AblateConfig{Data: e.c.Data, Arch: e.c.Arch, Out: filepath.Join(e.c.Out, "ablate"), Budget: e.c.AblationBudget, Steps: e.c.Steps,
+	o := AblateConfig{Data: e.c.Data, Arch: e.c.Arch, Out: filepath.Join(e.c.Out, "ablate"), Budget: e.c.AblationBudget, BudgetClock: e.c.BudgetClock, Steps: e.c.Steps,
 		ProbeTrain: e.c.ProbeTrain, ValImages: 1024, Seed: e.c.Seed, NoBaseline: true, Log: e.log}
 	perms, err := PermRows(e.c.PermRows)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"io"
 	"path/filepath"
+	goruntime "runtime"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/selfsup/selfsup/train"
 )
 
 // paperLinear is ImageNet linear top-1 (%) of ResNet-50 features as the
@@ -189,16 +192,23 @@ func pct(v float64) string {
 func WriteReproduceReport(w io.Writer, c ReproduceConfig, res *ReproduceResult) {
 	fmt.Fprintf(w, "# selfsup reproduce: %s, %s\n\n", res.Data, res.Arch)
 	budget := time.Duration(res.BudgetSec * float64(time.Second)).String()
-	if c.Steps > 0 {
+	clock := ""
+	switch {
+	case c.Steps > 0:
 		budget = fmt.Sprintf("%d steps", c.Steps)
+	case res.BudgetClock == train.BudgetCPU:
+		clock = fmt.Sprintf(" of CPU time (the process's CPU time / %d threads: other work on the machine slows a run but does not shorten it; "+
+			"the wall time each run took is in results.json)", goruntime.GOMAXPROCS(0))
+	default:
+		clock = " of wall time"
 	}
-	fmt.Fprintf(w, "Pretraining: %s per method on the training split (the task's recipe, `pretext.RecipeFor`). "+
+	fmt.Fprintf(w, "Pretraining: %s%s per method on the training split (the task's recipe, `pretext.RecipeFor`). "+
 		"Every backbone, random init included, has its batch-norm statistics re-estimated on whole training images before export "+
 		"(except the row marked BN 0/1). Linear probe: logistic regression on standardised features of each pooled stage "+
 		"(4x4 average pool) and the final features, L2 and layer chosen on a validation split of the %d probe training images; "+
 		"test top-1 on %d test images. kNN (k=200, T=0.07) and low-shot (1%% and 10%% of the probe's labels, 3 seeds, top-1) "+
 		"on the chosen layer. Paper columns: ImageNet, ResNet-50, as the seed quotes them (linear top-1; low-shot top-5).\n\n",
-		budget, res.ProbeTrain, res.TestImages)
+		budget, clock, res.ProbeTrain, res.TestImages)
 	fmt.Fprintf(w, "## Linear probe per stage, kNN and low-shot\n\n")
 	var layers []string
 	for _, r := range res.Rows {

@@ -22,8 +22,11 @@ type Config struct {
 	// Steps is the total number of optimiser steps. Zero means: derive it
 	// from Epochs, or from BudgetSeconds by timing a step.
 	Steps int `json:"steps"`
-	// BudgetSeconds bounds the wall time of the training loop (0: none).
+	// BudgetSeconds bounds the time of the training loop (0: none), as
+	// BudgetClock measures it.
 	BudgetSeconds float64 `json:"budget_seconds"`
+	// BudgetClock is BudgetWall ("" too) or BudgetCPU.
+	BudgetClock string `json:"budget_clock,omitempty"`
 	// Batch is the number of source images per step (a task may turn each
 	// into several views).
 	Batch int `json:"batch"`
@@ -83,6 +86,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: weight decay must be >= 0, got %g", c.WeightDecay)
 	case c.Steps == 0 && c.Epochs < 1 && c.BudgetSeconds <= 0:
 		return fmt.Errorf("train: give epochs, steps or a time budget")
+	case checkBudgetClock(c.BudgetClock) != nil:
+		return checkBudgetClock(c.BudgetClock)
 	case c.Pretext.Channels != 1 && c.Pretext.Channels != 3:
 		return fmt.Errorf("train: images must have 1 or 3 channels, got %d", c.Pretext.Channels)
 	case c.Pretext.InputSize < 8:

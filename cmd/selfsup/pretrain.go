@@ -21,7 +21,8 @@ func pretrainCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Usage: "run directory (checkpoints, metrics.jsonl, config.json)", Required: true},
 			&cli.StringFlag{Name: "split", Value: "train", Usage: "split to train on"},
 			&cli.IntFlag{Name: "epochs", Value: 1, Usage: "epochs over the training images (ignored with --budget)"},
-			&cli.DurationFlag{Name: "budget", Usage: "wall-time budget for the training loop, e.g. 5m (overrides --epochs)"},
+			&cli.DurationFlag{Name: "budget", Usage: "time budget for the training loop, e.g. 5m (overrides --epochs)"},
+			&cli.StringFlag{Name: "budget-clock", Value: "wall", Usage: "what --budget measures: wall time, or cpu: the process's CPU time / GOMAXPROCS (other work on the machine then slows the run but does not shorten it)"},
 			&cli.IntFlag{Name: "batch", Usage: "source images per step (1-4096; 0: the task's recipe, 64)"},
 			&cli.Float64Flag{Name: "lr", Usage: "peak learning rate (SGD, cosine schedule; 0.01-0.5 is sensible; 0: the task's recipe, see the README)"},
 			&cli.Float64Flag{Name: "weight-decay", Value: -1, Usage: "L2 weight decay on conv and linear weights (-1: the task's recipe)"},
@@ -65,7 +66,7 @@ func pretrainCommand() *cli.Command {
 			if c.Float64("weight-decay") >= 0 {
 				cfg.WeightDecay = c.Float64("weight-decay")
 			}
-			cfg.BudgetSeconds = c.Duration("budget").Seconds()
+			cfg.BudgetSeconds, cfg.BudgetClock = c.Duration("budget").Seconds(), c.String("budget-clock")
 			cfg.CheckpointEvery, cfg.Workers, cfg.ValImages = c.Int("checkpoint-every"), c.Int("workers"), c.Int("val-images")
 			res, err := pipeline.Pretrain(c.Context, pipeline.PretrainConfig{Train: cfg, Data: c.String("data"), Split: c.String("split"),
 				Open: openOptions(c), Out: c.String("out"), Resume: c.Bool("resume"), Tweak: taskFlags(c), Log: os.Stderr})
