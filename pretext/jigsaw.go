@@ -20,11 +20,16 @@ import (
 //
 //	tiles [9B, C, T, T] (raster order) -> shared backbone
 //	-> per tile: the last convolutional map [9B, C', h, w], flattened,
-//	   -> fc6 (shared, TileDim) -> ReLU                      ("spatial" head)
+//	   -> fc6 (shared, TileDim) -> BN -> ReLU -> dropout     ("spatial" head)
 //	   or the pooled "features" [9B, D]                     ("pooled" head)
 //	-> reorder each image's 9 rows by its permutation and concatenate
 //	   -> [B, 9*TileDim]  (shuffled position p holds tile Perms[k][p])
-//	-> fc7 (Hidden) -> ReLU -> fc8 (N) -> softmax cross-entropy
+//	-> fc7 (Hidden) -> BN -> ReLU -> dropout -> fc8 (N) -> softmax cross-entropy
+//
+// The head's batch norms (VISSL's MLP heads with use_bn) and dropout after
+// fc6 and fc7 (bbrattoli/JigsawPuzzlePytorch: 0.5) are on by default
+// (JigsawConfig.HeadNorm, Dropout): without them the head memorises the
+// small tile features instead of asking the backbone for better ones.
 //
 // As in the paper, the convolutional layers and fc6 see one tile at a time
 // and share their weights; only fc7 and fc8 see all nine. The spatial head
@@ -70,28 +75,38 @@ type JigsawConfig struct {
 	// default 512, the paper 4096; negative: no fc7, fc8 maps the
 	// concatenation straight to N).
 	Hidden int `json:"hidden"`
+	// HeadNorm is "bn" (default: a batch norm after fc6 and after fc7,
+	// before the ReLU) or "none".
+	HeadNorm string `json:"head_norm,omitempty"`
+	// Dropout is the rate of the dropout after fc6's and fc7's ReLU (0:
+	// the default 0.5, as bbrattoli's fc6/fc7; negative: none).
+	Dropout float64 `json:"dropout,omitempty"`
 	// Tiles is the tile pipeline; a zero Grid means
 	// DefaultTileConfig(Config.InputSize).
 	Tiles TileConfig `json:"tiles"`
 }
 
-// Jigsaw heads (JigsawConfig.Head).
+// Jigsaw heads (JigsawConfig.Head) and their normalisation
+// (JigsawConfig.HeadNorm).
 const (
 	JigsawHeadSpatial = "spatial"
 	JigsawHeadPooled  = "pooled"
+	JigsawNormBN      = "bn"
+	JigsawNormNone    = "none"
 )
 
 // DefaultJigsawConfig returns the defaults for images of imageSize pixels:
 // 100 maxavg permutations with seed 1, the spatial head with fc6 of 256 and
-// fc7 of 512 units, and DefaultTileConfig(imageSize).
+// fc7 of 512 units, batch norm and dropout 0.5 after both, and
+// DefaultTileConfig(imageSize).
 func DefaultJigsawConfig(imageSize int) JigsawConfig {
 	return JigsawConfig{N: 100, Method: PermMethodMaxAvg, PermSeed: 1, Head: JigsawHeadSpatial, TileDim: 256, Hidden: 512,
-		Tiles: DefaultTileConfig(imageSize)}
+		HeadNorm: JigsawNormBN, Dropout: 0.5, Tiles: DefaultTileConfig(imageSize)}
 }
 
 // ResolveJigsaw returns cfg.Jigsaw with its zero fields given their
 // defaults for cfg.InputSize (Tiles when Grid is 0, Method, N unless a
-// PermFile is named, Head, TileDim, Hidden), or
+// PermFile is named, Head, TileDim, Hidden, HeadNorm, Dropout), or
 // DefaultJigsawConfig(cfg.InputSize) when it is nil.
 func ResolveJigsaw(cfg Config) JigsawConfig {
 	if cfg.Jigsaw == nil {
@@ -116,6 +131,12 @@ func ResolveJigsaw(cfg Config) JigsawConfig {
 	if j.Hidden == 0 {
 		j.Hidden = 512
 	}
+	if j.HeadNorm == "" {
+		j.HeadNorm = JigsawNormBN
+	}
+	if j.Dropout == 0 {
+		j.Dropout = 0.5
+	}
 	return j
 }
 
@@ -139,6 +160,12 @@ func (j JigsawConfig) PermSet() (*PermSet, error) {
 func (j JigsawConfig) Validate() error {
 	if j.Head != JigsawHeadSpatial && j.Head != JigsawHeadPooled {
 		return fmt.Errorf("pretext: jigsaw: head must be %q or %q, got %q", JigsawHeadSpatial, JigsawHeadPooled, j.Head)
+	}
+	if j.HeadNorm != JigsawNormBN && j.HeadNorm != JigsawNormNone {
+		return fmt.Errorf("pretext: jigsaw: head norm must be %q or %q, got %q", JigsawNormBN, JigsawNormNone, j.HeadNorm)
+	}
+	if j.Dropout >= 1 {
+		return fmt.Errorf("pretext: jigsaw: dropout must be < 1, got %g", j.Dropout)
 	}
 	if j.Head == JigsawHeadSpatial && j.TileDim < 1 {
 		return fmt.Errorf("pretext: jigsaw: fc6 width must be >= 1, got %d", j.TileDim)
@@ -187,17 +214,18 @@ func (Jigsaw) Build(bb *models.Backbone, batch int, cfg Config, heads models.Wei
 	}
 	var x *G.Node
 	in := bb.Spec.FeatureDim
+	bn6, bn7, rate := "", "", jc.Dropout
+	if jc.HeadNorm == JigsawNormBN {
+		bn6, bn7 = "head.bn6", "head.bn7"
+	}
+	if len(heads) > 0 && heads["head.fc8.weight"].Data != nil && heads["head.bn7.weight"].Data == nil && heads["head.bn6.weight"].Data == nil {
+		bn6, bn7, rate = "", "", 0 // a checkpoint written before the head had batch norm and dropout
+	}
 	if jc.Head == JigsawHeadSpatial {
 		if x, err = flattenRows(outs[out]); err != nil {
 			return nil, err
 		}
-		if m.fc6, err = models.NewLinear(bb.Graph, "head.fc6", x.Shape()[1], jc.TileDim, heads, rng); err != nil {
-			return nil, fmt.Errorf("pretext: jigsaw: %w", err)
-		}
-		if x, err = m.fc6.Apply(x); err != nil {
-			return nil, fmt.Errorf("pretext: jigsaw: %w", err)
-		}
-		if x, err = ops.ReLU(x); err != nil {
+		if m.h6, x, err = newHiddenLayer(bb.Graph, x, "head.fc6", bn6, x.Shape()[1], jc.TileDim, rate, bb.Mode, heads, rng); err != nil {
 			return nil, fmt.Errorf("pretext: jigsaw: %w", err)
 		}
 		in = jc.TileDim
@@ -210,42 +238,81 @@ func (Jigsaw) Build(bb *models.Backbone, batch int, cfg Config, heads models.Wei
 	}
 	m.concat = x
 	in *= PermTiles
-	if m.fc7, m.fc8, m.logits, m.loss, err = fcHead(bb.Graph, x, in, jc.Hidden, len(set.Perms), m.labels, heads, rng); err != nil {
+	if jc.Hidden > 0 {
+		if m.h7, x, err = newHiddenLayer(bb.Graph, x, "head.fc7", bn7, in, jc.Hidden, rate, bb.Mode, heads, rng); err != nil {
+			return nil, fmt.Errorf("pretext: jigsaw: %w", err)
+		}
+		in = jc.Hidden
+	}
+	if m.fc8, err = models.NewLinear(bb.Graph, "head.fc8", in, len(set.Perms), heads, rng); err != nil {
 		return nil, fmt.Errorf("pretext: jigsaw: %w", err)
+	}
+	if m.logits, err = m.fc8.Apply(x); err != nil {
+		return nil, err
+	}
+	if m.loss, err = ops.SoftmaxCrossEntropy(m.logits, m.labels); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
 
 type jigsawModel struct {
-	cfg           Config
-	jc            JigsawConfig
-	perms         [][]int
-	batch         int
-	input         *G.Node
-	feats         *G.Node // per-tile rows [9B, D] before the reordering, raster order
-	concat        *G.Node // reordered and concatenated [B, 9D]
-	rows          *rowIndex
-	fc6, fc7, fc8 *models.Linear // fc6, fc7 may be nil
-	logits        *G.Node
-	loss          *G.Node
-	labels        *ops.Labels
+	cfg    Config
+	jc     JigsawConfig
+	perms  [][]int
+	batch  int
+	input  *G.Node
+	feats  *G.Node // per-tile rows [9B, D] before the reordering, raster order
+	concat *G.Node // reordered and concatenated [B, 9D]
+	rows   *rowIndex
+	h6, h7 *hiddenLayer // fc6 (spatial head) and fc7; either may be nil
+	fc8    *models.Linear
+	logits *G.Node
+	loss   *G.Node
+	labels *ops.Labels
 }
 
 func (m *jigsawModel) Loss() *G.Node { return m.loss }
 
-func (m *jigsawModel) layers() []*models.Linear {
-	var out []*models.Linear
-	for _, l := range []*models.Linear{m.fc6, m.fc7, m.fc8} {
-		if l != nil {
-			out = append(out, l)
+// hidden lists the hidden layers the head has.
+func (m *jigsawModel) hidden() []*hiddenLayer {
+	var out []*hiddenLayer
+	for _, h := range []*hiddenLayer{m.h6, m.h7} {
+		if h != nil {
+			out = append(out, h)
 		}
 	}
 	return out
 }
 
-func (m *jigsawModel) Learnables() G.Nodes { return linearParams(m.layers()) }
+// dropouts lists the dropout masks, in the order of Batch.Inputs[1:].
+func (m *jigsawModel) dropouts() []*dropout {
+	var out []*dropout
+	for _, h := range m.hidden() {
+		if h.drop != nil {
+			out = append(out, h.drop)
+		}
+	}
+	return out
+}
 
-func (m *jigsawModel) HeadWeights() models.Weights { return linearWeights(m.layers()) }
+func (m *jigsawModel) Learnables() G.Nodes {
+	var out G.Nodes
+	for _, h := range m.hidden() {
+		out = append(out, h.params()...)
+	}
+	return append(out, m.fc8.W, m.fc8.B)
+}
+
+func (m *jigsawModel) HeadWeights() models.Weights {
+	w := m.fc8.Weights()
+	for _, h := range m.hidden() {
+		for k, v := range h.weights() {
+			w[k] = v
+		}
+	}
+	return w
+}
 
 // lastSpatialOutput names the backbone output that feeds its global
 // average pool (the last convolutional map).
@@ -268,8 +335,8 @@ func lastSpatialOutput(s *models.Spec) (string, error) {
 // TileConfig; without per-tile normalisation the tiles are normalised with
 // the dataset's Mean and Std) and draws its permutation uniformly from the
 // set. Inputs[0] holds the tiles of image b at rows 9b..9b+8 in raster
-// (unshuffled) order; Targets[b] is the permutation index, which Load turns
-// into the feature reordering.
+// (unshuffled) order, Inputs[1:] the head's dropout masks; Targets[b] is
+// the permutation index, which Load turns into the feature reordering.
 func (m *jigsawModel) MakeBatch(imgs []data.Image, labels []int, index []int, rng *rand.Rand) (*Batch, error) {
 	t := m.jc.Tiles.Tile
 	per := m.cfg.Channels * t * t
@@ -292,14 +359,23 @@ func (m *jigsawModel) MakeBatch(imgs []data.Image, labels []int, index []int, rn
 		}
 		b.Targets = append(b.Targets, rng.Intn(len(m.perms)))
 	}
+	for _, d := range m.dropouts() {
+		b.Inputs = append(b.Inputs, d.draw(rng))
+	}
 	return b, nil
 }
 
 // Load copies the tiles into the graph and sets, for every image b with
 // target k, the feature rows read at shuffled position p to 9b + Perms[k][p].
 func (m *jigsawModel) Load(b *Batch) error {
-	if len(b.Inputs) != 1 {
-		return fmt.Errorf("pretext: jigsaw: batch has %d inputs, expected 1", len(b.Inputs))
+	drops := m.dropouts()
+	if len(b.Inputs) != 1+len(drops) {
+		return fmt.Errorf("pretext: jigsaw: batch has %d inputs, expected %d (tiles and %d dropout masks)", len(b.Inputs), 1+len(drops), len(drops))
+	}
+	for i, d := range drops {
+		if err := d.load(b.Inputs[1+i]); err != nil {
+			return fmt.Errorf("pretext: jigsaw: %w", err)
+		}
 	}
 	dst := m.input.Value().Data().([]float32)
 	if len(b.Inputs[0]) != len(dst) {

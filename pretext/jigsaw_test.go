@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/chewxy/hm"
@@ -301,8 +302,27 @@ func testJigsawBatch(t *testing.T, head string) {
 		t.Fatal(err)
 	}
 	const per = 3 * 10 * 10
-	if len(b.Inputs) != 1 || len(b.Inputs[0]) != 9*B*per || len(b.Targets) != B {
+	masks := map[string][]int{JigsawHeadSpatial: {9 * B * 8, B * 16}, JigsawHeadPooled: {B * 16}}[head]
+	if len(b.Inputs) != 1+len(masks) || len(b.Inputs[0]) != 9*B*per || len(b.Targets) != B {
 		t.Fatalf("batch: %d inputs, %d values, %d targets", len(b.Inputs), len(b.Inputs[0]), len(b.Targets))
+	}
+	// Dropout masks (rate 0.5): zeros and 2s, about half each.
+	for i, n := range masks {
+		if len(b.Inputs[1+i]) != n {
+			t.Fatalf("dropout mask %d has %d values, expected %d", i, len(b.Inputs[1+i]), n)
+		}
+		zeros := 0
+		for _, v := range b.Inputs[1+i] {
+			if v != 0 && v != 2 {
+				t.Fatalf("dropout mask %d holds %v, expected 0 or 2", i, v)
+			}
+			if v == 0 {
+				zeros++
+			}
+		}
+		if f := float64(zeros) / float64(n); f < 0.3 || f > 0.7 {
+			t.Fatalf("dropout mask %d drops %.2f of its units, expected about 0.5", i, f)
+		}
 	}
 	for r := 0; r < 9*B; r++ {
 		for c := 0; c < 3; c++ {
@@ -381,13 +401,15 @@ func TestJigsawHeadsAndPermFile(t *testing.T) {
 	m, _ := buildJigsaw(t, cfg, 2, nil)
 	heads := m.HeadWeights()
 	// Spatial head: fc6 on the flattened last map (64 channels, 3x3 for
-	// 10 px tiles), fc7 on nine fc6 outputs, fc8 to the 6 classes.
-	if len(heads) != 6 || fmt.Sprint(heads["head.fc6.weight"].Shape) != "[8 576]" ||
-		fmt.Sprint(heads["head.fc7.weight"].Shape) != "[16 72]" || fmt.Sprint(heads["head.fc8.weight"].Shape) != "[6 16]" {
-		t.Fatalf("head weights %v", heads)
+	// 10 px tiles), fc7 on nine fc6 outputs, fc8 to the 6 classes; batch
+	// norms after fc6 and fc7 (weight, bias and running statistics).
+	if len(heads) != 14 || fmt.Sprint(heads["head.fc6.weight"].Shape) != "[8 576]" ||
+		fmt.Sprint(heads["head.fc7.weight"].Shape) != "[16 72]" || fmt.Sprint(heads["head.fc8.weight"].Shape) != "[6 16]" ||
+		fmt.Sprint(heads["head.bn6.running_var"].Shape) != "[8]" || fmt.Sprint(heads["head.bn7.weight"].Shape) != "[16]" {
+		t.Fatalf("head weights %v", heads.Names())
 	}
-	if len(m.Learnables()) != 6 {
-		t.Fatalf("%d learnable head nodes, expected 6", len(m.Learnables()))
+	if len(m.Learnables()) != 10 {
+		t.Fatalf("%d learnable head nodes, expected 10", len(m.Learnables()))
 	}
 	// Restored heads are used as given.
 	m2, _ := buildJigsaw(t, cfg, 2, heads)
@@ -401,15 +423,37 @@ func TestJigsawHeadsAndPermFile(t *testing.T) {
 	// Without fc7 (Hidden < 0) fc8 maps the nine fc6 outputs to N.
 	cfg.Jigsaw.Hidden = -1
 	m3, _ := buildJigsaw(t, cfg, 2, nil)
-	if h := m3.HeadWeights(); len(h) != 4 || fmt.Sprint(h["head.fc8.weight"].Shape) != "[6 72]" {
+	if h := m3.HeadWeights(); len(h) != 8 || fmt.Sprint(h["head.fc8.weight"].Shape) != "[6 72]" {
 		t.Fatalf("no fc7: head weights %v", h.Names())
 	}
 	// The pooled head has no fc6: fc7 sees nine pooled 64-d features.
 	cfg.Jigsaw.Hidden, cfg.Jigsaw.Head = 16, JigsawHeadPooled
 	m5, _ := buildJigsaw(t, cfg, 2, nil)
-	if h := m5.HeadWeights(); len(h) != 4 || fmt.Sprint(h["head.fc7.weight"].Shape) != "[16 576]" {
+	if h := m5.HeadWeights(); len(h) != 8 || fmt.Sprint(h["head.fc7.weight"].Shape) != "[16 576]" {
 		t.Fatalf("pooled head: head weights %v", h.Names())
 	}
+	// Without batch norm and dropout: linear layers only, no masks.
+	cfg.Jigsaw.Head, cfg.Jigsaw.HeadNorm, cfg.Jigsaw.Dropout = JigsawHeadSpatial, JigsawNormNone, -1
+	m6, _ := buildJigsaw(t, cfg, 2, nil)
+	if h := m6.HeadWeights(); len(h) != 6 || len(m6.dropouts()) != 0 {
+		t.Fatalf("plain head: head weights %v, %d dropout masks", h.Names(), len(m6.dropouts()))
+	}
+	// A checkpoint written before the head had batch norm builds that head
+	// (no batch norm, no dropout) whatever the config says.
+	cfg.Jigsaw.HeadNorm, cfg.Jigsaw.Dropout = JigsawNormBN, 0.5
+	m7, _ := buildJigsaw(t, cfg, 2, m6.HeadWeights())
+	if h := m7.HeadWeights(); len(h) != 6 || len(m7.dropouts()) != 0 {
+		t.Fatalf("old checkpoint: head weights %v, %d dropout masks", h.Names(), len(m7.dropouts()))
+	}
+	cfg.Jigsaw.HeadNorm = "layer"
+	if err := cfg.Jigsaw.Validate(); err == nil || !strings.Contains(err.Error(), `"layer"`) {
+		t.Fatalf("head norm \"layer\": %v", err)
+	}
+	cfg.Jigsaw.HeadNorm, cfg.Jigsaw.Dropout = JigsawNormBN, 1
+	if cfg.Jigsaw.Validate() == nil {
+		t.Fatal("dropout 1 passed validation")
+	}
+	cfg.Jigsaw.Dropout = 0.5
 	cfg.Jigsaw.Head = "conv"
 	if cfg.Jigsaw.Validate() == nil {
 		t.Fatal("head \"conv\" passed validation")

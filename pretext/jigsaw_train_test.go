@@ -97,7 +97,7 @@ func TestJigsawTrainsAndResumes(t *testing.T) {
 	if got == nil || got.N != 12 || got.Tiles.Tile != 12 || got.Tiles.Crop != 42 {
 		t.Fatalf("checkpoint jigsaw config %+v", got)
 	}
-	if len(ck.Heads) != 6 || ck.Heads["head.fc8.weight"].Shape[0] != 12 {
+	if len(ck.Heads) != 14 || ck.Heads["head.fc8.weight"].Shape[0] != 12 {
 		t.Fatalf("checkpoint heads %v", ck.Heads.Names())
 	}
 

@@ -13,12 +13,14 @@ const (
 	// run gets fewer steps the busier the machine is.
 	BudgetWall = "wall"
 	// BudgetCPU measures a budget in the process's CPU time (user +
-	// system) divided by GOMAXPROCS: the time the run would have taken
-	// had it had every core to itself. Other work on the machine makes
-	// the run take longer but not do less, so runs of a comparison stay
-	// comparable while the machine does something else. On a quiet
-	// machine the engine keeps its cores about 80% busy, so a CPU budget
-	// takes about a quarter longer than the same wall budget.
+	// system) divided by GOMAXPROCS: 45m on 2 cores is 90 CPU-minutes.
+	// Other work on the machine makes the run take longer but not do
+	// less, so the rows of a comparison stay comparable while the machine
+	// does something else, and every method gets the same compute. A run
+	// that keeps its cores only partly busy takes longer than the budget
+	// in wall time even on a quiet machine (by the inverse of its core
+	// utilisation: resnet20c keeps 2 cores 55-80% busy), so results
+	// record the wall time too.
 	BudgetCPU = "cpu"
 )
 
