@@ -14,7 +14,16 @@ import (
 // statistics are used, as at inference and in the exported model.
 type Mode struct {
 	Training bool
+	// BatchStats (outside training) normalises with each batch's own
+	// statistics and leaves the running ones untouched: evaluating a
+	// network trained on several kinds of input (PIRL's whole images and
+	// tiles) whose running statistics average them all.
+	BatchStats bool
 }
+
+// batchStats reports whether a forward pass normalises with the batch's
+// statistics.
+func (m *Mode) batchStats() bool { return m.Training || m.BatchStats }
 
 // BNState holds one batch-norm layer's running statistics and settings.
 // Mean and Var have one entry per channel and are updated in place during
@@ -129,7 +138,7 @@ func stats[T Float](op *batchNorm, x []T, N, C, HW int) {
 		op.mean, op.invstd = make([]float64, C), make([]float64, C)
 	}
 	st := op.st
-	if !st.Mode.Training {
+	if !st.Mode.batchStats() {
 		for c := 0; c < C; c++ {
 			op.mean[c] = float64(st.Mean[c])
 			op.invstd[c] = 1 / math.Sqrt(float64(st.Var[c])+st.Eps)
@@ -156,6 +165,9 @@ func stats[T Float](op *batchNorm, x []T, N, C, HW int) {
 			v := ss / M
 			op.mean[c] = mean
 			op.invstd[c] = 1 / math.Sqrt(v+st.Eps)
+			if !st.Mode.Training {
+				continue
+			}
 			unbiased := v
 			if M > 1 {
 				unbiased = ss / (M - 1)
@@ -231,7 +243,7 @@ func (op *batchNorm) forwardDNNL(x, gamma, beta, y []float32, xs tensor.Shape) e
 	if len(op.mean32) != C {
 		op.mean32, op.var32 = make([]float32, C), make([]float32, C)
 	}
-	op.trained = st.Mode.Training
+	op.trained = st.Mode.batchStats()
 	op.beta32 = beta
 	if !op.trained {
 		copy(op.mean32, st.Mean)
@@ -247,7 +259,7 @@ func (op *batchNorm) forwardDNNL(x, gamma, beta, y []float32, xs tensor.Shape) e
 	if err := bnForward32(x, gamma, beta, op.mean32, op.var32, y, xs, st.Eps, op.lay, op.trained, op.relu, op.ws); err != nil {
 		return err
 	}
-	if !op.trained {
+	if !st.Mode.Training {
 		return nil
 	}
 	M := float64(N * H * W)
@@ -312,7 +324,7 @@ func (op *bnGrad) InferShape(ns ...G.DimSizer) (tensor.Shape, error) {
 
 func bnBackward[T Float](op *bnGrad, x, gamma, dy, out []T, N, C, HW int) {
 	f := op.fwd
-	training := f.st.Mode.Training
+	training := f.st.Mode.batchStats()
 	M := float64(N * HW)
 	if f.sumGen != f.gen || len(f.sdy) != C {
 		if len(f.sdy) != C {

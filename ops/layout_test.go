@@ -255,3 +255,49 @@ func TestMaxPoolBlockedMatchesPlain(t *testing.T) {
 		}
 	}
 }
+
+// With BatchStats outside training, batch norm computes what training mode
+// computes (output and gradients) but leaves the running statistics as
+// they were, on both layouts.
+func TestBatchNormBatchStats(t *testing.T) {
+	rng := rand.New(rand.NewSource(6))
+	shape := tensor.Shape{4, 16, 3, 3}
+	rnd := func(n int, mean, sd float64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(mean + sd*rng.NormFloat64())
+		}
+		return v
+	}
+	x, r := rnd(shape.TotalSize(), 1, 2), rnd(shape.TotalSize(), 0, 1)
+	gamma, beta := rnd(16, 1, 0.3), rnd(16, 0, 0.3)
+	mean0, var0 := rnd(16, 0, 1), rnd(16, 2, 0.1)
+	lays := []Layout{NCHW}
+	if BlockedLayout(tensor.Float32) {
+		lays = append(lays, NChw16c)
+	}
+	for _, lay := range lays {
+		for _, relu := range []bool{false, true} {
+			st := func(m Mode) *BNState {
+				return &BNState{Mean: append([]float32(nil), mean0...), Var: append([]float32(nil), var0...), Momentum: 0.1, Eps: 1e-5, Mode: &m}
+			}
+			train := bnRun(t, x, gamma, beta, r, shape, st(Mode{Training: true}), lay, relu)
+			eval := bnRun(t, x, gamma, beta, r, shape, st(Mode{BatchStats: true}), lay, relu)
+			for k, name := range []string{"y", "dx", "dgamma", "dbeta"} {
+				for i, v := range train[k] {
+					if math.Abs(float64(eval[k][i]-v)) > 1e-5*math.Max(1, math.Abs(float64(v))) {
+						t.Fatalf("layout %v relu %v: %s[%d] = %v with batch statistics, %v in training", lay, relu, name, i, eval[k][i], v)
+					}
+				}
+			}
+			for c := range mean0 {
+				if eval[4][c] != mean0[c] || eval[5][c] != var0[c] {
+					t.Fatalf("layout %v: running statistics of channel %d moved to %v/%v from %v/%v", lay, c, eval[4][c], eval[5][c], mean0[c], var0[c])
+				}
+				if train[4][c] == mean0[c] {
+					t.Fatalf("layout %v: training left the running mean of channel %d unchanged: the check is vacuous", lay, c)
+				}
+			}
+		}
+	}
+}

@@ -487,6 +487,10 @@ func (m *bankModel) AfterStep(b *Batch) error {
 	return m.bank.Update(b.Index, m.mem.Seen[f])
 }
 
+// EvalBatchStats is true for PIRL (whose backbone sees whole images and
+// transformed ones), false for NPID (whole images only).
+func (m *bankModel) EvalBatchStats() bool { return m.terms > 0 }
+
 // Metrics reports, after a training step, "pretext_acc": the fraction of
 // images whose positive m_I scores above all of its K sampled negatives,
 // for g(v_It) (averaged over the transforms; for NPID, for f(v_I)), and

@@ -150,6 +150,17 @@ type Reassigner interface {
 	BatchIndices(step int) ([]int, error)
 }
 
+// BatchStatsEvaluator is implemented by models whose backbone sees several
+// kinds of input while training (PIRL: whole images and their transforms
+// in separate passes), so that its running batch-norm statistics, an
+// average over all of them, fit none: their held-out pretext accuracy is
+// measured with each pass's own batch statistics (ops.Mode.BatchStats)
+// when EvalBatchStats is true. Exports recalibrate the statistics on
+// whole images instead (train.RecalibrateBN).
+type BatchStatsEvaluator interface {
+	EvalBatchStats() bool
+}
+
 // Initializer is implemented by models whose state is filled from the
 // backbone before the first step of a fresh run (PIRL's and NPID's memory
 // bank: every entry the embedding of its image). features is as

@@ -691,10 +691,14 @@ func (s *session) timeStep(ds data.Dataset) (time.Duration, error) {
 }
 
 // evaluate returns the mean pretext accuracy over full batches of val, in
-// inference mode, with a fixed seed.
+// inference mode (batch statistics for a pretext.BatchStatsEvaluator that
+// asks for them), with a fixed seed.
 func (s *session) evaluate(val data.Dataset) (float64, error) {
 	s.mode.Training = false
-	defer func() { s.mode.Training = true }()
+	if e, ok := s.model.(pretext.BatchStatsEvaluator); ok && e.EvalBatchStats() {
+		s.mode.BatchStats = true
+	}
+	defer func() { s.mode.Training, s.mode.BatchStats = true, false }()
 	n := val.Len() / s.cfg.Batch
 	var sum float64
 	for i := 0; i < n; i++ {
