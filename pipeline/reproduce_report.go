@@ -243,6 +243,9 @@ func WriteReproduceReport(w io.Writer, c ReproduceConfig, res *ReproduceResult) 
 		b := "-"
 		if r.BudgetSec > 0 {
 			b = budget
+			if c.Steps <= 0 {
+				b = time.Duration(r.BudgetSec * float64(time.Second)).String()
+			}
 		}
 		steps, acc := "-", "-"
 		if r.Steps > 0 {

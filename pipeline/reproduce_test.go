@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/selfsup/selfsup/internal/testenv"
 )
@@ -79,5 +80,25 @@ func TestReproduceSmall(t *testing.T) {
 	}
 	if _, err := Reproduce(context.Background(), ReproduceConfig{Data: ds, Out: c.Out, Steps: 1, Methods: []string{"random-init"}}); err == nil {
 		t.Fatal("random-init as a method was accepted")
+	}
+}
+
+// A Methods entry may carry its own budget.
+func TestReproduceMethodBudget(t *testing.T) {
+	c := ReproduceConfig{Budget: 45 * time.Minute}
+	for _, tc := range []struct {
+		in   string
+		name string
+		d    time.Duration
+	}{{"rotation", "rotation", 45 * time.Minute}, {"relpos:15m", "relpos", 15 * time.Minute}, {"npid:1h30m", "npid", 90 * time.Minute}} {
+		name, d, err := c.methodBudget(tc.in)
+		if err != nil || name != tc.name || d != tc.d {
+			t.Fatalf("%q: %q %v %v, expected %q %v", tc.in, name, d, err, tc.name, tc.d)
+		}
+	}
+	for _, bad := range []string{"relpos:", "relpos:15", "relpos:-5m", "relpos:soon"} {
+		if _, _, err := c.methodBudget(bad); err == nil || !strings.Contains(err.Error(), "TASK:DURATION") {
+			t.Fatalf("%q: %v", bad, err)
+		}
 	}
 }

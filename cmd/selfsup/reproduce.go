@@ -23,7 +23,7 @@ func reproduceCommand() *cli.Command {
 			&cli.DurationFlag{Name: "ablation-budget", Usage: "pretraining time per Table 4/5 row (0: a third of --budget)"},
 			&cli.StringFlag{Name: "budget-clock", Value: "cpu", Usage: "what the budgets measure: cpu (the process's CPU time / GOMAXPROCS: other work on the machine slows a run but does not shorten it) or wall"},
 			&cli.StringFlag{Name: "arch", Value: "resnet20c", Usage: "backbone of every row"},
-			&cli.StringFlag{Name: "methods", Value: strings.Join(pipeline.DefaultReproduceMethods, ","), Usage: "comma-separated pretraining tasks, in order"},
+			&cli.StringFlag{Name: "methods", Value: strings.Join(pipeline.DefaultReproduceMethods, ","), Usage: "comma-separated pretraining tasks, in order; TASK:DURATION gives one its own budget (e.g. relpos:15m)"},
 			&cli.BoolFlag{Name: "ablations", Value: true, Usage: "run the Jigsaw Table 4 and Table 5 ablations"},
 			&cli.StringFlag{Name: "perm-rows", Value: pipeline.DefaultPermRows, Usage: "Table 4 rows N:method,..."},
 			&cli.IntFlag{Name: "probe-train", Value: 20000, Usage: "training images (class-balanced) the probes fit on (0: all)"},
