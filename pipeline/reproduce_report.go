@@ -350,7 +350,7 @@ func contains(s []string, x string) bool {
 }
 
 // reproducePlots draws linear.png: best-layer linear test top-1 per row,
-// with the recalibrated random-init floor as a line.
+// with the recalibrated random-init floor as a line; and knn_curve.png.
 func reproducePlots(out string, res *ReproduceResult) ([]string, error) {
 	var names []string
 	var vals plotter.Values
@@ -389,7 +389,15 @@ func reproducePlots(out string, res *ReproduceResult) ([]string, error) {
 	if err := p.Save(vg.Points(60+28*float64(len(vals))), vg.Points(300), path); err != nil {
 		return nil, err
 	}
-	return []string{path}, nil
+	paths := []string{path}
+	curve, err := knnCurvePlot(out, res)
+	if err != nil {
+		return nil, err
+	}
+	if curve != "" {
+		paths = append(paths, curve)
+	}
+	return paths, nil
 }
 
 // WriteOrderings writes where the report is and one line per ordering.
