@@ -35,6 +35,8 @@ func main() {
 				evalPretextCommand(),
 				clusterCommand(),
 				apCommand(),
+				denseCommand("segment", "frozen-feature segmentation probe: a per-pixel linear head on bilinearly upsampled stage maps; "+
+					"mIoU, pixel accuracy, Jaccard, Dice with bootstrap 95% intervals", "stage2", pipeline.RunSegment),
 			),
 			ablateCommand(),
 			reproduceCommand(),
@@ -59,6 +61,14 @@ func main() {
 }
 
 // printJSON writes v as one line of JSON to stdout.
+// maybeJSON prints v as the JSON line when --json is set.
+func maybeJSON(c *cli.Context, v any) error {
+	if c.Bool("json") {
+		return printJSON(v)
+	}
+	return nil
+}
+
 func printJSON(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
