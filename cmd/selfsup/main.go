@@ -37,6 +37,8 @@ func main() {
 				apCommand(),
 				denseCommand("segment", "frozen-feature segmentation probe: a per-pixel linear head on bilinearly upsampled stage maps; "+
 					"mIoU, pixel accuracy, Jaccard, Dice with bootstrap 95% intervals", "stage2", pipeline.RunSegment),
+				denseCommand("detect", "frozen-feature detection probe: CenterNet-style heads (linear 1x1 and a small conv) on stage maps, picked on validation; "+
+					"COCO AP/AP50/AP75, VOC07 AP50, class-agnostic and person AP with bootstrap 95% intervals", "stage3", pipeline.RunDetect),
 			),
 			ablateCommand(),
 			reproduceCommand(),

@@ -384,7 +384,9 @@ func (d *DetHead) Decode(f []float32, h, w, imgW, imgH, topK int) []Peak {
 		cx := float64(cell%w) + float64(out[(d.K+2)*hw+cell])
 		cy := float64(cell/w) + float64(out[(d.K+3)*hw+cell])
 		bw, bh := math.Max(float64(out[d.K*hw+cell]), 0), math.Max(float64(out[(d.K+1)*hw+cell]), 0)
-		p.Box = data.Box{Class: p.Class, X0: math.Max(0, (cx-bw/2)*sx), Y0: math.Max(0, (cy-bh/2)*sy), X1: math.Min(float64(imgW), (cx+bw/2)*sx), Y1: math.Min(float64(imgH), (cy+bh/2)*sy)}
+		clamp := func(v, hi float64) float64 { return math.Min(math.Max(v, 0), hi) }
+		p.Box = data.Box{Class: p.Class, X0: clamp((cx-bw/2)*sx, float64(imgW)), Y0: clamp((cy-bh/2)*sy, float64(imgH)),
+			X1: clamp((cx+bw/2)*sx, float64(imgW)), Y1: clamp((cy+bh/2)*sy, float64(imgH))}
 		res = append(res, p)
 	}
 	return res
