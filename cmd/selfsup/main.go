@@ -35,6 +35,10 @@ func main() {
 				evalPretextCommand(),
 				clusterCommand(),
 				apCommand(),
+				denseCommand("segment", "frozen-feature segmentation probe: a per-pixel linear head on bilinearly upsampled stage maps; "+
+					"mIoU, pixel accuracy, Jaccard, Dice with bootstrap 95% intervals", "stage2", pipeline.RunSegment),
+				denseCommand("detect", "frozen-feature detection probe: CenterNet-style heads (linear 1x1 and a small conv) on stage maps, picked on validation; "+
+					"COCO AP/AP50/AP75, VOC07 AP50, class-agnostic and person AP with bootstrap 95% intervals", "stage3", pipeline.RunDetect),
 			),
 			ablateCommand(),
 			reproduceCommand(),
@@ -59,6 +63,14 @@ func main() {
 }
 
 // printJSON writes v as one line of JSON to stdout.
+// maybeJSON prints v as the JSON line when --json is set.
+func maybeJSON(c *cli.Context, v any) error {
+	if c.Bool("json") {
+		return printJSON(v)
+	}
+	return nil
+}
+
 func printJSON(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
