@@ -87,6 +87,10 @@ func lightnessFromLinear(r, g, b float64) float32 {
 	return float32((116*labF(row[0]*r+row[1]*g+row[2]*b) - 16) / 100)
 }
 
+// LinearRGBToLab is RGBToLab of a colour whose components are already
+// linear (LinearLUT's values for 8-bit colours).
+func LinearRGBToLab(r, g, b float64) (l, a, bb float64) { return labFromLinear(r, g, b) }
+
 // RGBToLab converts an sRGB colour with components in [0, 1] to CIE
 // L*a*b* (D65): L in [0, 100], a and b roughly in [-128, 128].
 func RGBToLab(r, g, b float64) (l, a, bb float64) {
