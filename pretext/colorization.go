@@ -133,7 +133,8 @@ func (c ColorizationConfig) Validate() error {
 	return nil
 }
 
-// resolve is the task's configuration from the pretext config.
+// colorConfig is the task's configuration from the pretext config (defaults
+// where it has none).
 func colorConfig(cfg Config) ColorizationConfig {
 	if cfg.Colorization != nil {
 		return cfg.Colorization.Resolve()
