@@ -592,3 +592,37 @@ func checkColorPicture(t *testing.T, bb *models.Backbone, m *colorModel, cfg Con
 		t.Fatalf("only %d of %d predicted pixels coloured", coloured, 3*s*s)
 	}
 }
+
+// TestSupervisedOnLightness: the supervised task on a colorization config
+// (fine-tuning its backbone, `eval lowshot --finetune`) builds on the
+// 1-channel backbone and feeds it the normalised lightness of RGB images.
+func TestSupervisedOnLightness(t *testing.T) {
+	const s = 16
+	ds := colorImages(8, s, 3)
+	cfg := DefaultConfig(3, s)
+	if err := (Colorization{}).Prepare(&cfg, ds); err != nil {
+		t.Fatal(err)
+	}
+	cfg.NumClasses, cfg.NoAugment = 2, true
+	spec, _ := models.New("resnet20c", 1)
+	rng := rand.New(rand.NewSource(1))
+	bb, err := models.NewBackbone(G.NewGraph(), spec, models.InitWeights(spec, rng), tensor.Float32, &ops.Mode{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Supervised{}.Build(bb, 2, cfg, nil, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.MakeBatch(ds.imgs[:2], []int{0, 1}, []int{0, 1}, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := data.Normalize(data.ToLabL(data.ToTensor(ds.imgs[1])), cfg.Mean, cfg.Std)
+	if len(b.Inputs[0]) != 2*s*s || b.Inputs[0][s*s+5] != want.Data[5] {
+		t.Fatalf("%d input values; image 1 value 5 %v, lightness %v", len(b.Inputs[0]), b.Inputs[0][s*s+5], want.Data[5])
+	}
+	if err := m.Load(b); err != nil {
+		t.Fatal(err)
+	}
+}
