@@ -32,6 +32,11 @@ const (
 	// KeyBNRecalibrated is "true" when the batch-norm running statistics
 	// were re-estimated on whole images before folding (export --bn-data).
 	KeyBNRecalibrated = "selfsup.bn_recalibrated"
+	// KeyInputSpace, when present, is what the input holds of an image:
+	// "lab-l" (data.SpaceLabL) is the CIE lightness L*/100 of an RGB
+	// image, one channel (colorization backbones); consumers decode RGB
+	// and convert. Absent: the image's channels as they are.
+	KeyInputSpace = "selfsup.input_space"
 )
 
 // Layout is the only input layout the exporter writes.

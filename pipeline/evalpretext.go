@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"image"
 	"image/png"
 	"io"
 	"os"
@@ -24,12 +25,17 @@ type EvalPretextConfig struct {
 	// SaveInpaint, for inpainting runs, is a PNG file for the first 16
 	// images (image, masked view, filled in).
 	SaveInpaint string
-	Log         io.Writer
+	// SaveColorized, for colorization runs, is a PNG file for the first
+	// 16 images (grey input, prediction, truth).
+	SaveColorized string
+	Log           io.Writer
 }
 
 // EvalPretext measures the run's pretext accuracy and, for inpainting
 // runs, the masked-region reconstruction error against predicting the
-// mean. The result is what `selfsup eval pretext --json` prints.
+// mean, for colorization runs the raw ab accuracy (AuC) against
+// predicting grey. The result is what `selfsup eval pretext --json`
+// prints.
 func EvalPretext(ctx context.Context, c EvalPretextConfig) (map[string]any, error) {
 	log := logTo(c.Log)
 	ck, path, err := LatestCheckpoint(c.Run, log)
@@ -70,8 +76,14 @@ func EvalPretext(ctx context.Context, c EvalPretextConfig) (map[string]any, erro
 	fmt.Fprintf(log, "%s (%s, step %d): pretext accuracy %.4f on %d %s images\n", ck.Config.Task, path, ck.Step, acc, n, split)
 	out := map[string]any{"task": ck.Config.Task, "checkpoint": path, "step": ck.Step, "pretext_acc": acc, "images": n, "split": split}
 	// Inpainting runs: the masked-region reconstruction error on every
-	// image, unaugmented, against predicting the mean.
+	// image, unaugmented, against predicting the mean; colorization runs:
+	// the ab accuracy against predicting grey.
 	if t, err := pretext.New(ck.Config.Task); err == nil {
+		if col, ok := t.(pretext.Colorization); ok {
+			if err := evalColorization(col, ck, ds, split, c.SaveColorized, out, log); err != nil {
+				return nil, err
+			}
+		}
 		if ip, ok := t.(pretext.Inpaint); ok {
 			sc, err := ip.Evaluate(ck.Config.Arch, ck.Backbone, ck.Heads, ck.Config.Pretext, ck.Config.Batch, ds, ck.Config.Seed)
 			if err != nil {
@@ -90,13 +102,33 @@ func EvalPretext(ctx context.Context, c EvalPretextConfig) (map[string]any, erro
 	return out, nil
 }
 
-// saveInpaintPNG writes the inpainting picture of the first 16 images of
-// ds (see pretext.Inpaint.Picture) to file.
-func saveInpaintPNG(ip pretext.Inpaint, ck *train.Checkpoint, ds data.Dataset, file string) error {
-	img, err := ip.Picture(ck.Config.Arch, ck.Backbone, ck.Heads, ck.Config.Pretext, ck.Config.Batch, ds, 16, ck.Config.Seed)
+// evalColorization adds the colorization figures to out and writes the
+// picture to file when it is set.
+func evalColorization(col pretext.Colorization, ck *train.Checkpoint, ds data.Dataset, split, file string, out map[string]any, log io.Writer) error {
+	cfg := ck.Config
+	sc, err := col.Evaluate(cfg.Arch, ck.Backbone, ck.Heads, cfg.Pretext, cfg.Batch, ds)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(log, "raw ab accuracy (AuC of per-pixel ab error 0-%d) %.4f (predicting grey: %.4f); nearest bin most probable in %.4f of the cells; %d %s images\n",
+		pretext.ABMaxError, sc.AuC, sc.GreyAuC, sc.Acc, sc.Images, split)
+	out["ab_auc"], out["ab_auc_grey"], out["bin_acc"], out["ab_images"] = sc.AuC, sc.GreyAuC, sc.Acc, sc.Images
+	if file == "" {
+		return nil
+	}
+	img, err := col.Picture(cfg.Arch, ck.Backbone, ck.Heads, cfg.Pretext, cfg.Batch, ds, 16)
+	if err != nil {
+		return err
+	}
+	if err := writePNG(file, img); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "wrote %s\n", file)
+	return nil
+}
+
+// writePNG encodes img to file.
+func writePNG(file string, img image.Image) error {
 	f, err := os.Create(file)
 	if err != nil {
 		return fmt.Errorf("eval pretext: %w", err)
@@ -106,4 +138,14 @@ func saveInpaintPNG(ip pretext.Inpaint, ck *train.Checkpoint, ds data.Dataset, f
 		return fmt.Errorf("eval pretext: writing %s: %w", file, err)
 	}
 	return f.Close()
+}
+
+// saveInpaintPNG writes the inpainting picture of the first 16 images of
+// ds (see pretext.Inpaint.Picture) to file.
+func saveInpaintPNG(ip pretext.Inpaint, ck *train.Checkpoint, ds data.Dataset, file string) error {
+	img, err := ip.Picture(ck.Config.Arch, ck.Backbone, ck.Heads, ck.Config.Pretext, ck.Config.Batch, ds, 16, ck.Config.Seed)
+	if err != nil {
+		return err
+	}
+	return writePNG(file, img)
 }

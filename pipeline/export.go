@@ -26,6 +26,9 @@ type Backbone struct {
 	// BNRecalibrated records that Recalibrate re-estimated the batch-norm
 	// statistics; the model's metadata says so.
 	BNRecalibrated bool
+	// Space is the input space (data.SpaceLabL for colorization
+	// backbones; "" the images' channels), recorded in the metadata.
+	Space string
 }
 
 // BackboneSource says where a backbone comes from: exactly one of Run (its
@@ -86,12 +89,12 @@ func RandomBackbone(arch string, channels int, seed int64) (*Backbone, error) {
 // BackboneFromCheckpoint is the backbone of a training checkpoint.
 func BackboneFromCheckpoint(ck *train.Checkpoint) (*Backbone, error) {
 	cfg := ck.Config
-	spec, err := models.New(cfg.Arch, cfg.Pretext.Channels)
+	spec, err := models.New(cfg.Arch, cfg.Pretext.InputChannels())
 	if err != nil {
 		return nil, err
 	}
 	return &Backbone{Spec: spec, Weights: ck.Backbone, Task: cfg.Task, Size: cfg.Pretext.InputSize,
-		Mean: cfg.Pretext.Mean, Std: cfg.Pretext.Std, Hash: cfg.Hash()}, nil
+		Mean: cfg.Pretext.Mean, Std: cfg.Pretext.Std, Hash: cfg.Hash(), Space: cfg.Pretext.Input}, nil
 }
 
 // Export writes the backbone as an ONNX model at path (opts.InputSize and
@@ -101,6 +104,9 @@ func (b *Backbone) Export(path string, opts export.Options) error {
 	opts.Metadata = export.Metadata(b.Spec.Arch, b.Task, b.Size, b.Mean, b.Std, b.Hash, Version)
 	if b.BNRecalibrated {
 		opts.Metadata[export.KeyBNRecalibrated] = "true"
+	}
+	if b.Space != "" {
+		opts.Metadata[export.KeyInputSpace] = b.Space
 	}
 	m, err := export.Build(b.Spec, b.Weights, opts)
 	if err != nil {
@@ -116,13 +122,17 @@ func (b *Backbone) Export(path string, opts export.Options) error {
 // and std from ds, as a trained run does from its own data.
 func (b *Backbone) Recalibrate(ds data.Dataset, n int, seed int64) error {
 	if b.Task == "random-init" {
-		mean, std, err := data.ChannelStats(ds, data.StatsImages)
+		stats := data.ChannelStats
+		if b.Space == data.SpaceLabL {
+			stats = data.LabLStats
+		}
+		mean, std, err := stats(ds, data.StatsImages)
 		if err != nil {
 			return err
 		}
 		b.Mean, b.Std = mean, std
 	}
-	w, err := train.RecalibrateBN(b.Spec, b.Weights, ds, train.RecalibOptions{Images: n, Seed: seed, Channels: b.Spec.InC, Size: b.Size, Mean: b.Mean, Std: b.Std})
+	w, err := train.RecalibrateBN(b.Spec, b.Weights, ds, train.RecalibOptions{Images: n, Seed: seed, Channels: b.Spec.InC, Space: b.Space, Size: b.Size, Mean: b.Mean, Std: b.Std})
 	if err != nil {
 		return err
 	}
@@ -133,7 +143,11 @@ func (b *Backbone) Recalibrate(ds data.Dataset, n int, seed int64) error {
 // RecalibrateOn is Recalibrate on up to n images of a dataset spec's split
 // (see data.Open), with a note to log.
 func (b *Backbone) RecalibrateOn(spec, split string, n int, seed int64, log io.Writer) error {
-	ds, err := data.Open(spec, split, data.OpenOptions{Channels: b.Spec.InC, Log: log})
+	_, dc, err := data.SpaceChannels(b.Space, b.Spec.InC)
+	if err != nil {
+		return err
+	}
+	ds, err := data.Open(spec, split, data.OpenOptions{Channels: dc, Log: log})
 	if err != nil {
 		return err
 	}

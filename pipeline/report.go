@@ -291,11 +291,11 @@ func knnCurves(c ReportConfig, dirs []string, runs []*report.Run, spec, tmp stri
 		// The initial weights: the trainer draws them from the config's
 		// seed exactly as `export --random-init` does.
 		cfg := cks[0].Config
-		initial, err := RandomBackbone(cfg.Arch, cfg.Pretext.Channels, cfg.Seed)
+		initial, err := RandomBackbone(cfg.Arch, cfg.Pretext.InputChannels(), cfg.Seed)
 		if err != nil {
 			return nil, err
 		}
-		initial.Size, initial.Mean, initial.Std, initial.Task = cfg.Pretext.InputSize, cfg.Pretext.Mean, cfg.Pretext.Std, cfg.Task
+		initial.Size, initial.Mean, initial.Std, initial.Task, initial.Space = cfg.Pretext.InputSize, cfg.Pretext.Mean, cfg.Pretext.Std, cfg.Task, cfg.Pretext.Input
 		srcs := []*Backbone{initial}
 		steps := []int{0}
 		for _, ck := range cks {

@@ -27,13 +27,13 @@ type classifier struct {
 }
 
 func newClassifier(bb *models.Backbone, batch, views, k int, cfg Config, heads models.Weights, rng *rand.Rand) (*classifier, error) {
-	if cfg.Channels != bb.Spec.InC {
-		return nil, fmt.Errorf("pretext: images have %d channels, backbone %s expects %d", cfg.Channels, bb.Spec.Arch, bb.Spec.InC)
+	if ch := cfg.InputChannels(); ch != bb.Spec.InC {
+		return nil, fmt.Errorf("pretext: images give %d input channels, backbone %s expects %d", ch, bb.Spec.Arch, bb.Spec.InC)
 	}
-	n, s := batch*views, cfg.InputSize
+	n, s, ch := batch*views, cfg.InputSize, cfg.InputChannels()
 	c := &classifier{cfg: cfg, views: views, k: k, labels: &ops.Labels{Y: make([]int, n)}}
-	c.input = G.NewTensor(bb.Graph, tensor.Float32, 4, G.WithShape(n, cfg.Channels, s, s), G.WithName("views"),
-		G.WithValue(tensor.New(tensor.WithShape(n, cfg.Channels, s, s), tensor.Of(tensor.Float32))))
+	c.input = G.NewTensor(bb.Graph, tensor.Float32, 4, G.WithShape(n, ch, s, s), G.WithName("views"),
+		G.WithValue(tensor.New(tensor.WithShape(n, ch, s, s), tensor.Of(tensor.Float32))))
 	outs, err := bb.Forward(c.input, "features")
 	if err != nil {
 		return nil, err

@@ -58,6 +58,12 @@ var recipes = map[string]Recipe{
 		Source: "lemniscate.pytorch cifar.py (lr 0.03, wd 5e-4, crop 0.2-1, jitter 0.4, grey 0.2)"},
 	"pirl": {Batch: 64, LR: 0.03, Momentum: 0.9, WeightDecay: 1e-4, CropScaleMin: 0.2, ColorJitter: 0.4, GrayProb: 0.2,
 		Source: "VISSL pretrain/pirl (lr 0.03 per 256, wd 1e-4) with NPID's view augmentation"},
+	// Zhang et al. 2016 trained with Adam (lr 3e-5, wd 1e-3) on
+	// ImageNet crops with flips; here SGD at the defaults' lr with the
+	// paper's weight decay, the CIFAR pad-4 crop + flip, and no colour
+	// jitter or grey (the colours are the targets).
+	"colorization": {Batch: 64, LR: 0.05, Momentum: 0.9, WeightDecay: 1e-3, CropScaleMin: 0.35, PadCrop: 4,
+		Source: "Zhang et al. 2016 (Adam 3e-5, wd 1e-3, crops + flips) as SGD at lr 0.05, wd 1e-3; no colour augmentation (colour is the target)"},
 	// Doersch et al. 2015 and the others: the previous defaults (lr 0.05
 	// at batch 64, wd 5e-4, random resized crop 0.35-1 + flip).
 	"": {Batch: 64, LR: 0.05, Momentum: 0.9, WeightDecay: 5e-4, CropScaleMin: 0.35,
@@ -97,7 +103,7 @@ func TaskConfig(task string, channels, size int) Config {
 // reports.
 func RecipeTable() string {
 	s := "| task | batch | lr | momentum | Nesterov | weight decay | view augmentation | source |\n|---|---|---|---|---|---|---|---|\n"
-	for _, t := range []string{"rotation", "supervised", "jigsaw", "npid", "pirl", ""} {
+	for _, t := range []string{"rotation", "supervised", "jigsaw", "npid", "pirl", "colorization", ""} {
 		r := recipes[t]
 		aug := fmt.Sprintf("random resized crop %.2g-1, flip", r.CropScaleMin)
 		if r.PadCrop > 0 {

@@ -38,7 +38,12 @@ func (m *supervisedModel) MakeBatch(imgs []data.Image, labels []int, index []int
 		if labels[i] < 0 || labels[i] >= cfg.NumClasses {
 			return nil, fmt.Errorf("pretext: supervised: label %d outside [0, %d)", labels[i], cfg.NumClasses)
 		}
-		v, err := data.Normalize(augment(img, cfg, rng), cfg.Mean, cfg.Std)
+		// A backbone in another input space (fine-tuning a colorization
+		// backbone: lightness) sees the view converted.
+		v, err := data.ToSpace(augment(img, cfg, rng), cfg.Input)
+		if err == nil {
+			v, err = data.Normalize(v, cfg.Mean, cfg.Std)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -62,6 +62,33 @@ type Config struct {
 	// Inpaint configures the inpainting tasks (nil: DefaultInpaintConfig();
 	// the mask kind always comes from the task's name).
 	Inpaint *InpaintConfig `json:"inpaint,omitempty"`
+	// Input is what the backbone sees of the images: "" their Channels
+	// channels, or data.SpaceLabL their CIE lightness (one channel,
+	// L*/100, from 3-channel images; Mean and Std then hold its
+	// statistics). Set by the colorization task (Preparer).
+	Input string `json:"input,omitempty"`
+	// Colorization configures the colorization task (nil:
+	// DefaultColorizationConfig(); its ab prior comes from Prepare).
+	Colorization *ColorizationConfig `json:"colorization,omitempty"`
+}
+
+// InputChannels is the number of channels the backbone sees: 1 in
+// data.SpaceLabL, else Channels.
+func (c Config) InputChannels() int {
+	if in, _, err := data.SpaceChannels(c.Input, c.Channels); err == nil {
+		return in
+	}
+	return c.Channels
+}
+
+// Preparer is implemented by tasks whose config depends on the training
+// images themselves (colorization: the lightness statistics and the
+// empirical ab prior). The pretraining pipeline calls Prepare once the
+// data-dependent defaults (channels, size, mean, std) are set, before the
+// trainer starts; it must be deterministic, so a resumed run prepares the
+// same config.
+type Preparer interface {
+	Prepare(cfg *Config, ds data.Dataset) error
 }
 
 // DefaultConfig returns defaults for images with the given channels and size.

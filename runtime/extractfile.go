@@ -201,9 +201,13 @@ func ExtractToFile(sess *Session, ds data.Dataset, o FileOptions) (*FileResult, 
 		return nil, fmt.Errorf("extract: model: %w", err)
 	}
 	absModel, _ := filepath.Abs(sess.Path())
+	pre := fmt.Sprintf("%dx%dx%d mean %v std %v", p.Channels, p.Size, p.Size, p.Mean, p.Std)
+	if p.Space != "" {
+		pre += " space " + p.Space
+	}
 	want := FileProgress{
 		Version: extractFormat, ModelSHA256: modelSum, Model: absModel, Output: output,
-		Preprocess: fmt.Sprintf("%dx%dx%d mean %v std %v", p.Channels, p.Size, p.Size, p.Mean, p.Std),
+		Preprocess: pre,
 		Source:     o.Source, Items: n, ItemsSHA256: itemsSHA256(ds), Batch: o.Batch, Chunk: chunk,
 	}
 	dir := o.Out + ".partial"

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/selfsup/selfsup/data"
 )
@@ -15,16 +16,30 @@ const (
 	metaInputSize = "selfsup.input_size"
 	metaMean      = "selfsup.mean"
 	metaStd       = "selfsup.std"
+	metaSpace     = "selfsup.input_space"
 )
 
 // Preprocess is what turns a stored image into a model input: channel
 // conversion, a resize of the whole image to Size x Size (bilinear,
 // antialiased when shrinking; see data.Resize), scaling to [0, 1] and
 // per-channel normalisation (x - Mean)/Std, giving a [Channels, Size, Size]
-// float32 tensor.
+// float32 tensor. Space is the model's input space (metadata
+// selfsup.input_space): "" feeds the image's channels; data.SpaceLabL (a
+// colorization backbone, Channels 1) decodes images as RGB and feeds their
+// CIE lightness L*/100 (data.ToLabL).
 type Preprocess struct {
 	Channels, Size int
 	Mean, Std      []float32
+	Space          string
+}
+
+// DecodeChannels is the number of channels images are decoded with: 3
+// for data.SpaceLabL, else Channels.
+func (p Preprocess) DecodeChannels() int {
+	if _, c, err := data.SpaceChannels(p.Space, p.Channels); err == nil {
+		return c
+	}
+	return p.Channels
 }
 
 // ImageNetMean and ImageNetStd return (fresh copies of) torchvision's
@@ -80,6 +95,14 @@ func (s *Session) Preprocess() (Preprocess, error) {
 	if p.Size < 1 {
 		p.Size = DefaultSize
 	}
+	if v, ok := meta[metaSpace]; ok {
+		want, _, err := data.SpaceChannels(v, p.Channels)
+		if err != nil || want != p.Channels {
+			return Preprocess{}, fmt.Errorf("runtime: %s: metadata %s=%q does not fit input %q of shape %v (expected %q, or %q with 1 channel)",
+				s.Path(), metaSpace, v, in[0].Name, shape, "", data.SpaceLabL)
+		}
+		p.Space = v
+	}
 	p.Mean, p.Std = ImageNetMean(), ImageNetStd()
 	if p.Channels == 1 {
 		p.Mean, p.Std = []float32{0.5}, []float32{0.25}
@@ -122,19 +145,24 @@ func parseFloats(s string) ([]float32, error) {
 // CHW is the shape of one model input, [Channels, Size, Size].
 func (p Preprocess) CHW() [3]int { return [3]int{p.Channels, p.Size, p.Size} }
 
-// Dataset wraps ds so that its images come out converted and resized for
-// the model.
+// Dataset wraps ds so that its images come out converted (to
+// DecodeChannels channels) and resized for the model.
 func (p Preprocess) Dataset(ds data.Dataset) data.Dataset {
-	return data.Convert(ds, p.Channels, p.Size)
+	return data.Convert(ds, p.DecodeChannels(), p.Size)
 }
 
 // Fill writes image img (already converted by Dataset) into dst as a
 // normalised [C, Size, Size] tensor: dst = (pixel/255 - Mean[c]) / Std[c],
 // computed as data.Normalize(data.ToTensor(img)) does, bit for bit, without
-// the intermediate tensors.
+// the intermediate tensors. In data.SpaceLabL img is RGB and dst gets
+// (L*/100 - Mean[0]) / Std[0], bit for bit as
+// data.Normalize(data.ToLabL(data.ToTensor(img))).
 func (p Preprocess) Fill(img data.Image, dst []float32) error {
-	if img.C != p.Channels || img.H != p.Size || img.W != p.Size {
-		return fmt.Errorf("runtime: image is %dx%dx%d, model expects %dx%dx%d", img.C, img.H, img.W, p.Channels, p.Size, p.Size)
+	if img.C != p.DecodeChannels() || img.H != p.Size || img.W != p.Size {
+		return fmt.Errorf("runtime: image is %dx%dx%d, model expects %dx%dx%d", img.C, img.H, img.W, p.DecodeChannels(), p.Size, p.Size)
+	}
+	if p.Space == data.SpaceLabL {
+		return p.fillLabL(img, dst)
 	}
 	if len(p.Mean) != p.Channels || len(p.Std) != p.Channels {
 		return fmt.Errorf("runtime: preprocess has %d means and %d stds for %d channels", len(p.Mean), len(p.Std), p.Channels)
@@ -156,6 +184,23 @@ func (p Preprocess) Fill(img data.Image, dst []float32) error {
 	}
 	return nil
 }
+
+// fillLabL is Fill in data.SpaceLabL.
+func (p Preprocess) fillLabL(img data.Image, dst []float32) error {
+	plane := p.Size * p.Size
+	if len(p.Mean) != 1 || len(p.Std) != 1 || len(dst) != plane || len(img.Pix) != 3*plane {
+		return fmt.Errorf("runtime: fill %s: %d means, %d stds, destination of %d values, image of %d, expected 1, 1, %d, %d",
+			data.SpaceLabL, len(p.Mean), len(p.Std), len(dst), len(img.Pix), plane, 3*plane)
+	}
+	lut := labLUT()
+	m, inv := p.Mean[0], 1/p.Std[0]
+	for i := range dst {
+		dst[i] = (data.LightnessLUT(lut, img.Pix[i], img.Pix[plane+i], img.Pix[2*plane+i]) - m) * inv
+	}
+	return nil
+}
+
+var labLUT = sync.OnceValue(data.LinearLUT)
 
 // Loader returns a load function for Extract that decodes item offset+i of
 // ds, converts and resizes it (see Dataset) and fills dst with it (see

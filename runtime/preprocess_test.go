@@ -249,3 +249,53 @@ func BenchmarkLoader(b *testing.B) {
 		})
 	}
 }
+
+// TestFillLabL: in the lab-l space Fill takes RGB images and writes their
+// normalised lightness, bit for bit
+// data.Normalize(data.ToLabL(data.ToTensor(img))); Dataset decodes 3
+// channels; a grey image or a 3-value mean is refused.
+func TestFillLabL(t *testing.T) {
+	const size = 9
+	p := Preprocess{Channels: 1, Size: size, Mean: []float32{0.47}, Std: []float32{0.21}, Space: data.SpaceLabL}
+	if p.DecodeChannels() != 3 || (Preprocess{Channels: 1}).DecodeChannels() != 1 {
+		t.Fatalf("decode channels %d", p.DecodeChannels())
+	}
+	rng := rand.New(rand.NewSource(2))
+	img := data.Image{C: 3, H: size, W: size, Pix: make([]uint8, 3*size*size)}
+	for i := range img.Pix {
+		img.Pix[i] = uint8(rng.Intn(256))
+	}
+	dst := make([]float32, size*size)
+	if err := p.Fill(img, dst); err != nil {
+		t.Fatal(err)
+	}
+	want, err := data.Normalize(data.ToLabL(data.ToTensor(img)), p.Mean, p.Std)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range dst {
+		if dst[i] != want.Data[i] {
+			t.Fatalf("value %d: Fill %v, plain path %v", i, dst[i], want.Data[i])
+		}
+	}
+	grey := data.Image{C: 1, H: size, W: size, Pix: make([]uint8, size*size)}
+	if err := p.Fill(grey, dst); err == nil {
+		t.Fatal("grey image filled into a lab-l input")
+	}
+	p.Mean = []float32{0.1, 0.2, 0.3}
+	if err := p.Fill(img, dst); err == nil {
+		t.Fatal("3 means accepted for the lightness")
+	}
+	conv := Preprocess{Channels: 1, Size: 4, Mean: []float32{0.5}, Std: []float32{0.25}, Space: data.SpaceLabL}.Dataset(&oneImage{img})
+	if m, err := conv.Image(0); err != nil || m.C != 3 || m.H != 4 {
+		t.Fatalf("converted image %dx%dx%d, %v", m.C, m.H, m.W, err)
+	}
+}
+
+type oneImage struct{ img data.Image }
+
+func (o *oneImage) Len() int                      { return 1 }
+func (o *oneImage) Image(int) (data.Image, error) { return o.img, nil }
+func (o *oneImage) Label(int) int                 { return -1 }
+func (o *oneImage) Classes() []string             { return nil }
+func (o *oneImage) Source(int) string             { return "one" }

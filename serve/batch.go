@@ -47,7 +47,7 @@ func (s *Server) submit(ctx context.Context, raw [][]byte) ([]float32, int, erro
 	tensors := int64(len(raw)) * int64(per) * 4
 	var decode int64
 	for _, b := range raw {
-		decode = max(decode, decodeCost(b, p.Size, p.Channels))
+		decode = max(decode, decodeCost(b, p.Size, p.DecodeChannels()))
 	}
 	want := min(decode+tensors, s.opts.MemoryBudget)
 	if err := s.budget.acquire(ctx, timer.C, want); err != nil {
@@ -177,7 +177,7 @@ func (s *Server) decodeJob(raw [][]byte, dst []float32) error {
 	p := s.pre
 	per := p.Channels * p.Size * p.Size
 	for i, b := range raw {
-		img, err := data.DecodeWith(b, data.DecodeOptions{MaxPixels: s.opts.MaxPixels, Channels: p.Channels, Size: p.Size})
+		img, err := data.DecodeWith(b, data.DecodeOptions{MaxPixels: s.opts.MaxPixels, Channels: p.DecodeChannels(), Size: p.Size})
 		if err != nil {
 			return fail(http.StatusBadRequest, "images[%d]: not a decodable JPEG or PNG (%d bytes): %v", i, len(b), err)
 		}

@@ -78,7 +78,7 @@ type session struct {
 }
 
 func build(cfg Config, ck *Checkpoint, init models.Weights) (*session, error) {
-	spec, err := models.New(cfg.Arch, cfg.Pretext.Channels)
+	spec, err := models.New(cfg.Arch, cfg.Pretext.InputChannels())
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +199,7 @@ func stepIndices(cfg Config, model pretext.Model, n, step int) ([]int, error) {
 func (s *session) initState(in pretext.Initializer, ds data.Dataset) error {
 	t0 := time.Now()
 	pc := s.cfg.Pretext
-	w, err := RecalibrateBN(s.bb.Spec, s.bb.Weights(), ds, RecalibOptions{Seed: s.cfg.Seed, Channels: pc.Channels, Size: pc.InputSize, Mean: pc.Mean, Std: pc.Std})
+	w, err := RecalibrateBN(s.bb.Spec, s.bb.Weights(), ds, RecalibOptions{Seed: s.cfg.Seed, Channels: pc.InputChannels(), Space: pc.Input, Size: pc.InputSize, Mean: pc.Mean, Std: pc.Std})
 	if err != nil {
 		return fmt.Errorf("train: %s state: %w", s.cfg.Task, err)
 	}
@@ -365,6 +365,11 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	}
 	if task.NeedsLabels() && ds.Label(0) < 0 {
 		return nil, fmt.Errorf("train: task %s needs labelled images; %s has none", cfg.Task, cfg.Data)
+	}
+	if p, ok := task.(pretext.Preparer); ok && ck == nil {
+		if err := p.Prepare(&cfg.Pretext, ds); err != nil {
+			return nil, err
+		}
 	}
 	s, err := build(cfg, ck, opts.InitBackbone)
 	if err != nil {

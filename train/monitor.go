@@ -25,7 +25,11 @@ func backboneFeatures(spec *models.Spec, w models.Weights, pc pretext.Config, ds
 	if err != nil {
 		return nil, err
 	}
-	c, s := pc.Channels, pc.InputSize
+	c, s := pc.InputChannels(), pc.InputSize
+	_, dc, err := data.SpaceChannels(pc.Input, pc.Channels)
+	if err != nil {
+		return nil, fmt.Errorf("train: monitor: %w", err)
+	}
 	per := c * s * s
 	in := G.NewTensor(g, tensor.Float32, 4, G.WithShape(monitorBatch, c, s, s), G.WithName("monitor"),
 		G.WithValue(tensor.New(tensor.WithShape(monitorBatch, c, s, s), tensor.Of(tensor.Float32))))
@@ -47,10 +51,13 @@ func backboneFeatures(spec *models.Spec, w models.Weights, pc pretext.Config, ds
 			if err != nil {
 				return nil, err
 			}
-			if img.C != c {
-				return nil, fmt.Errorf("train: monitor: %s has %d channels, expected %d", ds.Source(i), img.C, c)
+			if img.C != dc {
+				return nil, fmt.Errorf("train: monitor: %s has %d channels, expected %d", ds.Source(i), img.C, dc)
 			}
-			t, err := data.Normalize(data.Resize(data.ToTensor(img), s, s), pc.Mean, pc.Std)
+			t, err := data.ToSpace(data.Resize(data.ToTensor(img), s, s), pc.Input)
+			if err == nil {
+				t, err = data.Normalize(t, pc.Mean, pc.Std)
+			}
 			if err != nil {
 				return nil, err
 			}

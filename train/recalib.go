@@ -25,9 +25,12 @@ type RecalibOptions struct {
 	// Channels, Size, Mean and Std are the preprocessing feature
 	// extraction applies (the exported model's metadata): each image is
 	// resized to Size x Size (data.Resize), scaled to [0, 1] and
-	// normalised per channel.
+	// normalised per channel. Space is the backbone's input space
+	// (data.SpaceChannels): with data.SpaceLabL the images are RGB and
+	// the backbone (Channels 1) sees their lightness (data.ToSpace).
 	Channels, Size int
 	Mean, Std      []float32
+	Space          string
 }
 
 // RecalibrateBN re-estimates the running statistics of every batch norm of
@@ -59,6 +62,10 @@ func RecalibrateBN(spec *models.Spec, w models.Weights, ds data.Dataset, opts Re
 	case ds == nil || ds.Len() == 0:
 		return nil, fmt.Errorf("train: batch-norm recalibration: no images")
 	}
+	_, dc, err := data.SpaceChannels(opts.Space, c)
+	if err != nil {
+		return nil, fmt.Errorf("train: batch-norm recalibration: %w", err)
+	}
 	n := min(opts.Images, ds.Len())
 	batch := min(opts.Batch, n)
 	steps := n / batch
@@ -85,10 +92,13 @@ func RecalibrateBN(spec *models.Spec, w models.Weights, ds data.Dataset, opts Re
 			if err != nil {
 				return nil, fmt.Errorf("train: batch-norm recalibration: %w", err)
 			}
-			if img.C != c {
-				return nil, fmt.Errorf("train: batch-norm recalibration: %s has %d channels, expected %d", ds.Source(i), img.C, c)
+			if img.C != dc {
+				return nil, fmt.Errorf("train: batch-norm recalibration: %s has %d channels, expected %d", ds.Source(i), img.C, dc)
 			}
-			t, err := data.Normalize(data.Resize(data.ToTensor(img), s, s), opts.Mean, opts.Std)
+			t, err := data.ToSpace(data.Resize(data.ToTensor(img), s, s), opts.Space)
+			if err == nil {
+				t, err = data.Normalize(t, opts.Mean, opts.Std)
+			}
 			if err != nil {
 				return nil, err
 			}

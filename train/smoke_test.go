@@ -35,7 +35,7 @@ func TestSmokeEveryTaskAndArchitecture(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				spec, _ := models.New(arch, 3)
+				spec, _ := models.New(arch, ck.Config.Pretext.InputChannels())
 				if err := spec.Validate(ck.Backbone); err != nil {
 					t.Fatal(err)
 				}
