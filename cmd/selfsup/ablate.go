@@ -80,8 +80,5 @@ func runAblation(c *cli.Context, name string, rows []pipeline.AblateSpec, write 
 		return err
 	}
 	write(os.Stdout, res)
-	if c.Bool("json") {
-		return printJSON(res)
-	}
-	return nil
+	return jsonOut(c, res)
 }

@@ -25,10 +25,7 @@ func apCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintln(os.Stderr, res)
-			if c.Bool("json") {
-				return printJSON(res)
-			}
-			return nil
+			return jsonOut(c, res)
 		},
 	}
 }

@@ -41,10 +41,7 @@ func baselinesCommand() *cli.Command {
 				return err
 			}
 			pipeline.WriteBaselinesTable(os.Stderr, res)
-			if c.Bool("json") {
-				return printJSON(res)
-			}
-			return nil
+			return jsonOut(c, res)
 		},
 	}
 }

@@ -42,10 +42,7 @@ func benchExtractCommand() *cli.Command {
 			}
 			fmt.Fprintf(os.Stderr, "%s on %s, batch %d at %d px, %d images: session %.1f img/s, pipeline %.1f img/s (%.0f%%); CPU per image: session %.1f ms, pipeline %.1f ms; load %s\n",
 				filepath.Base(res.Model), res.Device, res.Batch, res.Size, res.Images, res.SessionIPS, res.PipelineIPS, 100*res.Ratio, res.SessionCPU, res.PipelineCPU, res.LoadBefore)
-			if c.Bool("json") {
-				return printJSON(res)
-			}
-			return nil
+			return jsonOut(c, res)
 		},
 	}
 }

@@ -32,10 +32,7 @@ func benchServeCommand() *cli.Command {
 			}
 			fmt.Fprintf(os.Stderr, "%s: %d clients, %.1f req/s, %.1f img/s (extract %.1f img/s, ratio %.2f), p50 %.0f ms, p99 %.0f ms, %d errors, RSS %.0f -> %.0f MB\n",
 				filepath.Base(res.Model), res.Clients, res.ReqPerSec, res.ImagesPerSec, res.ExtractIPS, res.ServeOverExtract, res.P50ms, res.P99ms, res.Errors, res.RSSIdleMB, res.RSSPeakMB)
-			if c.Bool("json") {
-				return printJSON(res)
-			}
-			return nil
+			return jsonOut(c, res)
 		},
 	}
 }

@@ -64,10 +64,7 @@ func benchTrainCommand() *cli.Command {
 			}
 			fmt.Fprintf(os.Stderr, "%s engine (%s conv, %s GEMM), %s batch %d at %d px: %.2f img/s, %.3f s/step, peak RSS %.0f MB, %.0f MB allocated/step\n",
 				r.Engine, r.Conv, r.GEMM, r.Arch, r.Batch, r.Size, r.ImagesPerSec, r.StepSeconds, r.PeakRSSMB, r.AllocMBStep)
-			if c.Bool("json") {
-				return printJSON(r)
-			}
-			return nil
+			return jsonOut(c, r)
 		},
 	}
 }
@@ -84,8 +81,5 @@ func benchCompare(c *cli.Context, tc bench.TrainConfig) error {
 	if err != nil {
 		return err
 	}
-	if c.Bool("json") {
-		return printJSON(rep)
-	}
-	return nil
+	return jsonOut(c, rep)
 }

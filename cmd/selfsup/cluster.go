@@ -40,10 +40,7 @@ func clusterCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintln(os.Stderr, res)
-			if c.Bool("json") {
-				return printJSON(res)
-			}
-			return nil
+			return jsonOut(c, res)
 		},
 	}
 }

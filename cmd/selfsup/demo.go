@@ -35,10 +35,7 @@ func demoCommand() *cli.Command {
 				return err
 			}
 			pipeline.WriteDemoTable(os.Stdout, res)
-			if c.Bool("json") {
-				return printJSON(res)
-			}
-			return nil
+			return jsonOut(c, res)
 		},
 	}
 }

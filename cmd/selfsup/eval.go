@@ -38,10 +38,7 @@ func evalCommand(more ...*cli.Command) *cli.Command {
 					}
 					fmt.Fprintf(os.Stderr, "linear probe (%s, %s): top-1 %.4f, top-%d %.4f, mAP %.4f (%s chosen on %d validation images; %d train, %d test, dim %d)\n",
 						res.Classifier, fs.Source, res.Top1, res.TopK, res.Top5, res.MAP, regString(res), res.NVal, res.NTrain, res.NTest, res.Dim)
-					if c.Bool("json") {
-						return printJSON(res)
-					}
-					return nil
+					return jsonOut(c, res)
 				},
 			},
 			{
@@ -65,10 +62,7 @@ func evalCommand(more ...*cli.Command) *cli.Command {
 						return err
 					}
 					fmt.Fprintf(os.Stderr, "kNN (k=%d, %s): top-1 %.4f, top-%d %.4f\n", res.K, fs.Source, res.Top1, res.TopK, res.Top5)
-					if c.Bool("json") {
-						return printJSON(res)
-					}
-					return nil
+					return jsonOut(c, res)
 				},
 			},
 			{
@@ -95,10 +89,7 @@ func evalCommand(more ...*cli.Command) *cli.Command {
 						return err
 					}
 					pipeline.WriteLowShot(os.Stderr, fs.Source, res)
-					if c.Bool("json") {
-						return printJSON(res)
-					}
-					return nil
+					return jsonOut(c, res)
 				},
 			},
 		}, more...),

@@ -30,8 +30,5 @@ func evalLayers(c *cli.Context, method string) error {
 	if err != nil {
 		return err
 	}
-	if c.Bool("json") {
-		return printJSON(res)
-	}
-	return nil
+	return jsonOut(c, res)
 }

@@ -26,10 +26,7 @@ func evalPretextCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.Bool("json") {
-				return printJSON(out)
-			}
-			return nil
+			return jsonOut(c, out)
 		},
 	}
 }

@@ -65,10 +65,7 @@ func exportCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "wrote %s (%s, task %s, outputs %v)\n", c.String("out"), src.Spec.Arch, src.Task, opts.Outputs)
-			if c.Bool("json") {
-				return printJSON(map[string]any{"out": c.String("out"), "arch": src.Spec.Arch, "task": src.Task, "outputs": opts.Outputs})
-			}
-			return nil
+			return jsonOut(c, map[string]any{"out": c.String("out"), "arch": src.Spec.Arch, "task": src.Task, "outputs": opts.Outputs})
 		},
 	}
 }

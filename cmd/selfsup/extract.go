@@ -64,10 +64,7 @@ func extractCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.Bool("json") {
-				return printJSON(res)
-			}
-			return nil
+			return jsonOut(c, res)
 		},
 	}
 }

@@ -34,8 +34,5 @@ func finetuneLowShot(c *cli.Context) error {
 		return err
 	}
 	pipeline.WriteLowShot(os.Stderr, c.String("run"), *res)
-	if c.Bool("json") {
-		return printJSON(res)
-	}
-	return nil
+	return jsonOut(c, res)
 }

@@ -58,6 +58,14 @@ func main() {
 	}
 }
 
+// jsonOut prints v with printJSON when --json is set.
+func jsonOut(c *cli.Context, v any) error {
+	if !c.Bool("json") {
+		return nil
+	}
+	return printJSON(v)
+}
+
 // printJSON writes v as one line of JSON to stdout.
 func printJSON(v any) error {
 	b, err := json.Marshal(v)

@@ -74,10 +74,7 @@ func pretrainCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "trained %d steps (%d images) in %.1fs, %.1f img/s; checkpoint %s\n", res.Steps, res.ImagesSeen, res.Seconds, res.ImagesPerSec, res.Checkpoint)
-			if c.Bool("json") {
-				return printJSON(res)
-			}
-			return nil
+			return jsonOut(c, res)
 		},
 	}
 }

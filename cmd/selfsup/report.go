@@ -48,10 +48,7 @@ func reportCommand() *cli.Command {
 			for _, name := range slices.Sorted(maps.Keys(res.Figures)) {
 				fmt.Fprintf(os.Stderr, "  %-10s %s\n", name, res.Figures[name])
 			}
-			if c.Bool("json") {
-				return printJSON(res)
-			}
-			return nil
+			return jsonOut(c, res)
 		},
 	}
 }

@@ -41,10 +41,7 @@ func reproduceCommand() *cli.Command {
 				return err
 			}
 			pipeline.WriteOrderings(os.Stderr, res)
-			if c.Bool("json") {
-				return printJSON(res)
-			}
-			return nil
+			return jsonOut(c, res)
 		},
 	}
 }
