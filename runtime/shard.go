@@ -32,6 +32,20 @@ type ShardResult struct {
 	Missing  []int        `json:"missing_shards,omitempty"`
 }
 
+// SetInfo describes the whole input of a sharded extraction: its row
+// count, the sha256 of every item's source and label in order
+// (ItemsSHA256), and whether it is labelled.
+type SetInfo struct {
+	Rows        int
+	ItemsSHA256 string
+	Labelled    bool
+}
+
+// SetInfoOf describes ds as a whole input.
+func SetInfoOf(ds data.Dataset) SetInfo {
+	return SetInfo{Rows: ds.Len(), ItemsSHA256: itemsSHA256(ds), Labelled: ds.Len() > 0 && ds.Label(0) >= 0}
+}
+
 // ExtractShard extracts shard o.Index of o.Count of ds, the rows
 // shards.Range gives (contiguous, in ds's order), with ExtractToFile
 // (resumable, atomic), writes the shard's record and, when every shard's
@@ -43,6 +57,25 @@ func ExtractShard(sess *Session, ds data.Dataset, o ShardOptions) (*ShardResult,
 	if o.Count < 1 || o.Count > shards.MaxShards || o.Index < 0 || o.Index >= o.Count {
 		return nil, fmt.Errorf("extract: shard %d/%d: expected 0 <= i < N <= %d", o.Index, o.Count, shards.MaxShards)
 	}
+	start, end := shards.Range(o.Index, o.Count, ds.Len())
+	idx := make([]int, end-start)
+	for k := range idx {
+		idx[k] = start + k
+	}
+	return ExtractShardOf(sess, data.Subset(ds, idx), SetInfoOf(ds), o)
+}
+
+// ExtractShardOf is ExtractShard for a job that holds only its shard:
+// part must be exactly the items of shard o.Index of o.Count of the input
+// set describes (the Beam pipeline's file lists).
+func ExtractShardOf(sess *Session, part data.Dataset, set SetInfo, o ShardOptions) (*ShardResult, error) {
+	if o.Count < 1 || o.Count > shards.MaxShards || o.Index < 0 || o.Index >= o.Count {
+		return nil, fmt.Errorf("extract: shard %d/%d: expected 0 <= i < N <= %d", o.Index, o.Count, shards.MaxShards)
+	}
+	start, end := shards.Range(o.Index, o.Count, set.Rows)
+	if part.Len() != end-start {
+		return nil, fmt.Errorf("extract: shard %d/%d of %d rows should hold rows %d..%d, got %d items", o.Index, o.Count, set.Rows, start, end, part.Len())
+	}
 	nm, err := shards.NamesFor(o.Manifest, o.Index, o.Count)
 	if err != nil {
 		return nil, fmt.Errorf("extract: --shard: %w", err)
@@ -52,12 +85,6 @@ func ExtractShard(sess *Session, ds data.Dataset, o ShardOptions) (*ShardResult,
 		return nil, err
 	}
 	defer lock.Release()
-	n := ds.Len()
-	start, end := shards.Range(o.Index, o.Count, n)
-	idx := make([]int, end-start)
-	for k := range idx {
-		idx[k] = start + k
-	}
 	fo := o.File
 	fo.Out = nm.Features
 	src := map[string]string{"shard": fmt.Sprintf("%d/%d", o.Index, o.Count)}
@@ -65,15 +92,14 @@ func ExtractShard(sess *Session, ds data.Dataset, o ShardOptions) (*ShardResult,
 		src[k] = v
 	}
 	fo.Source = src
-	res, err := ExtractToFile(sess, data.Subset(ds, idx), fo)
+	res, err := ExtractToFile(sess, part, fo)
 	if err != nil || !res.Complete {
 		if err != nil {
 			err = fmt.Errorf("extract: shard %d/%d: %w", o.Index, o.Count, err)
 		}
 		return &ShardResult{FileResult: derefResult(res)}, err
 	}
-	labelled := n > 0 && ds.Label(0) >= 0
-	if labelled && start == end { // ExtractToFile writes no labels for no rows
+	if set.Labelled && start == end { // ExtractToFile writes no labels for no rows
 		if err := npy.WriteInt64(nm.Labels, []int64{}, 0); err != nil {
 			return nil, fmt.Errorf("extract: shard %d/%d: %w", o.Index, o.Count, err)
 		}
@@ -85,8 +111,8 @@ func ExtractShard(sess *Session, ds data.Dataset, o ShardOptions) (*ShardResult,
 	}
 	absModel, _ := filepath.Abs(sess.Path())
 	h := shards.Header{
-		Model: absModel, ModelSHA256: modelSum, Output: res.Output, Dim: res.Dim, Rows: n,
-		Labelled: labelled, ItemsSHA256: itemsSHA256(ds), Source: o.File.Source, Count: o.Count,
+		Model: absModel, ModelSHA256: modelSum, Output: res.Output, Dim: res.Dim, Rows: set.Rows,
+		Labelled: set.Labelled, ItemsSHA256: set.ItemsSHA256, Source: o.File.Source, Count: o.Count,
 	}
 	s := shards.Shard{Index: o.Index, Start: start, Rows: end - start}
 	if err := shards.Describe(o.Manifest, h, &s); err != nil {
