@@ -282,7 +282,7 @@ func (m *Manifest) check(path string) error {
 				path, i, s.Index, s.Start, s.Start+s.Rows, i, start, end, m.Rows)
 		}
 		for _, f := range []string{s.Features, s.Labels, s.Sources} {
-			if f != filepath.Base(f) || f == ".." {
+			if f != "" && (f != filepath.Base(f) || f == ".." || f == ".") {
 				return fmt.Errorf("shards: %s: shard %d names file %q outside the manifest's folder", path, i, f)
 			}
 		}
