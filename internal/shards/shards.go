@@ -314,53 +314,64 @@ func Load(path string) (x []float32, labels []int64, m *Manifest, err error) {
 	if m, err = Read(path); err != nil {
 		return nil, nil, nil, err
 	}
-	dir := filepath.Dir(path)
 	x = []float32{} // grown from the files, not sized from the manifest's claims
 	if m.Labelled {
 		labels = []int64{}
 	}
-	for i, s := range m.Shards {
-		bad := func(file, format string, args ...any) error {
-			return fmt.Errorf("shards: %s: shard %d of %d (%s): %s", path, i, m.Count, file, fmt.Sprintf(format, args...))
-		}
-		check := func(name, want string) error {
-			got, err := FileSHA256(filepath.Join(dir, name))
-			if err != nil {
-				return bad(name, "%v", err)
-			}
-			if got != want {
-				return bad(name, "sha256 %.16s..., the manifest says %.16s...: the file changed after the manifest was written", got, want)
-			}
-			return nil
-		}
-		if err := check(s.Features, s.FeaturesSHA256); err != nil {
-			return nil, nil, nil, err
-		}
-		f, shape, err := npy.ReadFloat32(filepath.Join(dir, s.Features))
+	for i := range m.Shards {
+		f, l, err := m.LoadShard(path, i)
 		if err != nil {
-			return nil, nil, nil, bad(s.Features, "%v", err)
-		}
-		if len(shape) != 2 || shape[0] != s.Rows || shape[1] != m.Dim {
-			return nil, nil, nil, bad(s.Features, "shape %v, expected [%d %d]", shape, s.Rows, m.Dim)
-		}
-		x = append(x, f...)
-		if err := check(s.Sources, s.SourcesSHA256); err != nil {
 			return nil, nil, nil, err
 		}
-		if !m.Labelled {
-			continue
-		}
-		if err := check(s.Labels, s.LabelsSHA256); err != nil {
-			return nil, nil, nil, err
-		}
-		l, lshape, err := npy.ReadInt64(filepath.Join(dir, s.Labels))
-		if err != nil {
-			return nil, nil, nil, bad(s.Labels, "%v", err)
-		}
-		if len(lshape) != 1 || lshape[0] != s.Rows {
-			return nil, nil, nil, bad(s.Labels, "shape %v, expected [%d]", lshape, s.Rows)
-		}
-		labels = append(labels, l...)
+		x, labels = append(x, f...), append(labels, l...)
 	}
 	return x, labels, m, nil
+}
+
+// LoadShard reads shard i of the manifest m read from path (see Load).
+func (m *Manifest) LoadShard(path string, i int) (x []float32, labels []int64, err error) {
+	if i < 0 || i >= len(m.Shards) {
+		return nil, nil, fmt.Errorf("shards: %s: no shard %d of %d", path, i, len(m.Shards))
+	}
+	s, dir := m.Shards[i], filepath.Dir(path)
+	bad := func(file, format string, args ...any) error {
+		return fmt.Errorf("shards: %s: shard %d of %d (%s): %s", path, i, m.Count, file, fmt.Sprintf(format, args...))
+	}
+	check := func(name, want string) error {
+		got, err := FileSHA256(filepath.Join(dir, name))
+		if err != nil {
+			return bad(name, "%v", err)
+		}
+		if got != want {
+			return bad(name, "sha256 %.16s..., the manifest says %.16s...: the file changed after the manifest was written", got, want)
+		}
+		return nil
+	}
+	if err := check(s.Features, s.FeaturesSHA256); err != nil {
+		return nil, nil, err
+	}
+	x, shape, err := npy.ReadFloat32(filepath.Join(dir, s.Features))
+	if err != nil {
+		return nil, nil, bad(s.Features, "%v", err)
+	}
+	if len(shape) != 2 || shape[0] != s.Rows || shape[1] != m.Dim {
+		return nil, nil, bad(s.Features, "shape %v, expected [%d %d]", shape, s.Rows, m.Dim)
+	}
+	if err := check(s.Sources, s.SourcesSHA256); err != nil {
+		return nil, nil, err
+	}
+	if !m.Labelled {
+		return x, nil, nil
+	}
+	if err := check(s.Labels, s.LabelsSHA256); err != nil {
+		return nil, nil, err
+	}
+	labels, lshape, err := npy.ReadInt64(filepath.Join(dir, s.Labels))
+	if err != nil {
+		return nil, nil, bad(s.Labels, "%v", err)
+	}
+	if len(lshape) != 1 || lshape[0] != s.Rows {
+		return nil, nil, bad(s.Labels, "shape %v, expected [%d]", lshape, s.Rows)
+	}
+	return x, labels, nil
 }

@@ -2,6 +2,7 @@
 // github.com/selfsup/selfsup/beam/job):
 //
 //	selfsup-beam extract --model M.onnx (--data DATA [--split S] | --input GLOB[,GLOB]) --out DIR/features.json --shards N
+//	selfsup-beam knn --train TRAIN.json --test TEST.json [--k 200] [--temperature 0.07]
 //	selfsup-beam manifest --out DIR/features.json --shards N
 //
 // plus Beam's own flags (--runner prism|universal|dataflow, --endpoint,
@@ -41,7 +42,7 @@ func main() {
 	}
 	run, ok := commands[cmd]
 	if !ok && cmd != "" {
-		fmt.Fprintf(os.Stderr, "selfsup-beam: unknown command %q; expected extract or manifest\n", cmd)
+		fmt.Fprintf(os.Stderr, "selfsup-beam: unknown command %q; expected extract, knn or manifest\n", cmd)
 		os.Exit(2)
 	}
 	var getResult func() (any, error)
@@ -53,7 +54,7 @@ func main() {
 	}
 	beam.Init() // with --worker=true this runs the SDK harness and exits
 	if !ok {
-		fmt.Fprintln(os.Stderr, "usage: selfsup-beam extract|manifest [flags] (selfsup-beam CMD -h lists them)")
+		fmt.Fprintln(os.Stderr, "usage: selfsup-beam extract|knn|manifest [flags] (selfsup-beam CMD -h lists them)")
 		os.Exit(2)
 	}
 	if !*verbose {
@@ -103,6 +104,16 @@ var commands = map[string]func(fs *flag.FlagSet) func() (any, error){
 			}
 			return job.Extract(context.Background(), c)
 		}
+	},
+	"knn": func(fs *flag.FlagSet) func() (any, error) {
+		var c job.KNNConfig
+		fs.StringVar(&c.Train, "train", "", "training features: a manifest .json (sharded) or a .npy, labelled")
+		fs.StringVar(&c.Test, "test", "", "test features: a manifest .json or a .npy, labelled")
+		fs.IntVar(&c.K, "k", 200, "neighbours")
+		fs.Float64Var(&c.Temperature, "temperature", 0.07, "vote weight exp(similarity/temperature)")
+		fs.IntVar(&c.Blocks, "test-blocks", 0, "blocks of test rows, each scored against every training shard (0: one per 1024 rows)")
+		fs.StringVar(&c.Runner, "runner", "prism", "Beam runner (see extract)")
+		return func() (any, error) { return job.KNN(context.Background(), c) }
 	},
 	"manifest": func(fs *flag.FlagSet) func() (any, error) {
 		out := fs.String("out", "", "manifest DIR/STEM.json of a sharded set")
