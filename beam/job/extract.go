@@ -16,6 +16,7 @@ import (
 	goruntime "runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,8 +32,8 @@ import (
 )
 
 // ExtractConfig is one extraction: the input is either Inputs (globs of
-// JPEG/PNG files, matched with Beam's filesystems; unlabelled, in sorted
-// path order) or Data and Split (any `selfsup extract --data` spec,
+// JPEG/PNG files on local paths every worker sees, matched with Beam's
+// fileio; unlabelled, in sorted path order) or Data and Split (any `selfsup extract --data` spec,
 // labelled when it is; opened by each worker, which must see the same
 // path), cut into Shards contiguous shards; the features go beside the
 // manifest Out (a .json path), in the format of internal/shards.
@@ -101,6 +102,11 @@ func (c *ExtractConfig) check() error {
 	}
 	if (len(c.Inputs) == 0) == (c.Data == "") {
 		return fmt.Errorf("selfsup-beam: extract: give either --input GLOB (image files) or --data DATA (a `selfsup extract` data spec), not both")
+	}
+	for _, g := range c.Inputs {
+		if strings.Contains(g, "://") {
+			return fmt.Errorf("selfsup-beam: extract: --input %q: local paths only (workers read the files themselves; mount an object store with gcsfuse or s3fs)", g)
+		}
 	}
 	if c.Shards < 1 || c.Shards > shards.MaxShards {
 		return fmt.Errorf("selfsup-beam: extract: --shards %d, expected 1 to %d", c.Shards, shards.MaxShards)

@@ -187,6 +187,7 @@ func TestPrismInProcess(t *testing.T) {
 			{Model: tinyModel, Data: "x.tar", Inputs: []string{"*.png"}, Out: filepath.Join(dir, "x.json"), Shards: 2},
 			{Model: tinyModel, Data: "x.tar", Out: filepath.Join(dir, "x.npy"), Shards: 2},
 			{Model: tinyModel, Data: "x.tar", Out: filepath.Join(dir, "x.json"), Shards: 0},
+			{Model: tinyModel, Inputs: []string{"gs://bucket/*.jpg"}, Out: filepath.Join(dir, "x.json"), Shards: 2},
 		} {
 			if _, err := Extract(ctx, c); err == nil || !strings.HasPrefix(err.Error(), "selfsup-beam: extract:") {
 				t.Errorf("Extract(%+v) = %v, want a selfsup-beam error", c, err)
