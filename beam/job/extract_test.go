@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,8 @@ const tinyModel = "../../runtime/testdata/tiny.onnx"
 func TestMain(m *testing.M) {
 	flag.Parse()
 	beam.Init()
+	// Prism logs every job's steps at INFO; keep warnings and errors.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	os.Exit(m.Run())
 }
 
