@@ -302,7 +302,8 @@ func (f *extractFn) extract(ctx context.Context, t ShardTask) error {
 	o := runtime.ShardOptions{Manifest: f.Manifest, Index: t.Index, Count: t.Count, File: runtime.FileOptions{
 		Output: f.Output, Batch: f.Batch, Chunk: f.Chunk, Workers: f.DecodeWorkers, Label: "shard " + strconv.Itoa(t.Index),
 		Source: map[string]string{"data": f.Data, "split": f.Split, "inputs": strconv.Itoa(t.Rows) + " files",
-			"channels": strconv.Itoa(f.Open.Channels), "size": strconv.Itoa(f.Open.Size), "skip_bad": strconv.FormatBool(f.Open.SkipBad)},
+			"channels": strconv.Itoa(f.Open.Channels), "size": strconv.Itoa(f.Open.Size), "skip_bad": strconv.FormatBool(f.Open.SkipBad),
+			"device": "cpu"}, // the keys `selfsup extract` records
 	}}
 	var err error
 	if f.Data != "" {

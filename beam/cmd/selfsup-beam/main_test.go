@@ -91,8 +91,18 @@ func TestProcessWorkers(t *testing.T) {
 		}
 	}
 
+	// The manifest helper re-merges and checks every file; a wrong shard
+	// count is refused.
+	out, err := exec.CommandContext(ctx, bin, "manifest", "--out", manifest, "--shards", "3", "--json").Output()
+	if err != nil || !strings.Contains(string(out), `"rows":30`) {
+		t.Errorf("selfsup-beam manifest: %v, output %q; want 30 rows", err, out)
+	}
+	if out, err := exec.CommandContext(ctx, bin, "manifest", "--out", manifest, "--shards", "4").CombinedOutput(); err == nil || !strings.Contains(string(out), "shards [0 1 2 3] of 4 have no record") {
+		t.Errorf("selfsup-beam manifest --shards 4: %v, output %q; want the missing shards named", err, out)
+	}
+
 	// Bad input: one line naming the problem.
-	out, err := exec.CommandContext(ctx, bin, "extract", "--model", tinyModel, "--data", tarPath, "--out", filepath.Join(dir, "x.npy"), "--shards", "2").CombinedOutput()
+	out, err = exec.CommandContext(ctx, bin, "extract", "--model", tinyModel, "--data", tarPath, "--out", filepath.Join(dir, "x.npy"), "--shards", "2").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "expected a .json path") || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
 		t.Errorf("--out x.npy: %v, output %q; want one line asking for a .json path", err, out)
 	}
