@@ -118,6 +118,31 @@ func OpenImageFolder(p, split string, opts FolderOptions) (*Folder, error) {
 	return f, nil
 }
 
+// OpenImageFiles is an unlabelled image-folder dataset over the given
+// files, in the given order (labels -1, Source the path as given): what a
+// file list or a glob matched, read file by file and decoded on demand as
+// OpenImageFolder's items are. Every path must have a .jpg, .jpeg or .png
+// extension; an empty list is an error.
+func OpenImageFiles(paths []string, opts FolderOptions) (*Folder, error) {
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("data: image files: the list is empty")
+	}
+	if opts.Channels != 0 && opts.Channels != 1 && opts.Channels != 3 {
+		return nil, fmt.Errorf("data: image files: Channels must be 0, 1 or 3, got %d", opts.Channels)
+	}
+	if opts.Size < 0 || opts.Shrink < 0 {
+		return nil, fmt.Errorf("data: image files: Size and Shrink must be >= 0, got %d and %d", opts.Size, opts.Shrink)
+	}
+	f := &Folder{src: "image files", opts: opts, items: make([]folderItem, len(paths))}
+	for i, p := range paths {
+		if !imageExt(p) {
+			return nil, fmt.Errorf("data: image files: item %d, %q, has no .jpg, .jpeg or .png extension", i, p)
+		}
+		f.items[i] = folderItem{name: p, label: -1}
+	}
+	return f, nil
+}
+
 // entry is a file found under the split folder: rel is its slash-separated
 // path relative to the split folder.
 type entry struct {

@@ -2,6 +2,9 @@ package data
 
 import (
 	"bytes"
+	"fmt"
+	"image"
+	"image/png"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -366,6 +369,49 @@ func TestCIFAR10JPEGTar(t *testing.T) {
 		}
 		if _, bad, err := Check(check, false); err != nil || len(bad) != 0 {
 			t.Fatalf("%s: Check: %v %v", split, bad, err)
+		}
+	}
+}
+
+// TestOpenImageFiles: a file list gives the items of the flat folder
+// holding them, unlabelled, in the list's order, decoded the same way.
+func TestOpenImageFiles(t *testing.T) {
+	dir := t.TempDir()
+	for i, c := range []uint8{10, 200, 90} {
+		img := image.NewRGBA(image.Rect(0, 0, 5, 4))
+		for k := range img.Pix {
+			img.Pix[k] = c + uint8(k)
+		}
+		var b bytes.Buffer
+		if err := png.Encode(&b, img); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%d.png", i)), b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	folder, err := OpenImageFolder(dir, "", FolderOptions{Size: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{filepath.Join(dir, "2.png"), filepath.Join(dir, "0.png")}
+	files, err := OpenImageFiles(paths, FolderOptions{Size: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range []int{2, 0} {
+		a, err := files.Image(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := folder.Image(want)
+		if files.Source(k) != folder.Source(want) || files.Label(k) != -1 || !bytes.Equal(a.Pix, b.Pix) || a.H != 3 {
+			t.Errorf("item %d: %s label %d %dx%d; want %s as the folder decodes it", k, files.Source(k), files.Label(k), a.H, a.W, folder.Source(want))
+		}
+	}
+	for _, bad := range [][]string{nil, {filepath.Join(dir, "notes.txt")}} {
+		if _, err := OpenImageFiles(bad, FolderOptions{}); err == nil {
+			t.Errorf("OpenImageFiles(%v) succeeded", bad)
 		}
 	}
 }

@@ -1,12 +1,15 @@
 package eval
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/internal/npy"
+	"github.com/selfsup/selfsup/internal/shards"
 )
 
 // FeatureSets is a labelled train/test pair of feature matrices: TrainX is
@@ -19,11 +22,42 @@ type FeatureSets struct {
 	Source string
 }
 
-// ReadFeatures reads a features .npy ([N, D] float32) and its labels from
-// <name>_labels.npy (int64 [N]), as `selfsup extract` writes them.
+// ReadFeatures reads labelled features: a features .npy ([N, D] float32)
+// with its labels in <name>_labels.npy (int64 [N]), as `selfsup extract`
+// writes them, or a sharded set's manifest (.json, as `selfsup extract
+// --shard` and selfsup-beam write it; see ReadFeatureSet).
 func ReadFeatures(path string) (x []float32, y []int, dim int, err error) {
 	if path == "" {
 		return nil, nil, 0, fmt.Errorf("eval: give both --train-features and --test-features")
+	}
+	if x, y, dim, err = ReadFeatureSet(path); err == nil && y == nil {
+		why := "no " + strings.TrimSuffix(path, ".npy") + "_labels.npy beside it"
+		if isManifest(path) {
+			why = "the sharded set is unlabelled (its shards have no _labels.npy)"
+		}
+		err = fmt.Errorf("eval: labels for %s: %s", path, why)
+	}
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return x, y, dim, nil
+}
+
+func isManifest(path string) bool { return strings.HasSuffix(path, ".json") }
+
+// ReadFeatureSet reads features and their labels when there are any (y is
+// nil otherwise): from a .npy ([N, D] float32, labels in
+// <name>_labels.npy when that file exists), or from the manifest of a
+// sharded set (a .json path): the shards are concatenated in manifest
+// order after their row counts, dimensions and sha256s are checked
+// against it; a mismatch is an error naming the shard and the file.
+func ReadFeatureSet(path string) (x []float32, y []int, dim int, err error) {
+	if isManifest(path) {
+		x, l, m, err := shards.Load(path)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("eval: %w", err)
+		}
+		return x, ints(l), m.Dim, nil
 	}
 	x, shape, err := npy.ReadFloat32(path)
 	if err != nil {
@@ -33,6 +67,9 @@ func ReadFeatures(path string) (x []float32, y []int, dim int, err error) {
 		return nil, nil, 0, fmt.Errorf("eval: %s has shape %v, expected [N, D]", path, shape)
 	}
 	lp := strings.TrimSuffix(path, ".npy") + "_labels.npy"
+	if _, err := os.Stat(lp); errors.Is(err, os.ErrNotExist) {
+		return x, nil, shape[1], nil
+	}
 	l, lshape, err := npy.ReadInt64(lp)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("eval: labels for %s: %w", path, err)
@@ -40,11 +77,19 @@ func ReadFeatures(path string) (x []float32, y []int, dim int, err error) {
 	if len(lshape) != 1 || lshape[0] != shape[0] {
 		return nil, nil, 0, fmt.Errorf("eval: %s has shape %v, expected [%d] to match %s", lp, lshape, shape[0], path)
 	}
-	y = make([]int, len(l))
+	return x, ints(l), shape[1], nil
+}
+
+// ints converts labels to int; nil stays nil.
+func ints(l []int64) []int {
+	if l == nil {
+		return nil
+	}
+	y := make([]int, len(l))
 	for i, v := range l {
 		y[i] = int(v)
 	}
-	return x, y, shape[1], nil
+	return y
 }
 
 // LoadFeatureSets reads precomputed training and test features (see

@@ -42,13 +42,8 @@ func Cluster(c ClusterConfig) (*eval.ClusterResult, error) {
 	switch {
 	case c.Features != "" && c.Model == "":
 		var err error
-		if x, y, d, err = eval.ReadFeatures(c.Features); err != nil {
-			// Unlabelled features are fine: cluster them without scores.
-			fx, shape, ferr := npy.ReadFloat32(c.Features)
-			if ferr != nil || len(shape) != 2 {
-				return nil, err
-			}
-			x, y, d = fx, nil, shape[1]
+		if x, y, d, err = eval.ReadFeatureSet(c.Features); err != nil { // unlabelled: y nil, clustered without scores
+			return nil, err
 		}
 	case c.Model != "" && c.Data != "" && c.Features == "":
 		if c.Split == "" {

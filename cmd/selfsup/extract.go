@@ -2,14 +2,10 @@ package main
 
 import (
 	"os"
-	"path/filepath"
-	"strconv"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/selfsup/selfsup/data"
-	"github.com/selfsup/selfsup/internal/runlock"
-	"github.com/selfsup/selfsup/runtime"
+	"github.com/selfsup/selfsup/pipeline"
 )
 
 func extractCommand() *cli.Command {
@@ -20,7 +16,9 @@ func extractCommand() *cli.Command {
 			"features (float32 [N, D]) to --out, labels (int64 [N]) to <out>_labels.npy when the data\n" +
 			"are labelled and the source of every row to <out>_index.txt. Finished chunks of rows are\n" +
 			"kept in <out>.partial/ until the end: rerunning the same command after an interruption\n" +
-			"continues from the last finished chunk and gives the same files as an uninterrupted run.",
+			"continues from the last finished chunk and gives the same files as an uninterrupted run.\n" +
+			"With --shard i/N it extracts rows [floor(i*n/N), floor((i+1)*n/N)) to <stem>-iiiii-of-NNNNN.npy\n" +
+			"(+ _labels.npy, _index.txt, .json record) beside --out STEM.json, for N jobs of any scheduler.",
 		Flags: append(append(dataFlags(), runtimeFlags()...),
 			&cli.StringFlag{Name: "model", Usage: "ONNX model", Required: true},
 			&cli.StringFlag{Name: "split", Value: "test", Usage: `split to extract ("" for a folder of images without splits)`},
@@ -28,38 +26,17 @@ func extractCommand() *cli.Command {
 			&cli.StringFlag{Name: "output", Usage: "model output to extract (default: features, or the model's only output)"},
 			&cli.IntFlag{Name: "workers", Usage: "image decoding goroutines (0: one per core)"},
 			&cli.IntFlag{Name: "chunk", Value: 4096, Usage: "rows per chunk of partial results (rounded up to a multiple of --batch); an interrupted run loses at most one chunk"},
+			&cli.StringFlag{Name: "shard", Usage: "i/N: extract only shard i of N (contiguous rows of the sorted input) beside the manifest --out (a .json); the last shard to finish writes the manifest"},
 			&cli.BoolFlag{Name: "restart", Usage: "discard partial results of an earlier run instead of resuming"},
 			&cli.IntFlag{Name: "stop-after", Hidden: true, Usage: "stop once this many rows are saved, as if interrupted (tests)"},
 			jsonFlag,
 		),
 		Action: func(c *cli.Context) error {
-			lock, err := runlock.Acquire(c.String("out")+".lock", "extract: output "+c.String("out"))
-			if err != nil {
-				return err
-			}
-			defer lock.Release()
-			sess, err := openSession(c)
-			if err != nil {
-				return err
-			}
-			defer sess.Close()
-			ds, err := data.Open(c.String("data"), c.String("split"), openOptions(c))
-			if err != nil {
-				return err
-			}
-			dataSpec := c.String("data")
-			if _, err := os.Stat(dataSpec); err == nil {
-				dataSpec, _ = filepath.Abs(dataSpec) // the same data, whatever the working directory
-			}
-			res, err := runtime.ExtractToFile(sess, ds, runtime.FileOptions{
-				Out: c.String("out"), Output: c.String("output"),
-				Batch: c.Int("batch"), Workers: c.Int("workers"), Chunk: c.Int("chunk"),
-				Restart: c.Bool("restart"), StopAfter: c.Int("stop-after"),
-				Label: "extract " + c.String("split"), Log: os.Stderr,
-				Source: map[string]string{
-					"data": dataSpec, "split": c.String("split"), "channels": strconv.Itoa(c.Int("channels")),
-					"size": strconv.Itoa(c.Int("size")), "skip_bad": strconv.FormatBool(c.Bool("skip-bad")), "device": c.String("device"),
-				},
+			res, err := pipeline.ExtractFiles(pipeline.ExtractFilesConfig{
+				Model: c.String("model"), Data: c.String("data"), Split: c.String("split"), Out: c.String("out"),
+				Output: c.String("output"), Shard: c.String("shard"), Open: openOptions(c), Runtime: runtimeOptions(c),
+				Batch: c.Int("batch"), Workers: c.Int("workers"), Chunk: c.Int("chunk"), Restart: c.Bool("restart"),
+				StopAfter: c.Int("stop-after"), Log: os.Stderr,
 			})
 			if err != nil {
 				return err

@@ -48,6 +48,7 @@ func TestExportExtractBenchCLI(t *testing.T) {
 	testenv.ORT(t)
 	t.Run("extract resume", func(t *testing.T) { testExtractResume(t, bin) })
 	t.Run("bench extract", func(t *testing.T) { testBenchExtract(t, bin) })
+	t.Run("extract shards", func(t *testing.T) { testExtractShards(t, bin) })
 }
 
 // testExtractResume interrupts an extraction (--stop-after), leaves the

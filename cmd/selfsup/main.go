@@ -62,7 +62,6 @@ func main() {
 	}
 }
 
-// printJSON writes v as one line of JSON to stdout.
 // maybeJSON prints v as the JSON line when --json is set.
 func maybeJSON(c *cli.Context, v any) error {
 	if c.Bool("json") {
@@ -71,6 +70,7 @@ func maybeJSON(c *cli.Context, v any) error {
 	return nil
 }
 
+// printJSON writes v as one line of JSON to stdout.
 func printJSON(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
