@@ -62,6 +62,9 @@ type Config struct {
 	// Inpaint configures the inpainting tasks (nil: DefaultInpaintConfig();
 	// the mask kind always comes from the task's name).
 	Inpaint *InpaintConfig `json:"inpaint,omitempty"`
+	// Semi configures the semi-supervised tasks semi-* (their labelled
+	// subset; required there, see SemiConfig).
+	Semi *SemiConfig `json:"semi,omitempty"`
 }
 
 // DefaultConfig returns defaults for images with the given channels and size.
@@ -148,6 +151,18 @@ type Reassigner interface {
 	// BatchIndices returns the dataset indices of step's source images
 	// (batch of them).
 	BatchIndices(step int) ([]int, error)
+}
+
+// Mixer is implemented by models that learn from two kinds of images in
+// every step (the semi-supervised tasks, semi.go): the step's Batch source
+// images, drawn from all training images as for any task, followed by as
+// many from a fixed labelled subset. MakeBatch then receives the 2*Batch
+// images, the labelled ones last, each with its label and dataset index.
+// LabelledIndices gives the dataset indices of step's labelled half; it is
+// called from the batch workers, concurrently, and must only read. On
+// held-out images (the trainer's evaluation) the batch is both halves.
+type Mixer interface {
+	LabelledIndices(step int) ([]int, error)
 }
 
 // Initializer is implemented by models whose state is filled from the

@@ -55,7 +55,7 @@ func Evaluate(ck *Checkpoint, ds data.Dataset) (*EvalResult, error) {
 				idx[j] = n - 1 // pad the last batch; padded rows are not counted
 			}
 		}
-		b, err := makeBatch(s.model, ds, idx, rand.New(rand.NewSource(0)))
+		b, err := makeBatch(s.model, ds, heldOutIndices(s.model, idx), rand.New(rand.NewSource(0)))
 		if err != nil {
 			return nil, err
 		}
