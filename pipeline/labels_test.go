@@ -70,6 +70,17 @@ func TestApplyLabels(t *testing.T) {
 		}
 	}
 
+	// All labelled: the supervised task trains on every training image, the
+	// semi-supervised one finds every one of them labelled.
+	_, sup, _, err = get("supervised", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, semi, _, err = get("semi-rotation", "1")
+	if err != nil || sup.Len() != len(tr) || semi.Len() != len(tr) || len(cfg.Pretext.Semi.Labelled) != len(tr) || cfg.Pretext.Semi.Labelled[len(tr)-1] != len(tr)-1 {
+		t.Fatalf("--labels 1: supervised %d, semi %d images, %d labelled; %v", sup.Len(), semi.Len(), len(cfg.Pretext.Semi.Labelled), err)
+	}
+
 	// A file naming a held-out image and a training one.
 	list := filepath.Join(t.TempDir(), "labelled.txt")
 	os.WriteFile(list, []byte(ds.Source(va[0])+"\n"+ds.Source(tr[0])+"\n"), 0o644)
