@@ -81,6 +81,12 @@ func applyLabels(c PretrainConfig, cfg *train.Config, ds data.Dataset, tr, va []
 	fmt.Fprintf(log, "labels (%s): %d labelled training images, %d classes, %d to %d a class\n", c.Labels, len(lab), len(perClass), minCount(perClass), maxCount(perClass))
 	cfg.Labels = c.Labels
 	if !semi {
+		// The kNN monitor's "once an epoch" would be every few steps on a
+		// few hundred images and eat a budget run: keep the cadence of an
+		// epoch of the whole training split, as the semi-supervised run has.
+		if cfg.KNNEvery == 0 {
+			cfg.KNNEvery = max(1, len(tr)/max(1, cfg.Batch))
+		}
 		return data.Subset(ds, lab), subsetOrNil(ds, va), nil
 	}
 	pos := make([]int, len(lab))

@@ -50,6 +50,9 @@ func TestApplyLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if c, _, _, _ := get("supervised", "0.5"); c.KNNEvery != len(tr)/c.Batch {
+		t.Fatalf("supervised on the labelled images: kNN every %d steps, expected an epoch of the split, %d", c.KNNEvery, len(tr)/c.Batch)
+	}
 	cfg, semi, semiVal, err := get("semi-rotation", "0.5")
 	if err != nil {
 		t.Fatal(err)
