@@ -42,7 +42,7 @@ func TestApplyLabels(t *testing.T) {
 	tr, va := data.Split(ds.Len(), 0.2, 3)
 	get := func(task, labels string) (train.Config, data.Dataset, data.Dataset, error) {
 		cfg := train.DefaultConfig(task, "resnet20c")
-		cfg.Seed = 3
+		cfg.Seed, cfg.Batch = 3, 4
 		trs, vas, err := applyLabels(PretrainConfig{Labels: labels, UnsupWeight: 0.5}, &cfg, ds, tr, va, logTo(nil))
 		return cfg, trs, vas, err
 	}
@@ -50,7 +50,7 @@ func TestApplyLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, _, _, _ := get("supervised", "0.5"); c.KNNEvery != len(tr)/c.Batch {
+	if c, _, _, _ := get("supervised", "0.5"); c.KNNEvery != max(1, len(tr)/c.Batch) {
 		t.Fatalf("supervised on the labelled images: kNN every %d steps, expected an epoch of the split, %d", c.KNNEvery, len(tr)/c.Batch)
 	}
 	cfg, semi, semiVal, err := get("semi-rotation", "0.5")
