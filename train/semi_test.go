@@ -3,6 +3,7 @@ package train
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand"
 	"os"
@@ -112,6 +113,39 @@ func TestSemiRun(t *testing.T) {
 		ev, err := Evaluate(ca, val)
 		if err != nil || ev.Images != 8 || ev.Top1 < 0 || ev.Top1 > 1 {
 			t.Fatalf("%s: evaluate %+v, %v", task, ev, err)
+		}
+		// Evaluate runs the classifier alone; the whole semi-supervised
+		// graph predicts the same.
+		// A head with large random weights, so that predictions vary from
+		// image to image.
+		rng := rand.New(rand.NewSource(8))
+		for _, v := range []string{"head.class.weight", "head.class.bias"} {
+			for i := range ca.Heads[v].Data {
+				ca.Heads[v].Data[i] = float32(rng.NormFloat64() * 20)
+			}
+		}
+		whole := ca.Config
+		whole.Pretext.NoAugment = true
+		s, err = build(whole, ca, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var both data.Dataset = &memSet{imgs: append(append([]data.Image(nil), ds.imgs...), val.imgs...), labels: append(append([]int(nil), ds.labels...), val.labels...)}
+		_, rw, err := s.classify(both)
+		s.machine.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc := semiClassifier(ca)
+		cc.Config.Pretext.NoAugment = true
+		alone, err := build(cc.Config, cc, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ra, err := alone.classify(both)
+		alone.machine.Close()
+		if err != nil || !reflect.DeepEqual(ra, rw) || !strings.Contains(fmt.Sprint(ra), "0") || !strings.Contains(fmt.Sprint(ra), "1") {
+			t.Fatalf("%s: class ranks of the classifier alone %v, of the whole graph %v (%v)", task, ra, rw, err)
 		}
 	}
 }
