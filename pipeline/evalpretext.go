@@ -69,12 +69,27 @@ func EvalPretext(ctx context.Context, c EvalPretextConfig) (map[string]any, erro
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if w := ck.Config.Weak; w != nil { // scored on the classes the head predicts, without flips
+		if ds, err = w.Apply(ds, ck.Config.Seed, false); err != nil {
+			return nil, err
+		}
+	}
 	acc, n, err := train.EvaluatePretext(ck, ds)
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(log, "%s (%s, step %d): pretext accuracy %.4f on %d %s images\n", ck.Config.Task, path, ck.Step, acc, n, split)
 	out := map[string]any{"task": ck.Config.Task, "checkpoint": path, "step": ck.Step, "pretext_acc": acc, "images": n, "split": split}
+	// Classifiers (supervised, semi-supervised): the trained head's top-1
+	// and top-5 on every image, unaugmented.
+	if t, err := pretext.New(ck.Config.Task); err == nil && t.NeedsLabels() {
+		ev, err := train.Evaluate(ck, ds)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(log, "classifier: top-1 %.4f, top-5 %.4f on %d %s images\n", ev.Top1, ev.Top5, ev.Images, split)
+		out["class_top1"], out["class_top5"], out["class_images"] = ev.Top1, ev.Top5, ev.Images
+	}
 	// Inpainting runs: the masked-region reconstruction error on every
 	// image, unaugmented, against predicting the mean; colorization runs:
 	// the ab accuracy against predicting grey.

@@ -87,7 +87,7 @@ func FinetuneLowShot(ctx context.Context, c FinetuneConfig) (*eval.LowShotResult
 			sub := data.Subset(trainDS, idx)
 			tc := train.DefaultConfig("supervised", ck.Config.Arch)
 			tc.Pretext = ck.Config.Pretext
-			tc.Pretext.NumClasses, tc.Pretext.TrainImages, tc.Pretext.Jigsaw, tc.Pretext.PIRL = classes, 0, nil, nil
+			tc.Pretext.NumClasses, tc.Pretext.TrainImages, tc.Pretext.Jigsaw, tc.Pretext.PIRL, tc.Pretext.Semi = classes, 0, nil, nil, nil
 			tc.Data = c.Data
 			tc.Epochs, tc.LR, tc.Seed = c.Epochs, c.LR, seed
 			tc.Batch = min(c.Batch, sub.Len())

@@ -29,6 +29,17 @@ type PretrainConfig struct {
 	// Tweak, when set, adjusts the pretext config once the image size is
 	// known (the task-specific flags).
 	Tweak func(*pretext.Config) error
+	// Weak, when set, trains on weak labels: "coarse:MAP" or "noisy:RATE"
+	// (data.ParseWeak; tasks trained on labels only).
+	Weak string
+	// Labels chooses the images whose labels may be used (a fraction, a
+	// count or a file; data.LabelledSubset): the only training images of
+	// the supervised task, the labelled half of a semi-supervised one's
+	// steps (required there), among the training images left after the
+	// validation hold-out. UnsupWeight is the semi-supervised tasks'
+	// weight of the self-supervised term.
+	Labels      string
+	UnsupWeight float64
 	// Log receives progress (nil: discarded).
 	Log io.Writer
 }
@@ -80,10 +91,19 @@ func Pretrain(ctx context.Context, c PretrainConfig) (*train.Result, error) {
 			return nil, err
 		}
 	}
-	trainSet, valSet := ds, data.Dataset(nil)
+	if c.Weak != "" {
+		if cfg.Weak, err = data.ParseWeak(c.Weak, ds.Classes()); err != nil {
+			return nil, err
+		}
+		cfg.Pretext.NumClasses = len(cfg.Weak.Classes(ds.Classes()))
+	}
+	var tr, va []int // the training and held-out images, by index
 	if cfg.ValImages > 0 && ds.Len() > 2*cfg.ValImages {
-		tr, va := data.Split(ds.Len(), float64(cfg.ValImages)/float64(ds.Len()), cfg.Seed)
-		trainSet, valSet = data.Subset(ds, tr), data.Subset(ds, va)
+		tr, va = data.Split(ds.Len(), float64(cfg.ValImages)/float64(ds.Len()), cfg.Seed)
+	}
+	trainSet, valSet, err := applyLabels(c, &cfg, ds, tr, va, log)
+	if err != nil {
+		return nil, err
 	}
 	return train.Run(cfg, trainSet, valSet, c.Out, train.Options{Resume: c.Resume, Progress: log})
 }

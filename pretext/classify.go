@@ -26,19 +26,21 @@ type classifier struct {
 	labels *ops.Labels
 }
 
-func newClassifier(bb *models.Backbone, batch, views, k int, cfg Config, heads models.Weights, rng *rand.Rand) (*classifier, error) {
+// newClassifier builds it with the input node and the head layer named
+// input and head ("views" and "head.fc" for the single-loss tasks).
+func newClassifier(bb *models.Backbone, input, head string, batch, views, k int, cfg Config, heads models.Weights, rng *rand.Rand) (*classifier, error) {
 	if ch := cfg.InputChannels(); ch != bb.Spec.InC {
 		return nil, fmt.Errorf("pretext: images give %d input channels, backbone %s expects %d", ch, bb.Spec.Arch, bb.Spec.InC)
 	}
 	n, s, ch := batch*views, cfg.InputSize, cfg.InputChannels()
 	c := &classifier{cfg: cfg, views: views, k: k, labels: &ops.Labels{Y: make([]int, n)}}
-	c.input = G.NewTensor(bb.Graph, tensor.Float32, 4, G.WithShape(n, ch, s, s), G.WithName("views"),
+	c.input = G.NewTensor(bb.Graph, tensor.Float32, 4, G.WithShape(n, ch, s, s), G.WithName(input),
 		G.WithValue(tensor.New(tensor.WithShape(n, ch, s, s), tensor.Of(tensor.Float32))))
 	outs, err := bb.Forward(c.input, "features")
 	if err != nil {
 		return nil, err
 	}
-	if c.head, err = models.NewLinear(bb.Graph, "head.fc", bb.Spec.FeatureDim, k, heads, rng); err != nil {
+	if c.head, err = models.NewLinear(bb.Graph, head, bb.Spec.FeatureDim, k, heads, rng); err != nil {
 		return nil, err
 	}
 	if c.logits, err = c.head.Apply(outs["features"]); err != nil {

@@ -70,13 +70,15 @@ var recipes = map[string]Recipe{
 		Source: "selfsup defaults (lr 0.05 at batch 64, wd 5e-4)"},
 }
 
-// RecipeFor returns the defaults of task (PIRL's three variants share
-// "pirl").
+// RecipeFor returns the defaults of task (PIRL's three variants and
+// semi-pirl share "pirl", semi-rotation is "rotation"'s).
 func RecipeFor(task string) Recipe {
 	key := task
 	switch task {
-	case "pirl-jigsaw", "pirl-rotation", "pirl-jigsaw-rotation":
+	case "pirl-jigsaw", "pirl-rotation", "pirl-jigsaw-rotation", "semi-pirl":
 		key = "pirl"
+	case "semi-rotation":
+		key = "rotation"
 	}
 	if r, ok := recipes[key]; ok {
 		return r
@@ -88,15 +90,19 @@ func RecipeFor(task string) Recipe {
 // augmentation.
 func TaskConfig(task string, channels, size int) Config {
 	c := DefaultConfig(channels, size)
-	r := RecipeFor(task)
-	c.CropScaleMin, c.ColorJitter, c.GrayProb = r.CropScaleMin, r.ColorJitter, r.GrayProb
-	if size <= SmallImage {
-		c.PadCrop = r.PadCrop * size / 32
+	c.withRecipe(RecipeFor(task))
+	return c
+}
+
+// withRecipe sets the view augmentation of c to r's.
+func (c *Config) withRecipe(r Recipe) {
+	c.CropScaleMin, c.ColorJitter, c.GrayProb, c.PadCrop = r.CropScaleMin, r.ColorJitter, r.GrayProb, 0
+	if c.InputSize <= SmallImage {
+		c.PadCrop = r.PadCrop * c.InputSize / 32
 	}
-	if channels != 3 {
+	if c.Channels != 3 {
 		c.GrayProb = 0
 	}
-	return c
 }
 
 // RecipeTable is the Markdown table of every recipe, for the README and

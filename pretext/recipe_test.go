@@ -15,6 +15,16 @@ func TestRecipes(t *testing.T) {
 			t.Fatalf("%s does not use the pirl recipe", task)
 		}
 	}
+	if RecipeFor("semi-pirl") != recipes["pirl"] || RecipeFor("semi-rotation") != recipes["rotation"] {
+		t.Fatal("semi-pirl and semi-rotation must take their self-supervised task's recipe")
+	}
+	// The labelled views of a semi-supervised task: the supervised recipe's
+	// augmentation whatever the task's.
+	if c := TaskConfig("semi-pirl", 3, 32); c.ColorJitter == 0 {
+		t.Fatalf("semi-pirl at 32 px: %+v", c)
+	} else if c.withRecipe(RecipeFor("supervised")); c.ColorJitter != 0 || c.GrayProb != 0 || c.PadCrop != 4 || c.CropScaleMin != 0.35 {
+		t.Fatalf("semi-pirl's labelled views at 32 px: %+v", c)
+	}
 	if RecipeFor("relpos") != recipes[""] || RecipeFor("no-such-task").Source == "" {
 		t.Fatal("tasks without a recipe must get the fallback")
 	}

@@ -22,7 +22,7 @@ func (Rotation) Name() string      { return "rotation" }
 func (Rotation) NeedsLabels() bool { return false }
 
 func (Rotation) Build(bb *models.Backbone, batch int, cfg Config, heads models.Weights, rng *rand.Rand) (Model, error) {
-	c, err := newClassifier(bb, batch, 4, 4, cfg, heads, rng)
+	c, err := newClassifier(bb, "views", "head.fc", batch, 4, 4, cfg, heads, rng)
 	if err != nil {
 		return nil, fmt.Errorf("pretext: rotation: %w", err)
 	}

@@ -22,7 +22,7 @@ func (Supervised) Build(bb *models.Backbone, batch int, cfg Config, heads models
 	if cfg.NumClasses < 2 {
 		return nil, fmt.Errorf("pretext: supervised: need at least 2 classes, got %d", cfg.NumClasses)
 	}
-	c, err := newClassifier(bb, batch, 1, cfg.NumClasses, cfg, heads, rng)
+	c, err := newClassifier(bb, "views", "head.fc", batch, 1, cfg.NumClasses, cfg, heads, rng)
 	if err != nil {
 		return nil, fmt.Errorf("pretext: supervised: %w", err)
 	}

@@ -70,6 +70,9 @@ type Config struct {
 	// Colorization configures the colorization task (nil:
 	// DefaultColorizationConfig(); its ab prior comes from Prepare).
 	Colorization *ColorizationConfig `json:"colorization,omitempty"`
+	// Semi configures the semi-supervised tasks semi-* (their labelled
+	// subset; required there, see SemiConfig).
+	Semi *SemiConfig `json:"semi,omitempty"`
 }
 
 // InputChannels is the number of channels the backbone sees: 1 in
@@ -186,6 +189,18 @@ type Reassigner interface {
 // whole images instead (train.RecalibrateBN).
 type BatchStatsEvaluator interface {
 	EvalBatchStats() bool
+}
+
+// Mixer is implemented by models that learn from two kinds of images in
+// every step (the semi-supervised tasks, semi.go): the step's Batch source
+// images, drawn from all training images as for any task, followed by as
+// many from a fixed labelled subset. MakeBatch then receives the 2*Batch
+// images, the labelled ones last, each with its label and dataset index.
+// LabelledIndices gives the dataset indices of step's labelled half; it is
+// called from the batch workers, concurrently, and must only read. On
+// held-out images (the trainer's evaluation) the batch is both halves.
+type Mixer interface {
+	LabelledIndices(step int) ([]int, error)
 }
 
 // Initializer is implemented by models whose state is filled from the

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/pretext"
 )
 
@@ -56,9 +57,19 @@ type Config struct {
 	// held-out images every this many steps (0: once an epoch; -1: never),
 	// and at the end, when the images have labels; KNNImages training
 	// images (class-balanced) are the neighbours (default 5000).
-	KNNEvery  int            `json:"knn_every"`
-	KNNImages int            `json:"knn_images"`
-	Pretext   pretext.Config `json:"pretext"`
+	KNNEvery  int `json:"knn_every"`
+	KNNImages int `json:"knn_images"`
+	// Weak, when set, trains on weak labels instead of the data's (coarse
+	// or noisy; see data.WeakLabels): only for tasks trained on labels.
+	// Held-out images are scored on the coarse classes without flips, and
+	// the kNN monitor keeps the fine labels.
+	Weak *data.WeakLabels `json:"weak,omitempty"`
+	// Labels is the --labels value the labelled training images were
+	// chosen by (data.LabelledSubset; informational: the supervised task's
+	// training set is those images, a semi-supervised task's subset is in
+	// Pretext.Semi).
+	Labels  string         `json:"labels,omitempty"`
+	Pretext pretext.Config `json:"pretext"`
 }
 
 // DefaultConfig returns the defaults for a task and architecture: the

@@ -3,8 +3,10 @@ package train
 import (
 	"fmt"
 	"math/rand"
+	"strings"
 
 	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/models"
 	"github.com/selfsup/selfsup/pretext"
 )
 
@@ -28,22 +30,35 @@ func Evaluate(ck *Checkpoint, ds data.Dataset) (*EvalResult, error) {
 	if !task.NeedsLabels() {
 		return nil, fmt.Errorf("train: evaluate: task %s does not predict class labels", cfg.Task)
 	}
+	if pretext.IsSemi(cfg.Task) {
+		ck = semiClassifier(ck)
+		cfg = ck.Config
+	}
 	cfg.Pretext.NoAugment = true
 	s, err := build(cfg, ck, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer s.machine.Close()
+	ev, _, err := s.classify(ds)
+	return ev, err
+}
+
+// classify is Evaluate on a built session; it also returns each image's
+// rank of its class.
+func (s *session) classify(ds data.Dataset) (*EvalResult, []int, error) {
+	cfg := s.cfg
 	ranker, ok := s.model.(pretext.Ranker)
 	if !ok {
-		return nil, fmt.Errorf("train: evaluate: task %s is not a classifier", cfg.Task)
+		return nil, nil, fmt.Errorf("train: evaluate: task %s is not a classifier", cfg.Task)
 	}
 	s.mode.Training = false
 	n := ds.Len()
 	if n == 0 {
-		return nil, fmt.Errorf("train: evaluate: no images")
+		return nil, nil, fmt.Errorf("train: evaluate: no images")
 	}
 	var top1, top5 int
+	var ranks []int
 	for lo := 0; lo < n; lo += cfg.Batch {
 		idx := make([]int, cfg.Batch)
 		real := 0
@@ -55,16 +70,17 @@ func Evaluate(ck *Checkpoint, ds data.Dataset) (*EvalResult, error) {
 				idx[j] = n - 1 // pad the last batch; padded rows are not counted
 			}
 		}
-		b, err := makeBatch(s.model, ds, idx, rand.New(rand.NewSource(0)))
+		b, err := makeBatch(s.model, ds, heldOutIndices(s.model, idx), rand.New(rand.NewSource(0)))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := s.model.Load(b); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if _, err := s.run(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		ranks = append(ranks, ranker.Ranks()[:real]...)
 		for _, r := range ranker.Ranks()[:real] {
 			if r == 0 {
 				top1++
@@ -74,7 +90,7 @@ func Evaluate(ck *Checkpoint, ds data.Dataset) (*EvalResult, error) {
 			}
 		}
 	}
-	return &EvalResult{Top1: float64(top1) / float64(n), Top5: float64(top5) / float64(n), Images: n}, nil
+	return &EvalResult{Top1: float64(top1) / float64(n), Top5: float64(top5) / float64(n), Images: n}, ranks, nil
 }
 
 // EvaluatePretext returns the pretext-task accuracy of a checkpoint on ds
@@ -92,4 +108,20 @@ func EvaluatePretext(ck *Checkpoint, ds data.Dataset) (float64, int, error) {
 	defer s.machine.Close()
 	acc, err := s.evaluate(ds)
 	return acc, (ds.Len() / ck.Config.Batch) * ck.Config.Batch, err
+}
+
+// semiClassifier returns a semi-supervised checkpoint as the supervised
+// one of its classifier alone (head "head.class" as "head.fc", no
+// self-supervised head or state): the same predictions without running
+// the self-supervised half of the graph.
+func semiClassifier(ck *Checkpoint) *Checkpoint {
+	c := *ck
+	c.Config.Task, c.Config.Pretext.Semi, c.State, c.Velocity = "supervised", nil, nil, nil
+	c.Heads = models.Weights{}
+	for k, v := range ck.Heads {
+		if rest, ok := strings.CutPrefix(k, "head.class."); ok {
+			c.Heads["head.fc."+rest] = v
+		}
+	}
+	return &c
 }

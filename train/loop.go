@@ -166,6 +166,15 @@ func epochOrder(seed int64, epoch, n int) []int {
 	return rand.New(rand.NewSource(seed*31 + int64(epoch)*1_000_033 + 5)).Perm(n)
 }
 
+// heldOutIndices are the images of a batch of held-out images at idx: idx,
+// twice for a pretext.Mixer (the batch is both its halves).
+func heldOutIndices(model pretext.Model, idx []int) []int {
+	if _, ok := model.(pretext.Mixer); ok {
+		return append(append([]int(nil), idx...), idx...)
+	}
+	return idx
+}
+
 type prepared struct {
 	batch *pretext.Batch
 	err   error
@@ -181,6 +190,13 @@ func batchIndices(cfg Config, n, step int) []int {
 // stepIndices returns the dataset indices of step's source images: the
 // model's choice for a pretext.Reassigner, else batchIndices.
 func stepIndices(cfg Config, model pretext.Model, n, step int) ([]int, error) {
+	if mx, ok := model.(pretext.Mixer); ok { // the step's batch, then its labelled half
+		lab, err := mx.LabelledIndices(step)
+		if err == nil && len(lab) != cfg.Batch {
+			err = fmt.Errorf("train: %s chose %d labelled images for step %d, expected %d", cfg.Task, len(lab), step, cfg.Batch)
+		}
+		return append(batchIndices(cfg, n, step), lab...), err
+	}
 	r, ok := model.(pretext.Reassigner)
 	if !ok {
 		return batchIndices(cfg, n, step), nil
@@ -371,6 +387,12 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 			return nil, err
 		}
 	}
+	// labelled: the images with the labels the model trains on; weakVal:
+	// the held-out images with those it is scored on (see Config.Weak).
+	labelled, weakVal, err := weakSets(cfg, task, ds, val)
+	if err != nil {
+		return nil, err
+	}
 	s, err := build(cfg, ck, opts.InitBackbone)
 	if err != nil {
 		return nil, err
@@ -400,7 +422,7 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	}
 	if cfg.Steps == 0 {
 		if cfg.BudgetSeconds > 0 {
-			per, err := s.timeStep(ds)
+			per, err := s.timeStep(labelled)
 			if err != nil {
 				return nil, err
 			}
@@ -443,7 +465,7 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	var batches <-chan chan prepared
 	segEnd, reassignSec := start, 0.0
 	if reassigner == nil {
-		batches, segEnd = prefetch(cfg, s.model, ds, start, prefetchTo, stop), prefetchTo
+		batches, segEnd = prefetch(cfg, s.model, labelled, start, prefetchTo, stop), prefetchTo
 	}
 	t0, wall0 := now(), time.Now()
 	planner := newBudgetPlanner(cfg.BudgetSeconds, recalibrate, now, t0)
@@ -529,7 +551,7 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 				fmt.Fprintf(progress, "\nstep %d: reassigned in %.1fs %s\n", step, reassignSec, formatFigures(rm))
 			}
 			segEnd = min((step/every+1)*every, prefetchTo)
-			batches = prefetch(cfg, s.model, ds, step, segEnd, stop)
+			batches = prefetch(cfg, s.model, labelled, step, segEnd, stop)
 		}
 		p := <-<-batches
 		if p.err != nil {
@@ -608,7 +630,7 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 		}
 	}
 	if val != nil && val.Len() >= cfg.Batch && step == cfg.Steps {
-		acc, err := s.evaluate(val)
+		acc, err := s.evaluate(weakVal)
 		if err != nil {
 			return nil, err
 		}
@@ -673,7 +695,11 @@ func (s *session) save(dir string, step int) (string, error) {
 // timeStep times one forward and backward pass (in inference mode, so the
 // running statistics are untouched, and without an update).
 func (s *session) timeStep(ds data.Dataset) (time.Duration, error) {
-	b, err := makeBatch(s.model, ds, batchIndices(s.cfg, ds.Len(), 0), stepRNG(s.cfg.Seed, 0))
+	idx, err := stepIndices(s.cfg, s.model, ds.Len(), 0)
+	if err != nil {
+		return 0, err
+	}
+	b, err := makeBatch(s.model, ds, idx, stepRNG(s.cfg.Seed, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -711,7 +737,7 @@ func (s *session) evaluate(val data.Dataset) (float64, error) {
 		for j := range idx {
 			idx[j] = i*s.cfg.Batch + j
 		}
-		b, err := makeBatch(s.model, val, idx, stepRNG(s.cfg.Seed+99, i))
+		b, err := makeBatch(s.model, val, heldOutIndices(s.model, idx), stepRNG(s.cfg.Seed+99, i))
 		if err != nil {
 			return 0, err
 		}

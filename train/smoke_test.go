@@ -24,6 +24,7 @@ func TestSmokeEveryTaskAndArchitecture(t *testing.T) {
 				cfg.Batch, cfg.Steps, cfg.CheckpointEvery, cfg.LogEvery, cfg.ValImages = 2, 1, 0, 1, 0
 				cfg.Pretext = pretext.DefaultConfig(3, 32)
 				cfg.Pretext.NumClasses = 2
+				cfg.Pretext.Semi = &pretext.SemiConfig{Labelled: []int{1, 2}, UnsupWeight: 1} // semi-* only
 				res, err := Run(cfg, ds, nil, t.TempDir(), Options{})
 				if err != nil {
 					t.Fatal(err)

@@ -6,32 +6,53 @@ import (
 	"github.com/selfsup/selfsup/pretext"
 )
 
+// setFlags copies every flag of fields that is set into its field (*int,
+// *string or *float64).
+func setFlags(c *cli.Context, fields map[string]any) {
+	for name, p := range fields {
+		if !c.IsSet(name) {
+			continue
+		}
+		switch p := p.(type) {
+		case *int:
+			*p = c.Int(name)
+		case *string:
+			*p = c.String(name)
+		case *float64:
+			*p = c.Float64(name)
+		default:
+			panic("setFlags: --" + name + ": unsupported field type")
+		}
+	}
+}
+
+// anySet reports whether any of the flags is set.
+func anySet(c *cli.Context, names ...string) bool {
+	for _, n := range names {
+		if c.IsSet(n) {
+			return true
+		}
+	}
+	return false
+}
+
 // taskFlags applies the task-specific flags of pretrain to the pretext
 // config once the image size is known; nil when none is set.
 func taskFlags(c *cli.Context) func(*pretext.Config) error {
-	jig := c.IsSet("jigsaw-n") || c.IsSet("jigsaw-method") || c.IsSet("jigsaw-perms") || c.IsSet("jigsaw-head") ||
-		c.Bool("no-gap") || c.Bool("no-tile-norm") || c.Bool("no-jitter")
-	pirl := c.IsSet("pirl-loss") || c.IsSet("pirl-negatives") || c.IsSet("pirl-cold-bank")
-	dc := c.IsSet("dc-k") || c.IsSet("dc-every") || c.IsSet("dc-images") || c.IsSet("dc-pca") || c.IsSet("dc-iters") || c.IsSet("dc-init")
-	rp := c.IsSet("relpos-pairs") || c.IsSet("relpos-gap") || c.Bool("no-color-drop")
-	ip := c.IsSet("inpaint-overlap") || c.IsSet("inpaint-width")
+	jig := anySet(c, "jigsaw-n", "jigsaw-method", "jigsaw-perms", "jigsaw-head", "no-gap", "no-tile-norm", "no-jitter")
+	pirl := anySet(c, "pirl-loss", "pirl-negatives", "pirl-cold-bank")
+	dc := anySet(c, "dc-k", "dc-every", "dc-images", "dc-pca", "dc-iters", "dc-init")
+	rp := anySet(c, "relpos-pairs", "relpos-gap", "no-color-drop")
+	ip := anySet(c, "inpaint-overlap", "inpaint-width")
 	if !jig && !pirl && !dc && !rp && !ip {
 		return nil
 	}
 	return func(pc *pretext.Config) error {
 		if jig {
 			j := pretext.DefaultJigsawConfig(pc.InputSize)
-			if c.IsSet("jigsaw-n") {
-				j.N = c.Int("jigsaw-n")
-			}
-			if c.IsSet("jigsaw-method") {
-				j.Method = c.String("jigsaw-method")
-			}
+			setFlags(c, map[string]any{"jigsaw-n": &j.N, "jigsaw-method": &j.Method, "jigsaw-head": &j.Head})
 			if c.IsSet("jigsaw-perms") {
 				j.PermFile, j.N = c.String("jigsaw-perms"), 0
-			}
-			if c.IsSet("jigsaw-head") {
-				j.Head = c.String("jigsaw-head")
 			}
 			j.Tiles.Gap = j.Tiles.Gap && !c.Bool("no-gap")
 			j.Tiles.PerTileNorm = j.Tiles.PerTileNorm && !c.Bool("no-tile-norm")
@@ -44,45 +65,18 @@ func taskFlags(c *cli.Context) func(*pretext.Config) error {
 		if pirl {
 			p := pretext.DefaultPIRLConfig(0)
 			p.Negatives = 0
-			if c.IsSet("pirl-loss") {
-				p.Loss = c.String("pirl-loss")
-			}
+			setFlags(c, map[string]any{"pirl-loss": &p.Loss, "pirl-negatives": &p.Negatives})
 			p.ColdBank = c.Bool("pirl-cold-bank")
-			if c.IsSet("pirl-negatives") {
-				p.Negatives = c.Int("pirl-negatives")
-			}
 			pc.PIRL = p
 		}
 		if dc {
 			d := pretext.DefaultDeepClusterConfig()
-			if c.IsSet("dc-k") {
-				d.K = c.Int("dc-k")
-			}
-			if c.IsSet("dc-every") {
-				d.Every = c.Int("dc-every")
-			}
-			if c.IsSet("dc-images") {
-				d.Images = c.Int("dc-images")
-			}
-			if c.IsSet("dc-pca") {
-				d.PCADim = c.Int("dc-pca")
-			}
-			if c.IsSet("dc-iters") {
-				d.Iters = c.Int("dc-iters")
-			}
-			if c.IsSet("dc-init") {
-				d.Init = c.String("dc-init")
-			}
+			setFlags(c, map[string]any{"dc-k": &d.K, "dc-every": &d.Every, "dc-images": &d.Images, "dc-pca": &d.PCADim, "dc-iters": &d.Iters, "dc-init": &d.Init})
 			pc.DeepCluster = d
 		}
 		if rp {
 			r := pretext.DefaultRelPosConfig(pc.InputSize)
-			if c.IsSet("relpos-pairs") {
-				r.Pairs = c.Int("relpos-pairs")
-			}
-			if c.IsSet("relpos-gap") {
-				r.Gap = c.Int("relpos-gap")
-			}
+			setFlags(c, map[string]any{"relpos-pairs": &r.Pairs, "relpos-gap": &r.Gap})
 			r.ColorDrop = r.ColorDrop && !c.Bool("no-color-drop")
 			if err := r.Validate(); err != nil {
 				return err
@@ -91,12 +85,7 @@ func taskFlags(c *cli.Context) func(*pretext.Config) error {
 		}
 		if ip {
 			in := pretext.DefaultInpaintConfig()
-			if c.IsSet("inpaint-overlap") {
-				in.Overlap = c.Int("inpaint-overlap")
-			}
-			if c.IsSet("inpaint-width") {
-				in.Width = c.Int("inpaint-width")
-			}
+			setFlags(c, map[string]any{"inpaint-overlap": &in.Overlap, "inpaint-width": &in.Width})
 			if err := in.Validate(); err != nil {
 				return err
 			}
