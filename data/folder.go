@@ -46,6 +46,10 @@ type FolderOptions struct {
 	// MaxMember is the largest archive member read, in bytes (0:
 	// DefaultMaxMember, 256 MiB; negative: no limit).
 	MaxMember int64
+	// Read, when set, reads the files of OpenImageFiles instead of the
+	// local file system (an object store: the Beam pipeline reads gs://
+	// paths through Beam's file systems); it gets MaxMember's limit.
+	Read func(name string, limit int64) ([]byte, error)
 }
 
 // Folder is an image-folder dataset: JPEG and PNG files laid out as
@@ -514,8 +518,12 @@ func (f *Folder) Image(i int) (Image, error) {
 	if f.archive {
 		b = f.arena[it.off : it.off+it.n]
 	} else {
+		read := readFileLimit
+		if f.opts.Read != nil {
+			read = f.opts.Read
+		}
 		var err error
-		if b, err = readFileLimit(it.name, f.opts.MaxMember); err != nil {
+		if b, err = read(it.name, f.opts.MaxMember); err != nil {
 			return Image{}, fmt.Errorf("data: read image: %w", err)
 		}
 	}

@@ -409,6 +409,32 @@ func TestOpenImageFiles(t *testing.T) {
 			t.Errorf("item %d: %s label %d %dx%d; want %s as the folder decodes it", k, files.Source(k), files.Label(k), a.H, a.W, folder.Source(want))
 		}
 	}
+	// A Read function replaces the file system: names need not exist, and
+	// its errors and the limit it is given reach Image.
+	blob, err := os.ReadFile(filepath.Join(dir, "2.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotLimit int64
+	read := func(name string, limit int64) ([]byte, error) {
+		gotLimit = limit
+		if name != "mem://bucket/a.png" {
+			return nil, fmt.Errorf("%s: no such object", name)
+		}
+		return blob, nil
+	}
+	remote, err := OpenImageFiles([]string{"mem://bucket/a.png", "mem://bucket/b.png"}, FolderOptions{Size: 3, MaxMember: 1234, Read: read})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := remote.Image(0)
+	b, _ := folder.Image(2)
+	if err != nil || !bytes.Equal(a.Pix, b.Pix) || gotLimit != 1234 {
+		t.Errorf("through Read: %v, same pixels %v, limit %d", err, bytes.Equal(a.Pix, b.Pix), gotLimit)
+	}
+	if _, err := remote.Image(1); err == nil || !strings.Contains(err.Error(), "mem://bucket/b.png: no such object") {
+		t.Errorf("a failing Read: %v", err)
+	}
 	for _, bad := range [][]string{nil, {filepath.Join(dir, "notes.txt")}} {
 		if _, err := OpenImageFiles(bad, FolderOptions{}); err == nil {
 			t.Errorf("OpenImageFiles(%v) succeeded", bad)

@@ -10,6 +10,7 @@ package job
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -22,7 +23,10 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/fileio"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"   // gs:// globs
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local" // local globs
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/memfs" // memfs:// (tests)
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism" // the default runner
 
@@ -32,8 +36,9 @@ import (
 )
 
 // ExtractConfig is one extraction: the input is either Inputs (globs of
-// JPEG/PNG files on local paths every worker sees, matched with Beam's
-// fileio; unlabelled, in sorted path order) or Data and Split (any `selfsup extract --data` spec,
+// JPEG/PNG files, matched and read with Beam's file systems: local paths
+// every worker sees, gs:// objects, memfs:// in tests; unlabelled, in
+// sorted path order) or Data and Split (any `selfsup extract --data` spec,
 // labelled when it is; opened by each worker, which must see the same
 // path), cut into Shards contiguous shards; the features go beside the
 // manifest Out (a .json path), in the format of internal/shards.
@@ -104,8 +109,8 @@ func (c *ExtractConfig) check() error {
 		return fmt.Errorf("selfsup-beam: extract: give either --input GLOB (image files) or --data DATA (a `selfsup extract` data spec), not both")
 	}
 	for _, g := range c.Inputs {
-		if strings.Contains(g, "://") {
-			return fmt.Errorf("selfsup-beam: extract: --input %q: local paths only (workers read the files themselves; mount an object store with gcsfuse or s3fs)", g)
+		if scheme, _, ok := strings.Cut(g, "://"); ok && !slices.Contains(ObjectSchemes, scheme) {
+			return fmt.Errorf("selfsup-beam: extract: --input %q: no file system for %s:// (supported: local paths and %s://)", g, scheme, strings.Join(ObjectSchemes, "://, "))
 		}
 	}
 	if c.Shards < 1 || c.Shards > shards.MaxShards {
@@ -185,6 +190,42 @@ func Extract(ctx context.Context, c ExtractConfig) (*ExtractResult, error) {
 		return nil, err
 	}
 	return &ExtractResult{Manifest: c.Out, Images: m.Rows, Dim: m.Dim, Shards: m.Count, Seconds: secs, ImagesPerSec: float64(m.Rows) / secs}, nil
+}
+
+// ObjectSchemes are the URL schemes --input takes besides local paths:
+// the Beam file systems this binary registers.
+var ObjectSchemes = []string{"gs", "memfs"}
+
+// readObject reads name through Beam's file system for its scheme,
+// refusing objects over limit bytes (0: data.DefaultMaxMember; negative:
+// none): data.FolderOptions.Read for object-store inputs.
+func readObject(ctx context.Context) func(name string, limit int64) ([]byte, error) {
+	return func(name string, limit int64) ([]byte, error) {
+		if limit == 0 {
+			limit = data.DefaultMaxMember
+		}
+		fs, err := filesystem.New(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		defer fs.Close()
+		if n, err := fs.Size(ctx, name); err == nil && limit > 0 && n > limit {
+			return nil, fmt.Errorf("%s: %d bytes, over the limit of %d per image file: %w", name, n, limit, data.ErrLimit)
+		}
+		r, err := fs.OpenRead(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		defer r.Close()
+		if limit < 0 {
+			return io.ReadAll(r)
+		}
+		b, err := io.ReadAll(io.LimitReader(r, limit+1))
+		if err == nil && int64(len(b)) > limit {
+			return nil, fmt.Errorf("%s: over the limit of %d bytes per image file: %w", name, limit, data.ErrLimit)
+		}
+		return b, err
+	}
 }
 
 // OpenOptions is how a worker opens the images (data.OpenOptions without
@@ -319,7 +360,11 @@ func (f *extractFn) extract(ctx context.Context, t ShardTask) error {
 	} else {
 		var part data.Dataset = data.Images(nil) // an empty shard (more shards than files)
 		if len(t.Files) > 0 {
-			if part, err = data.OpenImageFiles(t.Files, data.FolderOptions{Channels: f.Open.Channels, Size: f.Open.Size, MaxPixels: f.Open.MaxPixels}); err != nil {
+			fo := data.FolderOptions{Channels: f.Open.Channels, Size: f.Open.Size, MaxPixels: f.Open.MaxPixels}
+			if strings.Contains(t.Files[0], "://") {
+				fo.Read = readObject(ctx)
+			}
+			if part, err = data.OpenImageFiles(t.Files, fo); err != nil {
 				return fmt.Errorf("selfsup-beam: shard %d: %w", t.Index, err)
 			}
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/memfs"
 
 	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/internal/npy"
@@ -184,13 +185,54 @@ func TestPrismInProcess(t *testing.T) {
 		sameBytes(t, concatenated(t, manifest), want)
 	})
 
+	// The same photos as objects of a Beam file system (memfs, the
+	// in-memory one; gs:// goes through the same code): matched and read
+	// through Beam, the features and labels equal the local extraction's,
+	// and the index names the objects.
+	t.Run("object store", func(t *testing.T) {
+		imgs := filepath.Join(dir, "photos")
+		files, err := filepath.Glob(filepath.Join(imgs, "img*.png"))
+		if err != nil || len(files) != 23 {
+			t.Fatalf("the file-glob subtest's photos: %d, %v", len(files), err)
+		}
+		var names []string
+		for _, f := range files {
+			name := "memfs://bucket/photos/" + filepath.Base(f)
+			memfs.Write(name, readFile(t, f))
+			names = append(names, name)
+		}
+		memfs.Write("memfs://bucket/photos/notes.txt", []byte("not matched"))
+		ds, err := data.OpenImageFolder(imgs, "", data.FolderOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := single(t, ds, t.TempDir(), 4)
+		manifest := filepath.Join(dir, "objects", "photos.json")
+		res, err := Extract(ctx, ExtractConfig{Model: tinyModel, Inputs: []string{"memfs://bucket/photos/img*.png"}, Out: manifest, Shards: 3, Batch: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := concatenated(t, manifest)
+		if res.Images != 23 || !bytes.Equal(got[0], want[0]) || !bytes.Equal(got[1], want[1]) {
+			t.Fatalf("%d images; features equal %v, labels equal %v", res.Images, bytes.Equal(got[0], want[0]), bytes.Equal(got[1], want[1]))
+		}
+		if idx := string(got[2]); strings.Count(idx, "memfs://bucket/photos/img") != 23 || !strings.Contains(idx, names[0]) {
+			t.Fatalf("index does not name the objects:\n%s", idx)
+		}
+		// A missing object is one error naming it.
+		_, err = Extract(ctx, ExtractConfig{Model: tinyModel, Inputs: []string{"memfs://bucket/none/*.png"}, Out: filepath.Join(dir, "objects", "none.json"), Shards: 1})
+		if err == nil {
+			t.Fatal("an empty object glob was accepted")
+		}
+	})
+
 	t.Run("bad input", func(t *testing.T) {
 		for _, c := range []ExtractConfig{
 			{Model: tinyModel, Out: filepath.Join(dir, "x.json"), Shards: 2},
 			{Model: tinyModel, Data: "x.tar", Inputs: []string{"*.png"}, Out: filepath.Join(dir, "x.json"), Shards: 2},
 			{Model: tinyModel, Data: "x.tar", Out: filepath.Join(dir, "x.npy"), Shards: 2},
 			{Model: tinyModel, Data: "x.tar", Out: filepath.Join(dir, "x.json"), Shards: 0},
-			{Model: tinyModel, Inputs: []string{"gs://bucket/*.jpg"}, Out: filepath.Join(dir, "x.json"), Shards: 2},
+			{Model: tinyModel, Inputs: []string{"ftp://host/*.jpg"}, Out: filepath.Join(dir, "x.json"), Shards: 2},
 		} {
 			if _, err := Extract(ctx, c); err == nil || !strings.HasPrefix(err.Error(), "selfsup-beam: extract:") {
 				t.Errorf("Extract(%+v) = %v, want a selfsup-beam error", c, err)
