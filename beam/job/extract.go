@@ -27,6 +27,7 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"   // gs:// globs
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local" // local globs
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/memfs" // memfs:// (tests)
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/s3"    // s3:// globs
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism" // the default runner
 
@@ -37,7 +38,7 @@ import (
 
 // ExtractConfig is one extraction: the input is either Inputs (globs of
 // JPEG/PNG files, matched and read with Beam's file systems: local paths
-// every worker sees, gs:// objects, memfs:// in tests; unlabelled, in
+// every worker sees, gs:// and s3:// objects, memfs:// in tests; unlabelled, in
 // sorted path order) or Data and Split (any `selfsup extract --data` spec,
 // labelled when it is; opened by each worker, which must see the same
 // path), cut into Shards contiguous shards; the features go beside the
@@ -194,7 +195,7 @@ func Extract(ctx context.Context, c ExtractConfig) (*ExtractResult, error) {
 
 // ObjectSchemes are the URL schemes --input takes besides local paths:
 // the Beam file systems this binary registers.
-var ObjectSchemes = []string{"gs", "memfs"}
+var ObjectSchemes = []string{"gs", "s3", "memfs"}
 
 // readObject reads name through Beam's file system for its scheme,
 // refusing objects over limit bytes (0: data.DefaultMaxMember; negative:

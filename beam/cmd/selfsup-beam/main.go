@@ -83,7 +83,7 @@ var commands = map[string]func(fs *flag.FlagSet) func() (any, error){
 		var inputs string
 		fs.StringVar(&c.Model, "model", "", "ONNX model (every worker must see this path)")
 		fs.StringVar(&c.Output, "output", "", "model output to extract (default: features, or the only output)")
-		fs.StringVar(&inputs, "input", "", "comma-separated globs of JPEG/PNG files (local paths every worker sees, or gs://bucket/... read through Beam); unlabelled, sorted by path")
+		fs.StringVar(&inputs, "input", "", "comma-separated globs of JPEG/PNG files (local paths every worker sees, or gs:// / s3:// objects read through Beam); unlabelled, sorted by path")
 		fs.StringVar(&c.Data, "data", "", "instead of --input: a `selfsup extract --data` spec (folder, .tar, mnist, ...), labelled when it is; every worker must see it")
 		fs.StringVar(&c.Split, "split", "test", "split of --data (\"\" for a flat folder)")
 		fs.StringVar(&c.Out, "out", "", "manifest DIR/STEM.json; shards go beside it as STEM-iiiii-of-NNNNN.npy (+ _labels.npy, _index.txt, .json)")
