@@ -289,9 +289,7 @@ func TestForeignModelTexturedVsPython(t *testing.T) {
 // TestForeignModelReproducible reruns make_foreign.py and checks that it
 // writes the committed fixtures byte for byte.
 func TestForeignModelReproducible(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: skipping the Python fixture check")
-	}
+	testenv.Short(t, "the Python fixture check")
 	py := pythonORT(t)
 	dir := t.TempDir()
 	if out, err := exec.Command(py, "testdata/make_foreign.py", dir).CombinedOutput(); err != nil {

@@ -548,9 +548,7 @@ func hammer(t *testing.T, run func(x []float32, shape []int64, outputs ...string
 // TestTinyModelReproducible reruns make_tiny.py and checks that it writes
 // the committed fixtures byte for byte.
 func TestTinyModelReproducible(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: skipping the Python fixture check")
-	}
+	testenv.Short(t, "the Python fixture check")
 	py := testenv.Python(t, "onnx", "numpy")
 	dir := t.TempDir()
 	cmd := exec.Command(py, "testdata/make_tiny.py", dir)
