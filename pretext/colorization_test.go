@@ -500,45 +500,7 @@ func TestColorizationTrains(t *testing.T) {
 	if before.Images != 24 || before.GreyAuC <= 0 || before.GreyAuC >= 1 {
 		t.Fatalf("untrained: %+v", before)
 	}
-	rng := rand.New(rand.NewSource(5))
-	vel := make([][]float32, len(params))
-	var first, last float64
-	for step := 0; step < steps; step++ {
-		imgs := make([]data.Image, batch)
-		for i := range imgs {
-			imgs[i] = train.imgs[rng.Intn(len(train.imgs))]
-		}
-		b, err := m.MakeBatch(imgs, nil, make([]int, batch), rng)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Load(b); err != nil {
-			t.Fatal(err)
-		}
-		vm.Reset()
-		if err := vm.RunAll(); err != nil {
-			t.Fatal(err)
-		}
-		loss := float64(m.Loss().Value().Data().(float32))
-		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			t.Fatalf("step %d: loss %v", step, loss)
-		}
-		if step == 0 {
-			first = loss
-		}
-		last = loss
-		lr := float32(0.05 * (1 - float64(step)/float64(steps)))
-		for i, p := range params {
-			w, g := p.Value().Data().([]float32), grads[i].Value().Data().([]float32)
-			if vel[i] == nil {
-				vel[i] = make([]float32, len(w))
-			}
-			for j := range w {
-				vel[i][j] = 0.9*vel[i][j] + g[j]
-				w[j] -= lr * vel[i][j]
-			}
-		}
-	}
+	first, last := sgdSteps(t, m, vm, params, grads, train.imgs, steps, batch, 0.05)
 	after := score()
 	t.Logf("training loss %.4f -> %.4f; held-out before %+v, after %+v", first, last, before, after)
 	if !(last < 0.7*first) || !(after.AuC > after.GreyAuC+0.05) || !(after.AuC > before.AuC) {

@@ -473,45 +473,7 @@ func TestInpaintTrains(t *testing.T) {
 		t.Fatalf("untrained: %+v", before)
 	}
 	train := gradients(256, size, 1)
-	rng := rand.New(rand.NewSource(5))
-	vel := make([][]float32, len(params))
-	var first, last float64
-	for step := 0; step < steps; step++ {
-		imgs := make([]data.Image, batch)
-		for i := range imgs {
-			imgs[i] = train.imgs[rng.Intn(len(train.imgs))]
-		}
-		b, err := m.MakeBatch(imgs, nil, make([]int, batch), rng)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Load(b); err != nil {
-			t.Fatal(err)
-		}
-		vm.Reset()
-		if err := vm.RunAll(); err != nil {
-			t.Fatal(err)
-		}
-		loss := float64(m.Loss().Value().Data().(float32))
-		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			t.Fatalf("step %d: loss %v", step, loss)
-		}
-		if step == 0 {
-			first = loss
-		}
-		last = loss
-		lr := float32(0.02 * (1 - float64(step)/float64(steps)))
-		for i, p := range params {
-			w, g := p.Value().Data().([]float32), grads[i].Value().Data().([]float32)
-			if vel[i] == nil {
-				vel[i] = make([]float32, len(w))
-			}
-			for j := range w {
-				vel[i][j] = 0.9*vel[i][j] + g[j]
-				w[j] -= lr * vel[i][j]
-			}
-		}
-	}
+	first, last := sgdSteps(t, m, vm, params, grads, train.imgs, steps, batch, 0.02)
 	after := score()
 	t.Logf("training loss %.4f -> %.4f; held-out before %+v, after %+v", first, last, before, after)
 	if after.MSE > 0.5*after.BaselineMSE || after.Acc <= before.Acc {
@@ -577,4 +539,51 @@ func checkInpaintPicture(t *testing.T, task Inpaint, bb *models.Backbone, m *inp
 	if predicted < 3*3*g.Hole*g.Hole/2 {
 		t.Fatalf("only %d of %d hole values differ from the mean colour", predicted, 3*3*g.Hole*g.Hole)
 	}
+}
+
+// sgdSteps trains m for steps steps of SGD with momentum 0.9 (learning
+// rate lr0 decayed linearly to 0) on batches drawn from imgs with a fixed
+// seed, through vm and the gradients grads of params, and returns the
+// first and the last loss; a NaN or infinite loss fails t.
+func sgdSteps(t *testing.T, m Model, vm G.VM, params, grads G.Nodes, imgs []data.Image, steps, batch int, lr0 float64) (first, last float64) {
+	t.Helper()
+	rng := rand.New(rand.NewSource(5))
+	vel := make([][]float32, len(params))
+	for step := 0; step < steps; step++ {
+		batchImgs := make([]data.Image, batch)
+		for i := range batchImgs {
+			batchImgs[i] = imgs[rng.Intn(len(imgs))]
+		}
+		b, err := m.MakeBatch(batchImgs, nil, make([]int, batch), rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Load(b); err != nil {
+			t.Fatal(err)
+		}
+		vm.Reset()
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		loss := float64(m.Loss().Value().Data().(float32))
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			t.Fatalf("step %d: loss %v", step, loss)
+		}
+		if step == 0 {
+			first = loss
+		}
+		last = loss
+		lr := float32(lr0 * (1 - float64(step)/float64(steps)))
+		for i, p := range params {
+			w, g := p.Value().Data().([]float32), grads[i].Value().Data().([]float32)
+			if vel[i] == nil {
+				vel[i] = make([]float32, len(w))
+			}
+			for j := range w {
+				vel[i][j] = 0.9*vel[i][j] + g[j]
+				w[j] -= lr * vel[i][j]
+			}
+		}
+	}
+	return first, last
 }
