@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +10,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/selfsup/selfsup/eval/report"
 )
 
 // CurvePoint is one reading of a run's kNN monitor.
@@ -22,31 +22,23 @@ type CurvePoint struct {
 
 // readKNNCurve reads the kNN monitor's readings (train.Config.KNNEvery:
 // once an epoch and at the end, on the images the run held out) from a
-// run's metrics.jsonl, in order of images seen; a reading logged again
-// after a resume replaces the earlier one.
+// run's metrics.jsonl (report.ParseMetrics), in order of images seen; a
+// reading logged again after a resume replaces the earlier one.
 func readKNNCurve(path string) ([]CurvePoint, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	at := map[int]float64{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<16), 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		var m struct {
-			ImagesSeen int      `json:"images_seen"`
-			KNN        *float64 `json:"knn_top1"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
-		}
-		if m.KNN != nil {
-			at[m.ImagesSeen] = *m.KNN
-		}
+	recs, err := report.ParseMetrics(f, path)
+	if err != nil {
+		return nil, err
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	at := map[int]float64{}
+	for _, r := range recs {
+		if r.Has("knn_top1") && r.Has("images_seen") {
+			at[int(r["images_seen"])] = r["knn_top1"]
+		}
 	}
 	out := make([]CurvePoint, 0, len(at))
 	for n, v := range at {
