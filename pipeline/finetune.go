@@ -27,6 +27,11 @@ type FinetuneConfig struct {
 	Epochs    int     // epochs over each subset
 	LR        float64 // peak learning rate (cosine schedule)
 	Batch     int     // images per step (capped at the subset size)
+	// Scratch starts every fine-tuning run from the random init its seed
+	// draws instead of the run's weights, with everything else (arch,
+	// augmentation, schedule, subsets) the same: the from-scratch baseline
+	// a pretrained backbone must beat under the identical protocol.
+	Scratch bool
 	// Work holds the fine-tuning runs (default: a temporary folder,
 	// removed after).
 	Work string
@@ -74,6 +79,10 @@ func FinetuneLowShot(ctx context.Context, c FinetuneConfig) (*eval.LowShotResult
 		defer os.RemoveAll(work)
 	}
 	res := &eval.LowShotResult{Classifier: "finetune", TopK: min(5, classes), NTrainAll: trainDS.Len(), NTest: testDS.Len(), Classes: classes}
+	init := ck.Backbone
+	if c.Scratch {
+		res.Classifier, init = "finetune-scratch", nil
+	}
 	labels := data.Labels(trainDS)
 	for _, frac := range c.Fractions {
 		sum := eval.LowShotSummary{Fraction: frac}
@@ -93,7 +102,7 @@ func FinetuneLowShot(ctx context.Context, c FinetuneConfig) (*eval.LowShotResult
 			tc.Batch = min(c.Batch, sub.Len())
 			tc.ValImages, tc.CheckpointEvery = 0, 0
 			dir := filepath.Join(work, fmt.Sprintf("frac%g-seed%d", frac, seed))
-			r, err := train.Run(tc, sub, nil, dir, train.Options{InitBackbone: ck.Backbone})
+			r, err := train.Run(tc, sub, nil, dir, train.Options{InitBackbone: init})
 			if err != nil {
 				return nil, fmt.Errorf("eval lowshot --finetune: %g of the labels, seed %d: %w", frac, seed, err)
 			}
