@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"image"
 	"path"
 	"sort"
 	"strconv"
@@ -22,12 +23,17 @@ type AnnotatedOptions struct {
 // AnnotatedItem is one image of an Annotated set: its file, its size in
 // pixels, its boxes (Labelled when a box annotation names the image, even
 // with no objects) and its class-index mask file ("" when none).
+//
+// Crop, when not empty, makes the item a tile of its file (see
+// Annotated.Tiled): W, H are then the tile's size and the boxes are in its
+// coordinates.
 type AnnotatedItem struct {
 	File     string
 	W, H     int
 	Boxes    []Box
 	Labelled bool
 	MaskFile string
+	Crop     image.Rectangle
 }
 
 // Annotated is a split of images with boxes and/or class-index masks, read
@@ -232,6 +238,23 @@ func OpenAnnotated(spec, split string, o AnnotatedOptions) (*Annotated, error) {
 			delete(images, base)
 		}
 	}
+	// A VOC file may name its image with another extension than the file
+	// beside it (DeepForest's OSBS_029.xml names OSBS_029.tif, shipped
+	// as OSBS_029.png too): match by stem when the named file is absent
+	// and the stem is unambiguous.
+	byStem := map[string][]string{}
+	for base := range images {
+		byStem[stem(base)] = append(byStem[stem(base)], base)
+	}
+	for name, x := range anns {
+		if _, ok := images[name]; ok || strings.ToLower(path.Ext(x.source)) != ".xml" {
+			continue
+		}
+		if c := byStem[stem(name)]; len(c) == 1 && anns[c[0]] == nil {
+			anns[c[0]] = x
+			delete(anns, name)
+		}
+	}
 	sort.Strings(order)
 	for _, base := range order {
 		file, ok := images[base]
@@ -274,6 +297,7 @@ func (a *Annotated) Decode(i int, o DecodeOptions) (Image, error) {
 	if o.MaxPixels == 0 {
 		o.MaxPixels = a.maxPixels
 	}
+	o.Crop = a.Items[i].Crop
 	b, _ := a.files.Bytes(a.Items[i].File)
 	m, err := DecodeWith(b, o)
 	if err != nil {
@@ -293,8 +317,20 @@ func (a *Annotated) Mask(i int) (Mask, error) {
 	if err != nil {
 		return Mask{}, err
 	}
-	if m.W != it.W || m.H != it.H {
-		return Mask{}, fmt.Errorf("data: mask %s is %d x %d, its image %s is %d x %d", a.files.Where(it.MaskFile), m.W, m.H, a.Source(i), it.W, it.H)
+	w, h := it.W, it.H
+	if !it.Crop.Empty() {
+		w, h = it.Crop.Max.X, it.Crop.Max.Y // at least: the tile lies inside the image
+	}
+	if (it.Crop.Empty() && (m.W != w || m.H != h)) || m.W < w || m.H < h {
+		return Mask{}, fmt.Errorf("data: mask %s is %d x %d, its image %s is %d x %d", a.files.Where(it.MaskFile), m.W, m.H, a.Source(i), w, h)
+	}
+	if !it.Crop.Empty() {
+		r := it.Crop
+		t := Mask{W: r.Dx(), H: r.Dy(), Pix: make([]uint8, r.Dx()*r.Dy())}
+		for y := 0; y < t.H; y++ {
+			copy(t.Pix[y*t.W:(y+1)*t.W], m.Pix[(r.Min.Y+y)*m.W+r.Min.X:])
+		}
+		m = t
 	}
 	return m, nil
 }
@@ -302,8 +338,16 @@ func (a *Annotated) Mask(i int) (Mask, error) {
 // Label is -1: an Annotated set has no image-level labels.
 func (a *Annotated) Label(int) int { return -1 }
 
-// Source names image i's file.
-func (a *Annotated) Source(i int) string { return a.files.Where(a.Items[i].File) }
+// Source names image i's file (and, for a tile, its rectangle:
+// "file[x0,y0-x1,y1]").
+func (a *Annotated) Source(i int) string {
+	it := a.Items[i]
+	if it.Crop.Empty() {
+		return a.files.Where(it.File)
+	}
+	r := it.Crop
+	return fmt.Sprintf("%s[%d,%d-%d,%d]", a.files.Where(it.File), r.Min.X, r.Min.Y, r.Max.X, r.Max.Y)
+}
 
 // WithMasks returns the indices of the items that have a mask.
 func (a *Annotated) WithMasks() []int {

@@ -34,6 +34,10 @@ type DecodeOptions struct {
 	// Shrink so that the shorter side is Shrink, keeping the aspect ratio
 	// (as ResizeShorter); smaller images keep their size. 0: never.
 	Shrink int
+	// Crop, when not empty, cuts the decoded image to this rectangle (in
+	// the pixel coordinates of the whole image, which must contain it)
+	// before Size or Shrink apply: a tile of a large photograph.
+	Crop image.Rectangle
 }
 
 func (o DecodeOptions) limit() int64 {
@@ -89,6 +93,20 @@ func DecodeWith(b []byte, o DecodeOptions) (Image, error) {
 	}
 	if r := img.Bounds(); r.Dx() != w || r.Dy() != h {
 		return Image{}, fmt.Errorf("data: decode: header says %d x %d, image is %d x %d", w, h, r.Dx(), r.Dy())
+	}
+	if !o.Crop.Empty() {
+		full := image.Rect(0, 0, w, h)
+		if !o.Crop.In(full) {
+			return Image{}, fmt.Errorf("data: decode: crop %v is outside the %d x %d image", o.Crop, w, h)
+		}
+		sub, ok := img.(interface {
+			SubImage(image.Rectangle) image.Image
+		})
+		if !ok {
+			return Image{}, fmt.Errorf("data: decode: cannot crop a %T", img)
+		}
+		img = sub.SubImage(o.Crop.Add(img.Bounds().Min))
+		w, h = o.Crop.Dx(), o.Crop.Dy()
 	}
 	oh, ow := h, w
 	switch {

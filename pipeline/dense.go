@@ -28,6 +28,11 @@ type DenseConfig struct {
 	// Size is the square input size; 0: the model's. A model with a fixed
 	// input size accepts only its own.
 	Size int
+	// Tile, when > 0, cuts images larger than Tile x Tile pixels into
+	// tiles of that size before anything else (data.Annotated.Tiled; a
+	// box keeping under half its area in a tile is ignored there):
+	// large aerial photographs. Split train and test by image.
+	Tile int
 	// ValFraction of the training images are held out to pick the layer
 	// and hyper-parameters (default 0.2).
 	ValFraction float64
@@ -135,7 +140,7 @@ func openDense(c *DenseConfig) (*denseSource, error) {
 func (s *denseSource) maps(c *DenseConfig, a *data.Annotated, split string, idx []int, flip bool) (map[string]*dense.Maps, error) {
 	out := map[string]*dense.Maps{}
 	cacheName := func(l string) string {
-		return filepath.Join(c.Cache, fmt.Sprintf("%s-%s-%s-%d-n%d-flip%v.npy", s.hash, split, l, s.pre.Size, len(idx), flip))
+		return filepath.Join(c.Cache, fmt.Sprintf("%s-%s-%s-%d-n%d-flip%v%s.npy", s.hash, split, l, s.pre.Size, len(idx), flip, tileKey(c.Tile)))
 	}
 	var need []string
 	for _, l := range c.Layers {
@@ -207,8 +212,24 @@ func openSplits(c *DenseConfig) (train, test *data.Annotated, err error) {
 	if test, err = data.OpenAnnotated(c.Data, c.TestSplit, o); err != nil {
 		return nil, nil, err
 	}
+	if c.Tile > 0 {
+		if train, err = train.Tiled(c.Tile, 0.5); err != nil {
+			return nil, nil, err
+		}
+		if test, err = test.Tiled(c.Tile, 0.5); err != nil {
+			return nil, nil, err
+		}
+	}
 	if n := len(train.Skipped) + len(test.Skipped); n > 0 {
 		fmt.Fprintf(logTo(c.Log), "skipped %d bad files (--skip-bad): %s\n", n, strings.Join(append(train.Skipped, test.Skipped...), "; "))
 	}
 	return train, test, nil
+}
+
+// tileKey marks cached maps of tiled images ("" when not tiled).
+func tileKey(tile int) string {
+	if tile <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("-tile%d", tile)
 }

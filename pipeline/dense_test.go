@@ -107,6 +107,17 @@ func TestSegmentAndDetect(t *testing.T) {
 	if det.NTest != 6 || det.AP50 < 0 || det.AP50 > 1 || math.IsNaN(det.AP) || det.PersonAP < 0 || det.CI95["ap"][0] > det.CI95["ap"][1] {
 		t.Errorf("detect: %v", det)
 	}
+	// Tiled: every 32 px image is four 16 px tiles, scaled up to the
+	// model's 32 px; colour still separates the classes.
+	tc := sc
+	tc.Tile, tc.Picture, tc.Epochs = 16, "", []int{20}
+	tiled, err := Segment(tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tiled.NTest != 24 || tiled.PixelAcc < 0.7 {
+		t.Errorf("tiled segment: %v", tiled)
+	}
 	bad := base
 	bad.Size = 64
 	if _, err := Segment(SegmentConfig{DenseConfig: bad}); err == nil {

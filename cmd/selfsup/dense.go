@@ -17,6 +17,7 @@ func denseFlags(layer string) []cli.Flag {
 		&cli.StringFlag{Name: "data", Required: true, Usage: "annotated images, folder or .tar: COCO128's layout (YOLO boxes, class-index PNG masks), Pascal VOC XML or COCO JSON"},
 		&cli.StringFlag{Name: "layer", Value: layer, Usage: "stage map output(s), comma-separated; with several the head's layer is picked on the validation split"},
 		&cli.IntFlag{Name: "size", Usage: "square input size in px (0: the model's; a model with fixed height and width takes only its own)"},
+		&cli.IntFlag{Name: "tile", Usage: "cut images larger than TILE x TILE px into tiles first (large aerial photographs; split train/test by image)"},
 		&cli.StringFlag{Name: "train-split", Value: "train2017"}, &cli.StringFlag{Name: "test-split", Value: "val2017"},
 		&cli.StringFlag{Name: "cache", Usage: "folder keeping extracted stage maps (.npy, named by the model's sha256, split, layer, size)"},
 		&cli.StringFlag{Name: "picture", Usage: "write a PNG of a few test images with truth and prediction here"},
@@ -27,7 +28,7 @@ func denseFlags(layer string) []cli.Flag {
 
 func denseConfig(c *cli.Context) pipeline.DenseConfig {
 	return pipeline.DenseConfig{Model: c.String("model"), Data: c.String("data"), TrainSplit: c.String("train-split"), TestSplit: c.String("test-split"),
-		Layers: strings.Split(c.String("layer"), ","), Size: c.Int("size"), Cache: c.String("cache"), SkipBad: c.Bool("skip-bad"), Seed: c.Int64("seed"),
+		Layers: strings.Split(c.String("layer"), ","), Size: c.Int("size"), Tile: c.Int("tile"), Cache: c.String("cache"), SkipBad: c.Bool("skip-bad"), Seed: c.Int64("seed"),
 		Picture: c.String("picture"), Runtime: runtimeOptions(c), Batch: c.Int("batch"), Log: os.Stderr}
 }
 
