@@ -113,6 +113,14 @@ func openDense(c *DenseConfig) (*denseSource, error) {
 		names = append(names, o.Name)
 	}
 	for _, l := range c.Layers {
+		if l == LayerPixels || l == LayerPrior { // baselines: computed from the input, not by the model
+			g := s.pre.Size / baselineBlock
+			if g < 1 {
+				return fail(fmt.Errorf("dense: layer %q needs inputs of at least %d px, got %d", l, baselineBlock, s.pre.Size))
+			}
+			s.shape[l] = [3]int{map[string]int{LayerPixels: s.pre.Channels * baselineBlock * baselineBlock, LayerPrior: 1}[l], g, g}
+			continue
+		}
 		sh, ok := outs[l]
 		if !ok {
 			return fail(fmt.Errorf("dense: %s has no output %q (its outputs: %s); export it with --outputs all", c.Model, l, strings.Join(names, ", ")))
@@ -165,6 +173,21 @@ func (s *denseSource) maps(c *DenseConfig, a *data.Annotated, split string, idx 
 			img = data.FromTensor(data.FlipHorizontal(data.ToTensor(img)))
 		}
 		return p.Fill(img, dst)
+	}
+	var model []string
+	for _, l := range need {
+		if l != LayerPixels && l != LayerPrior {
+			model = append(model, l)
+			continue
+		}
+		m, err := baselineMaps(l, s.shape[l], p.CHW(), len(idx), load)
+		if err != nil {
+			return nil, err
+		}
+		out[l] = m
+	}
+	if need = model; len(need) == 0 {
+		return out, nil
 	}
 	label := "maps " + split
 	if flip {
@@ -232,4 +255,57 @@ func tileKey(tile int) string {
 		return ""
 	}
 	return fmt.Sprintf("-tile%d", tile)
+}
+
+// The baseline layers of the dense probes: LayerPixels is the model's
+// preprocessed input cut into baselineBlock x baselineBlock patches, each
+// flattened into C*16 channels at 1/4 of the input's resolution ("raw
+// pixels, patches flattened"); LayerPrior is one constant channel on the
+// same grid, which standardises to zero, so the head learns only its
+// biases: the class prior ("prior-only head"). Any model given with them
+// only supplies the preprocessing (input size, mean and std).
+const (
+	LayerPixels   = "pixels"
+	LayerPrior    = "prior"
+	baselineBlock = 4
+)
+
+// baselineMaps computes a baseline layer of n images; load fills image i's
+// preprocessed [C, H, W] input.
+func baselineMaps(layer string, sh [3]int, chw [3]int, n int, load func(int, []float32) error) (*dense.Maps, error) {
+	m := &dense.Maps{N: n, C: sh[0], H: sh[1], W: sh[2], Data: make([]float32, n*sh[0]*sh[1]*sh[2])}
+	if layer == LayerPrior {
+		for i := range m.Data {
+			m.Data[i] = 1
+		}
+		return m, nil
+	}
+	in := make([]float32, chw[0]*chw[1]*chw[2])
+	const b = baselineBlock
+	for i := 0; i < n; i++ {
+		if err := load(i, in); err != nil {
+			return nil, err
+		}
+		SpaceToDepth(m.At(i), in, chw, b, m.H, m.W)
+	}
+	return m, nil
+}
+
+// SpaceToDepth writes the b x b patches of x ([C, H, W]) at the top-left
+// gh x gw grid of patches into dst ([C*b*b, gh, gw]): channel
+// (c*b+dy)*b+dx of cell (y, x) is x[c, y*b+dy, x*b+dx].
+func SpaceToDepth(dst, x []float32, chw [3]int, b, gh, gw int) {
+	C, H, W := chw[0], chw[1], chw[2]
+	for c := 0; c < C; c++ {
+		for dy := 0; dy < b; dy++ {
+			for dx := 0; dx < b; dx++ {
+				o := dst[((c*b+dy)*b+dx)*gh*gw:]
+				for y := 0; y < gh; y++ {
+					for xx := 0; xx < gw; xx++ {
+						o[y*gw+xx] = x[(c*H+y*b+dy)*W+xx*b+dx]
+					}
+				}
+			}
+		}
+	}
 }

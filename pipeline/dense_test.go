@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/export"
 	"github.com/selfsup/selfsup/internal/testenv"
 )
@@ -118,9 +119,60 @@ func TestSegmentAndDetect(t *testing.T) {
 	if tiled.NTest != 24 || tiled.PixelAcc < 0.7 {
 		t.Errorf("tiled segment: %v", tiled)
 	}
+	// The baselines: raw pixels (4 x 4 patches flattened) separate the
+	// colours; the prior-only head (a constant input) predicts one class
+	// everywhere, so its pixel accuracy is at most the majority class's
+	// share of the labelled test pixels.
+	pc := sc
+	pc.Picture, pc.Layers = "", []string{LayerPixels}
+	pix, err := Segment(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.Layers = []string{LayerPrior}
+	prior, err := Segment(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	val, err := data.OpenAnnotated(dir, "val", data.AnnotatedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[uint8]int{}
+	for i := range val.Items {
+		m, err := val.Mask(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range m.Pix {
+			if v != 0 {
+				count[v]++
+			}
+		}
+	}
+	share := float64(max(count[1], count[37])) / float64(count[1]+count[37])
+	if pix.PixelAcc < 0.7 || prior.PixelAcc > share+1e-9 || pix.MIoU <= prior.MIoU {
+		t.Errorf("pixels: acc %.3f mIoU %.3f; prior: acc %.3f (majority share %.3f) mIoU %.3f", pix.PixelAcc, pix.MIoU, prior.PixelAcc, share, prior.MIoU)
+	}
 	bad := base
 	bad.Size = 64
 	if _, err := Segment(SegmentConfig{DenseConfig: bad}); err == nil {
 		t.Error("--size 64 on a 32 px model: no error")
+	}
+}
+
+// SpaceToDepth on a 1 x 4 x 4 ramp with 2 x 2 patches.
+func TestSpaceToDepth(t *testing.T) {
+	x := make([]float32, 16)
+	for i := range x {
+		x[i] = float32(i)
+	}
+	dst := make([]float32, 16)
+	SpaceToDepth(dst, x, [3]int{1, 4, 4}, 2, 2, 2)
+	want := []float32{0, 2, 8, 10, 1, 3, 9, 11, 4, 6, 12, 14, 5, 7, 13, 15}
+	for i := range want {
+		if dst[i] != want[i] {
+			t.Fatalf("SpaceToDepth = %v, want %v", dst, want)
+		}
 	}
 }

@@ -15,7 +15,7 @@ func denseFlags(layer string) []cli.Flag {
 	return append([]cli.Flag{
 		&cli.StringFlag{Name: "model", Required: true, Usage: "ONNX model with stage-map outputs (selfsup export --outputs all)"},
 		&cli.StringFlag{Name: "data", Required: true, Usage: "annotated images, folder or .tar: COCO128's layout (YOLO boxes, class-index PNG masks), Pascal VOC XML or COCO JSON"},
-		&cli.StringFlag{Name: "layer", Value: layer, Usage: "stage map output(s), comma-separated; with several the head's layer is picked on the validation split"},
+		&cli.StringFlag{Name: "layer", Value: layer, Usage: "stage map output(s), comma-separated; with several the head's layer is picked on the validation split; baselines: pixels (4x4 input patches flattened), prior (a constant input: the head learns the class prior)"},
 		&cli.IntFlag{Name: "size", Usage: "square input size in px (0: the model's; a model with fixed height and width takes only its own)"},
 		&cli.IntFlag{Name: "tile", Usage: "cut images larger than TILE x TILE px into tiles first (large aerial photographs; split train/test by image)"},
 		&cli.StringFlag{Name: "train-split", Value: "train2017"}, &cli.StringFlag{Name: "test-split", Value: "val2017"},
