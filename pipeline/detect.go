@@ -220,6 +220,7 @@ func Detect(c DetectConfig) (*DetectResult, error) {
 		for _, hidden := range c.Hidden {
 			for _, l2 := range c.L2s {
 				d := dense.NewDetHead(k, m.C, hidden, c.Seed)
+				d.InitFromTargets(targets, fitRows)
 				err := dense.TrainDet(d, m, targets, fitRows, dense.DetTrainConfig{L2: l2, LR: c.LR, Epochs: slices.Max(c.Epochs), Batch: 8, Seed: c.Seed,
 					After: func(e int, d *dense.DetHead) error {
 						if !slices.Contains(c.Epochs, e) {
@@ -245,6 +246,7 @@ func Detect(c DetectConfig) (*DetectResult, error) {
 	all := seq(2 * n)
 	m, targets, mean, std := stack(res.Layer, all)
 	d := dense.NewDetHead(k, m.C, res.Hidden, c.Seed)
+	d.InitFromTargets(targets, all)
 	if err := dense.TrainDet(d, m, targets, all, dense.DetTrainConfig{L2: res.L2, LR: c.LR, Epochs: res.Epochs, Batch: 8, Seed: c.Seed}); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package dense
 import (
 	"math"
 	"math/rand"
+	"slices"
 	"testing"
 
 	"github.com/selfsup/selfsup/data"
@@ -84,4 +85,46 @@ func seq(n int) []int {
 		out[i] = i
 	}
 	return out
+}
+
+// InitFromTargets starts the size and offset outputs at the objects' mean:
+// on all-zero features both heads then decode every peak as a box of the
+// mean size (in pixels) centred at the mean offset.
+func TestDetInitFromTargets(t *testing.T) {
+	const h, w = 8, 8
+	boxes := [][]data.Box{{{X0: 0, Y0: 0, X1: 16, Y1: 8}}, {{X0: 20, Y0: 20, X1: 28, Y1: 44}, {X0: 40, Y0: 8, X1: 64, Y1: 24}}}
+	var targets []DetTarget
+	for _, b := range boxes {
+		targets = append(targets, MakeTarget(b, 64, 64, 1, h, w))
+	}
+	// Sizes in cells of 8 px: (2,1), (1,3), (3,2): mean (2, 2); centre
+	// offsets in their cells (0,0.5), (0,0), (0.5,0): mean (1/6, 1/6).
+	zero := make([]float32, 3*h*w)
+	for _, hidden := range []int{0, 4} {
+		d := NewDetHead(1, 3, hidden, 1)
+		d.InitFromTargets(targets, []int{0, 1})
+		b := d.outBias()
+		if math.Abs(float64(b[1])-2) > 1e-6 || math.Abs(float64(b[2])-2) > 1e-6 || math.Abs(float64(b[3])-1.0/6) > 1e-6 || math.Abs(float64(b[4])-1.0/6) > 1e-6 || b[0] != -2.19 {
+			t.Fatalf("hidden %d: biases %v", hidden, b)
+		}
+		inside := 0
+		for _, p := range d.Decode(zero, h, w, 64, 64, h*w) { // all cells tie: every one is a peak
+			if p.Box.X0 <= 0 || p.Box.Y0 <= 0 || p.Box.X1 >= 64 || p.Box.Y1 >= 64 {
+				continue // clamped at the image's edge
+			}
+			inside++
+			if math.Abs(p.Box.W()-16) > 1e-4 || math.Abs(p.Box.H()-16) > 1e-4 {
+				t.Fatalf("hidden %d: decoded %+v, want a 16 x 16 px box", hidden, p.Box)
+			}
+		}
+		if inside == 0 {
+			t.Fatalf("hidden %d: no box inside the image", hidden)
+		}
+	}
+	d := NewDetHead(1, 3, 0, 1)
+	before := append([]float32(nil), d.P...)
+	d.InitFromTargets(targets, nil)
+	if !slices.Equal(before, d.P) {
+		t.Error("InitFromTargets without objects changed the head")
+	}
 }
