@@ -8,10 +8,11 @@ import (
 
 // Tiled cuts every image larger than size in either side into size x size
 // tiles and returns the tiled set (the receiver is unchanged; images no
-// larger than size stay whole). Tiles step by size from the top left; the
-// last row and column are moved inward to end at the image's edge, so
-// they overlap their neighbours rather than hang over it (an image side
-// of 1,000 at size 400 gives tiles at 0, 400 and 600). Each box is clipped
+// larger than size stay whole). A side of n pixels gets ceil(n/size)
+// tiles spread evenly from edge to edge, so neighbours overlap by the
+// same few pixels rather than one tile hanging over the image (a side of
+// 1,000 at size 400 gives tiles at 0, 300 and 600); an object in an
+// overlap appears in both tiles, each scored as its own image. Each box is clipped
 // to each tile it touches and translated into the tile's coordinates; a
 // clipped box that keeps less than minVisible of its area is marked
 // Difficult (ignored by the detection metrics, as a crowd region) instead
@@ -57,11 +58,12 @@ func tileStarts(n, size int) []int {
 	if n <= size {
 		return []int{0}
 	}
-	var out []int
-	for o := 0; o+size < n; o += size {
-		out = append(out, o)
+	k := (n + size - 1) / size
+	out := make([]int, k)
+	for i := range out {
+		out[i] = int(math.Round(float64(i*(n-size)) / float64(k-1)))
 	}
-	return append(out, n-size)
+	return out
 }
 
 // clipBox clips b to r and moves it into r's coordinates; ok is false

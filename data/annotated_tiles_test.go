@@ -14,7 +14,7 @@ func TestTileStarts(t *testing.T) {
 	for _, c := range []struct {
 		n, size int
 		want    []int
-	}{{1000, 400, []int{0, 400, 600}}, {400, 400, []int{0}}, {401, 400, []int{0, 1}}, {800, 400, []int{0, 400}}, {30, 400, []int{0}}} {
+	}{{1000, 400, []int{0, 300, 600}}, {400, 400, []int{0}}, {401, 400, []int{0, 1}}, {800, 400, []int{0, 400}}, {30, 400, []int{0}}, {1249, 400, []int{0, 283, 566, 849}}} {
 		if got := tileStarts(c.n, c.size); !slices.Equal(got, c.want) {
 			t.Errorf("tileStarts(%d, %d) = %v, want %v", c.n, c.size, got, c.want)
 		}
@@ -22,7 +22,7 @@ func TestTileStarts(t *testing.T) {
 }
 
 // A 20 x 10 VOC image cut into 8 x 8 tiles: the tiles cover it (x at 0,
-// 8, 12; y at 0, 2), each tile decodes to the same pixels as the crop of
+// 6, 12; y at 0, 2), each tile decodes to the same pixels as the crop of
 // the whole image, boxes are clipped into tile coordinates and the ones
 // mostly outside become Difficult; the mask is cut like the image.
 func TestAnnotatedTiled(t *testing.T) {
@@ -46,8 +46,8 @@ func TestAnnotatedTiled(t *testing.T) {
 	for _, it := range tl.Items {
 		rects = append(rects, it.Crop)
 	}
-	want := []image.Rectangle{image.Rect(0, 0, 8, 8), image.Rect(8, 0, 16, 8), image.Rect(12, 0, 20, 8),
-		image.Rect(0, 2, 8, 10), image.Rect(8, 2, 16, 10), image.Rect(12, 2, 20, 10)}
+	want := []image.Rectangle{image.Rect(0, 0, 8, 8), image.Rect(6, 0, 14, 8), image.Rect(12, 0, 20, 8),
+		image.Rect(0, 2, 8, 10), image.Rect(6, 2, 14, 10), image.Rect(12, 2, 20, 10)}
 	if !slices.Equal(rects, want) {
 		t.Fatalf("tiles %v, want %v", rects, want)
 	}
@@ -94,9 +94,13 @@ func TestAnnotatedTiled(t *testing.T) {
 	if len(b) != 2 || b[0] != (Box{Class: 1, X0: 1, Y0: 2, X1: 8, Y1: 8}) || !b[1].Difficult {
 		t.Errorf("tile 0 boxes %+v", b)
 	}
-	// Tile 1 (8,0)-(16,8) touches the tree only along its edge x = 8: not in it.
-	if b := tl.Items[1].Boxes; len(b) != 1 || b[0].Class != 0 {
+	// Tile 1 (6,0)-(14,8) holds 12/49 of the tree: difficult there.
+	if b := tl.Items[1].Boxes; len(b) != 2 || b[0] != (Box{Class: 1, X0: 0, Y0: 2, X1: 2, Y1: 8, Difficult: true}) {
 		t.Errorf("tile 1 boxes %+v", b)
+	}
+	// Tile 2 (12,0)-(20,8) does not reach the tree.
+	if b := tl.Items[2].Boxes; len(b) != 1 || b[0].Class != 0 {
+		t.Errorf("tile 2 boxes %+v", b)
 	}
 	// Tile 3 (0,2)-(8,10): the tree is whole there.
 	if b := tl.Items[3].Boxes; b[0] != (Box{Class: 1, X0: 1, Y0: 0, X1: 8, Y1: 7}) {

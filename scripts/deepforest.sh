@@ -9,6 +9,8 @@
 #   DEST/test/   2019_YELL_2_541000_4977000 (Yellowstone, 13 km east, 1249 x 1035, 279),
 #                OSBS_029 (Florida, 400 x 400, 61), SOAP_061 (California, 400 x 400, 37)
 #
+# One class, Tree (SOAP_061's Alive / Dead labels are renamed).
+#
 # Usage: bash scripts/deepforest.sh [DEST]   (default ~/.cache/selfsup/deepforest)
 # Then:  selfsup eval detect --model M.onnx --data DEST --train-split train --test-split test --tile 400 --size 400
 set -euo pipefail
@@ -37,4 +39,8 @@ cp "${SRC}"/2019_YELL_2_528000_4978000_image_crop2.{png,xml} "${DEST}/train/"
 for s in 2019_YELL_2_541000_4977000_image_crop OSBS_029 SOAP_061; do
   cp "${SRC}/${s}".{png,xml} "${DEST}/test/"
 done
+# One class, as DeepForest's detector: SOAP_061 alone labels its crowns
+# Alive (9) / Dead (28) where every other file says Tree.
+sed -i -e 's|<name>Alive</name>|<name>Tree</name>|' -e 's|<name>Dead</name>|<name>Tree</name>|' "${DEST}/test/SOAP_061.xml"
+
 echo "deepforest: wrote ${DEST} (train: 1 image, test: 3 images)"
