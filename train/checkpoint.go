@@ -23,6 +23,10 @@ type Checkpoint struct {
 	Heads    models.Weights
 	Velocity models.Weights
 	State    models.Weights
+	// Seconds (as the run's budget clock counts) and WallSeconds spent
+	// training up to Step, summed over every process that trained the
+	// run (resumes included); 0 in checkpoints from before they were kept.
+	Seconds, WallSeconds float64
 }
 
 const (
@@ -31,6 +35,8 @@ const (
 	metaFormat = "selfsup.format"
 	metaArch   = "selfsup.arch"
 	metaTask   = "selfsup.task"
+	metaSec    = "selfsup.seconds"
+	metaWall   = "selfsup.wall_seconds"
 )
 
 var groups = []string{"backbone.", "head.", "optim.", "state."}
@@ -52,6 +58,7 @@ func (c *Checkpoint) Save(path string) error {
 	meta := map[string]string{
 		metaConfig: string(cj), metaStep: strconv.Itoa(c.Step), metaFormat: "1",
 		metaArch: c.Config.Arch, metaTask: c.Config.Task,
+		metaSec: strconv.FormatFloat(c.Seconds, 'g', -1, 64), metaWall: strconv.FormatFloat(c.WallSeconds, 'g', -1, 64),
 	}
 	return WriteSafetensors(path, all, meta)
 }
@@ -72,6 +79,13 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	}
 	if c.Step, err = strconv.Atoi(meta[metaStep]); err != nil {
 		return nil, fmt.Errorf("train: checkpoint %s: step %q: %w", path, meta[metaStep], err)
+	}
+	for key, dst := range map[string]*float64{metaSec: &c.Seconds, metaWall: &c.WallSeconds} {
+		if v, ok := meta[key]; ok {
+			if *dst, err = strconv.ParseFloat(v, 64); err != nil || *dst < 0 {
+				return nil, fmt.Errorf("train: checkpoint %s: %s %q: want seconds >= 0", path, key, v)
+			}
+		}
 	}
 	dst := []models.Weights{c.Backbone, c.Heads, c.Velocity, c.State}
 	for k, v := range all {

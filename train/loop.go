@@ -50,7 +50,7 @@ type Result struct {
 	Checkpoint   string  `json:"checkpoint"`
 	Steps        int     `json:"steps"`
 	ImagesSeen   int     `json:"images_seen"`
-	Seconds      float64 `json:"seconds"` // as the budget clock measures it
+	Seconds      float64 `json:"seconds"` // as the budget clock measures it, resumes included (WallSeconds too)
 	WallSeconds  float64 `json:"wall_seconds,omitempty"`
 	ImagesPerSec float64 `json:"images_per_sec"`
 	FinalLoss    float64 `json:"final_loss"`
@@ -75,6 +75,20 @@ type session struct {
 	opt      *SGD
 	progress io.Writer
 	now      func() time.Time
+	// clock0 and wall0 start this process's training; prevSec and
+	// prevWall are what the run spent before it (from the checkpoint it
+	// resumed).
+	clock0, wall0      time.Time
+	prevSec, prevWall float64
+}
+
+// spent is the run's training time so far, by its budget clock and by
+// the wall clock, resumes included.
+func (s *session) spent() (sec, wall float64) {
+	if s.clock0.IsZero() {
+		return s.prevSec, s.prevWall
+	}
+	return s.prevSec + s.now().Sub(s.clock0).Seconds(), s.prevWall + time.Since(s.wall0).Seconds()
 }
 
 func build(cfg Config, ck *Checkpoint, init models.Weights) (*session, error) {
@@ -151,7 +165,9 @@ func (s *session) checkpoint(step int) *Checkpoint {
 	if st, ok := s.model.(pretext.Stateful); ok {
 		state = st.State()
 	}
-	return &Checkpoint{Config: s.cfg, Step: step, Backbone: s.bb.Weights(), Heads: s.model.HeadWeights(), Velocity: vel, State: state}
+	sec, wall := s.spent()
+	return &Checkpoint{Config: s.cfg, Step: step, Backbone: s.bb.Weights(), Heads: s.model.HeadWeights(), Velocity: vel, State: state,
+		Seconds: sec, WallSeconds: wall}
 }
 
 // stepRNG is the augmentation randomness of one step: a function of the
@@ -468,6 +484,10 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 		batches, segEnd = prefetch(cfg, s.model, labelled, start, prefetchTo, stop), prefetchTo
 	}
 	t0, wall0 := now(), time.Now()
+	s.clock0, s.wall0 = t0, wall0
+	if ck != nil {
+		s.prevSec, s.prevWall = ck.Seconds, ck.WallSeconds
+	}
 	planner := newBudgetPlanner(cfg.BudgetSeconds, recalibrate, now, t0)
 	bar := progressbar.New(progress, fmt.Sprintf("%s %s", cfg.Task, cfg.Arch), end-start, 0, "steps")
 	setSteps := func(steps int, why string, per float64) error {
@@ -619,8 +639,8 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 		return nil, err
 	}
 	el := now().Sub(t0).Seconds()
-	res.Checkpoint, res.Steps, res.ImagesSeen, res.Seconds, res.FinalLoss = lastCkpt, step, step*cfg.Batch, el, lastLoss
-	res.WallSeconds = time.Since(wall0).Seconds()
+	res.Checkpoint, res.Steps, res.ImagesSeen, res.FinalLoss = lastCkpt, step, step*cfg.Batch, lastLoss
+	res.Seconds, res.WallSeconds = s.spent()
 	if el > 0 {
 		res.ImagesPerSec = float64((step-start)*cfg.Batch) / el
 	}

@@ -107,7 +107,21 @@ func TestResumeIsBitIdentical(t *testing.T) {
 			t.Fatal(err)
 		}
 		part := t.TempDir()
-		if _, err := Run(tinyConfig(task), ds, nil, part, Options{StopAfter: 3}); err != nil {
+		p, err := Run(tinyConfig(task), ds, nil, part, Options{StopAfter: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The training time before the stop travels in the checkpoint and
+		// is added to the resumed process's: pretend it was long.
+		cp, err := LoadCheckpoint(p.Checkpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cp.Seconds <= 0 || cp.WallSeconds <= 0 || cp.Seconds > p.Seconds {
+			t.Fatalf("%s: checkpoint at the stop records %g s (wall %g), the run reported %g", task, cp.Seconds, cp.WallSeconds, p.Seconds)
+		}
+		cp.Seconds, cp.WallSeconds = 1000, 2000
+		if err := cp.Save(p.Checkpoint); err != nil {
 			t.Fatal(err)
 		}
 		// Truncate a newer, half-written checkpoint: resume must skip it.
@@ -122,6 +136,9 @@ func TestResumeIsBitIdentical(t *testing.T) {
 		}
 		if !b.Resumed || !bytes.Contains(log.Bytes(), []byte("ignoring unreadable checkpoint")) {
 			t.Fatalf("%s: resumed %v, log:\n%s", task, b.Resumed, log.String())
+		}
+		if b.Seconds < 1000 || b.Seconds > 1000+120 || b.WallSeconds < 2000 || b.WallSeconds > 2000+120 {
+			t.Errorf("%s: resumed run reports %g s (wall %g), want 1000 (2000) plus its own", task, b.Seconds, b.WallSeconds)
 		}
 		ca, err := LoadCheckpoint(a.Checkpoint)
 		if err != nil {
