@@ -34,8 +34,10 @@ type EvalPretextConfig struct {
 // EvalPretext measures the run's pretext accuracy and, for inpainting
 // runs, the masked-region reconstruction error against predicting the
 // mean, for colorization runs the raw ab accuracy (AuC) against
-// predicting grey. The result is what `selfsup eval pretext --json`
-// prints.
+// predicting grey, for splitbrain runs both halves' figures (the L -> ab
+// half's as colorization's, the ab -> L half's L-bin top-1 and L* error
+// against predicting the mean lightness). The result is what `selfsup
+// eval pretext --json` prints.
 func EvalPretext(ctx context.Context, c EvalPretextConfig) (map[string]any, error) {
 	log := logTo(c.Log)
 	ck, path, err := LatestCheckpoint(c.Run, log)
@@ -98,6 +100,19 @@ func EvalPretext(ctx context.Context, c EvalPretextConfig) (map[string]any, erro
 			if err := evalColorization(col, ck, ds, split, c.SaveColorized, out, log); err != nil {
 				return nil, err
 			}
+		}
+		if sb, ok := t.(pretext.SplitBrain); ok {
+			cfg := ck.Config
+			sc, err := sb.Evaluate(cfg.Arch, ck.Backbone, ck.Heads, cfg.Pretext, cfg.Batch, ds)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(log, "L -> ab: raw ab accuracy (AuC of per-pixel ab error 0-%d) %.4f (predicting grey: %.4f); nearest ab bin most probable in %.4f of the cells\n",
+				pretext.ABMaxError, sc.AuC, sc.GreyAuC, sc.ABAcc)
+			fmt.Fprintf(log, "ab -> L: L-bin top-1 %.4f of the cells; mean |L* error| %.2f (predicting the mean lightness: %.2f); %d %s images\n",
+				sc.LAcc, sc.LError, sc.LErrorMean, sc.Images, split)
+			out["ab_auc"], out["ab_auc_grey"], out["ab_bin_acc"], out["l_bin_acc"] = sc.AuC, sc.GreyAuC, sc.ABAcc, sc.LAcc
+			out["l_error"], out["l_error_mean"], out["split_images"] = sc.LError, sc.LErrorMean, sc.Images
 		}
 		if ip, ok := t.(pretext.Inpaint); ok {
 			sc, err := ip.Evaluate(ck.Config.Arch, ck.Backbone, ck.Heads, ck.Config.Pretext, ck.Config.Batch, ds, ck.Config.Seed)

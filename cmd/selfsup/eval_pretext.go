@@ -11,7 +11,7 @@ import (
 func evalPretextCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "pretext",
-		Usage: "pretext-task accuracy of a run (jigsaw permutation, rotation, PIRL positive-vs-negatives; inpainting and colorization errors) on held-out images",
+		Usage: "pretext-task accuracy of a run (jigsaw permutation, rotation, PIRL positive-vs-negatives; inpainting, colorization and split-brain errors) on held-out images",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "run", Usage: "pretraining run (its newest valid checkpoint)", Required: true},
 			&cli.StringFlag{Name: "data", Usage: "images (default: the run's own data)"},
