@@ -26,7 +26,8 @@ type EvalPretextConfig struct {
 	// images (image, masked view, filled in).
 	SaveInpaint string
 	// SaveColorized, for colorization runs, is a PNG file for the first
-	// 16 images (grey input, prediction, truth).
+	// 16 images (grey input, prediction, truth); for splitbrain runs
+	// (grey input, the L half's colours, the ab half's lightness, truth).
 	SaveColorized string
 	Log           io.Writer
 }
@@ -113,6 +114,16 @@ func EvalPretext(ctx context.Context, c EvalPretextConfig) (map[string]any, erro
 				sc.LAcc, sc.LError, sc.LErrorMean, sc.Images, split)
 			out["ab_auc"], out["ab_auc_grey"], out["ab_bin_acc"], out["l_bin_acc"] = sc.AuC, sc.GreyAuC, sc.ABAcc, sc.LAcc
 			out["l_error"], out["l_error_mean"], out["split_images"] = sc.LError, sc.LErrorMean, sc.Images
+			if f := c.SaveColorized; f != "" {
+				img, err := sb.Picture(cfg.Arch, ck.Backbone, ck.Heads, cfg.Pretext, cfg.Batch, ds, 16)
+				if err == nil {
+					err = writePNG(f, img)
+				}
+				if err != nil {
+					return nil, err
+				}
+				fmt.Fprintf(log, "wrote %s\n", f)
+			}
 		}
 		if ip, ok := t.(pretext.Inpaint); ok {
 			sc, err := ip.Evaluate(ck.Config.Arch, ck.Backbone, ck.Heads, ck.Config.Pretext, ck.Config.Batch, ds, ck.Config.Seed)

@@ -459,4 +459,81 @@ func TestSplitBrainTrains(t *testing.T) {
 	if _, err := (SplitBrain{}).Evaluate("resnet20c", bb.Weights(), models.Weights{}, cfg, batch, held); err == nil {
 		t.Fatal("evaluation without head weights accepted")
 	}
+	checkSplitPicture(t, bb, m, cfg, held)
+}
+
+// checkSplitPicture: four columns per row, the first grey (R = G = B),
+// the last the image itself, the two predictions coloured (not grey).
+func checkSplitPicture(t *testing.T, bb *models.Backbone, m *splitModel, cfg Config, held *gradientSet) {
+	t.Helper()
+	pic, err := SplitBrain{}.Picture("resnet20c-split", bb.Weights(), m.HeadWeights(), cfg, 8, held, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.InputSize
+	z := 96 / s
+	cell := z*s + 2
+	if b := pic.Bounds(); b.Dx() != 4*cell+2 || b.Dy() != 3*cell+2 {
+		t.Fatalf("picture %v, expected %dx%d", b, 4*cell+2, 3*cell+2)
+	}
+	coloured := [4]int{}
+	for row := 0; row < 3; row++ {
+		img := held.imgs[row]
+		for y := 0; y < s; y++ {
+			for x := 0; x < s; x++ {
+				for col := 0; col < 4; col++ {
+					r, g, b, _ := pic.At(2+col*cell+z*x+z/2, 2+row*cell+z*y+z/2).RGBA()
+					c := [3]int{int(r >> 8), int(g >> 8), int(b >> 8)}
+					if max(c[0], c[1], c[2])-min(c[0], c[1], c[2]) > 20 {
+						coloured[col]++
+					}
+					if col == 0 && max(c[0], c[1], c[2])-min(c[0], c[1], c[2]) > 2 {
+						t.Fatalf("row %d (%d,%d): grey column %v", row, y, x, c)
+					}
+					for ch := 0; col == 3 && ch < 3; ch++ {
+						if d := c[ch] - int(img.At(ch, y, x)); d < -1 || d > 1 {
+							t.Fatalf("row %d (%d,%d): truth column %v, image %d", row, y, x, c, img.At(ch, y, x))
+						}
+					}
+				}
+			}
+		}
+	}
+	if coloured[1] < 3*s*s/2 || coloured[2] < 3*s*s/2 {
+		t.Fatalf("coloured pixels by column %v of %d", coloured, 3*s*s)
+	}
+}
+
+// TestSupervisedOnLab: the supervised task on a splitbrain config
+// (fine-tuning its backbone, `eval lowshot --finetune`) builds on the
+// split backbone and feeds it the normalised Lab values of RGB images.
+func TestSupervisedOnLab(t *testing.T) {
+	const s = 16
+	ds := colorImages(8, s, 3)
+	cfg := DefaultConfig(3, s)
+	if err := (SplitBrain{}).Prepare(&cfg, ds); err != nil {
+		t.Fatal(err)
+	}
+	cfg.NumClasses, cfg.NoAugment = 2, true
+	spec, _ := models.New("resnet20c-split", 3)
+	rng := rand.New(rand.NewSource(1))
+	bb, err := models.NewBackbone(G.NewGraph(), spec, models.InitWeights(spec, rng), tensor.Float32, &ops.Mode{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Supervised{}.Build(bb, 2, cfg, nil, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.MakeBatch(ds.imgs[:2], []int{0, 1}, []int{0, 1}, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := data.Normalize(data.ToLabSpace(data.ToTensor(ds.imgs[1])), cfg.Mean, cfg.Std)
+	if len(b.Inputs[0]) != 2*3*s*s || !slices.Equal(b.Inputs[0][3*s*s:], want.Data) {
+		t.Fatalf("%d input values; image 1 is not its normalised Lab", len(b.Inputs[0]))
+	}
+	if err := m.Load(b); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -19,7 +19,7 @@ func evalPretextCommand() *cli.Command {
 			&cli.BoolFlag{Name: "skip-bad", Usage: "skip images that fail to decode"},
 			jsonFlag,
 			&cli.StringFlag{Name: "save-inpaint", Usage: "inpaint runs: write a PNG of the first 16 images (image, masked view, filled in) to this file"},
-			&cli.StringFlag{Name: "save-colorized", Usage: "colorization runs: write a PNG of the first 16 images (grey input, predicted colours, truth) to this file"},
+			&cli.StringFlag{Name: "save-colorized", Usage: "colorization runs: write a PNG of the first 16 images (grey input, predicted colours, truth) to this file; splitbrain runs: (grey input, the L half's colours, the ab half's lightness, truth)"},
 		},
 		Action: func(c *cli.Context) error {
 			out, err := pipeline.EvalPretext(c.Context, pipeline.EvalPretextConfig{Run: c.String("run"), Data: c.String("data"), Split: c.String("split"),

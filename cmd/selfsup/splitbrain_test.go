@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -84,10 +85,24 @@ func TestSplitBrainCLI(t *testing.T) {
 		LError     *float64 `json:"l_error"`
 		LErrorMean *float64 `json:"l_error_mean"`
 	}
-	lastJSON(t, runCmd(t, nil, bin, "eval", "pretext", "--run", run, "--json"), &res)
+	pic := filepath.Join(dir, "splitbrain.png")
+	lastJSON(t, runCmd(t, nil, bin, "eval", "pretext", "--run", run, "--save-colorized", pic, "--json"), &res)
 	if res.Task != "splitbrain" || res.Images != 8 || res.Acc != pre.ValPretext || res.AuC == nil || res.GreyAuC == nil || res.ABBinAcc == nil ||
 		res.LBinAcc == nil || res.LError == nil || res.LErrorMean == nil || !(*res.AuC > 0 && *res.AuC < 1) || !(*res.LError > 0) || !(*res.LErrorMean > 0) {
 		t.Fatalf("eval pretext: %+v (trainer: %v)", res, pre.ValPretext)
+	}
+
+	f, err := os.Open(pic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(f)
+	f.Close()
+	if err != nil {
+		t.Fatalf("--save-colorized wrote no PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != 4*(6*16+2)+2 || b.Dy() != 8*(6*16+2)+2 {
+		t.Fatalf("picture %v: expected 4 columns and 8 rows of 16 px images drawn 6x", b)
 	}
 
 	model := filepath.Join(dir, "m.onnx")
