@@ -32,10 +32,11 @@ import (
 // Gaussian AB.Sigma) and class rebalancing with the training images'
 // smoothed ab prior (AB.Lambda; off with NoRebalance), through the same
 // loss op. The ab -> L half classifies the lightness into LBins: the
-// paper quantises L into 100 bins of 1 on ImageNet; at 32 px, where the
+// paper quantises L into 100 bins of 1 on ImageNet; at 32 px the
 // prediction grid is 8 x 8 (64 cells an image, each the mean of a 4 x 4
-// block), 20 bins of width 5 (LGrid) keep every bin populated, the same
-// ratio of bin to range as the ab grid's 10 to about 200. Its targets are
+// block, so neighbouring lightness values blur together), and 20 bins of
+// width 5 (LGrid) keep the classes few, at the ab grid's ratio of bin to
+// range (10 to about 200). Its targets are
 // soft-encoded too (LNeighbours nearest bins, Gaussian LSigma, half a
 // bin as AB.Sigma is half an ab bin; LNeighbours 1 is the one-hot target)
 // and not rebalanced. Targets come from the augmented image's Lab planes
