@@ -49,6 +49,8 @@ func StockClassifier(g *G.ExprGraph, s *models.Spec, batch, size, classes int, r
 			if r, err = G.Reshape(in, tensor.Shape{sh[0], sh[1], sh[2] * sh[3]}); err == nil {
 				out, err = G.Mean(r, 2)
 			}
+		default: // the split forms' Slice and Concat
+			err = fmt.Errorf("op %s is not in the stock benchmark graph", l.Op)
 		}
 		if err != nil {
 			return nil, nil, nil, nil, fmt.Errorf("models: stock %s: layer %q: %w", s.Arch, l.Name, err)

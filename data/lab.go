@@ -18,6 +18,17 @@ import (
 // converts RGB images to it (see ToSpace).
 const SpaceLabL = "lab-l"
 
+// SpaceLab is the input space of a backbone that sees the whole CIE Lab
+// image (the split-brain autoencoder, Zhang, Isola & Efros 2017): three
+// channels, L*/100, a*/100 and b*/100 (LabScale; L in [0, 1], a and b
+// roughly in [-1.1, 1.3]), normalised per channel afterwards with the
+// training images' statistics (LabStats). Like SpaceLabL it is recorded in
+// an exported model's metadata, and extraction converts RGB images to it.
+const SpaceLab = "lab"
+
+// LabScale divides L*, a* and b* in SpaceLab.
+const LabScale = 100
+
 // rgb2xyz is skimage's sRGB -> XYZ matrix; labWhite the D65 white point.
 var (
 	rgb2xyz = [3][3]float64{
@@ -129,6 +140,37 @@ func LightnessLUT(lut *[256]float64, r, g, b uint8) float32 {
 	return lightnessFromLinear(lut[r], lut[g], lut[b])
 }
 
+// LabLUT is L*, a* and b* divided by LabScale (SpaceLab) of an 8-bit
+// sRGB pixel through a LinearLUT: bit for bit ToLabSpace(ToTensor(img))
+// at that pixel.
+func LabLUT(lut *[256]float64, r, g, b uint8) (l, a, bb float32) {
+	return labSpace(lut[r], lut[g], lut[b])
+}
+
+// labSpace is SpaceLab's three values of linear RGB.
+func labSpace(r, g, b float64) (l, a, bb float32) {
+	lf, af, bf := labFromLinear(r, g, b)
+	return float32(lf / LabScale), float32(af / LabScale), float32(bf / LabScale)
+}
+
+// ToLabSpace returns the SpaceLab planes (L*, a*, b* over LabScale) of a
+// 3-channel sRGB tensor with values in [0, 1], as [3, H, W]; a 1-channel
+// tensor is read as grey (a and b within 0.01 of 0 in CIE units:
+// skimage's white point and matrix do not quite agree).
+func ToLabSpace(t Tensor) Tensor {
+	n := t.H * t.W
+	out := newTensor(3, t.H, t.W)
+	for i := 0; i < n; i++ {
+		r := t.Data[i]
+		g, b := r, r
+		if t.C == 3 {
+			g, b = t.Data[n+i], t.Data[2*n+i]
+		}
+		out.Data[i], out.Data[n+i], out.Data[2*n+i] = labSpace(srgbToLinear(float64(r)), srgbToLinear(float64(g)), srgbToLinear(float64(b)))
+	}
+	return out
+}
+
 // ToLabL returns L*/100 of a 3-channel sRGB tensor (values in [0, 1]) as
 // a 1-channel tensor; a 1-channel tensor is read as grey (R = G = B).
 func ToLabL(t Tensor) Tensor {
@@ -165,28 +207,88 @@ func ToLab(t Tensor) Tensor {
 
 // SpaceChannels returns the channels a backbone with input space space
 // sees of images with c channels ("" : the images' own), and the channels
-// the images must be decoded with (SpaceLabL: 3, L* is computed from RGB).
+// the images must be decoded with (SpaceLabL: 1 and 3, L* is computed from
+// RGB; SpaceLab: 3 and 3).
 func SpaceChannels(space string, c int) (input, decode int, err error) {
 	switch space {
 	case "":
 		return c, c, nil
 	case SpaceLabL:
 		return 1, 3, nil
+	case SpaceLab:
+		return 3, 3, nil
 	}
-	return 0, 0, fmt.Errorf("data: unknown input space %q (known: %q, %q)", space, "", SpaceLabL)
+	return 0, 0, fmt.Errorf("data: unknown input space %q (known: %q, %q, %q)", space, "", SpaceLabL, SpaceLab)
 }
 
 // ToSpace converts a [C, H, W] tensor with values in [0, 1] to the input
-// space space ("": unchanged; SpaceLabL: ToLabL).
+// space space ("": unchanged; SpaceLabL: ToLabL; SpaceLab: ToLabSpace).
 func ToSpace(t Tensor, space string) (Tensor, error) {
 	switch space {
 	case "":
 		return t, nil
 	case SpaceLabL:
 		return ToLabL(t), nil
+	case SpaceLab:
+		return ToLabSpace(t), nil
 	}
 	_, _, err := SpaceChannels(space, t.C)
 	return Tensor{}, err
+}
+
+// SpaceStats is the per-channel mean and standard deviation (at least
+// 1e-3) of up to n images spread evenly over ds as a backbone with input
+// space space sees them: ChannelStats, LabLStats or LabStats.
+func SpaceStats(ds Dataset, space string, n int) (mean, std []float32, err error) {
+	switch space {
+	case "":
+		return ChannelStats(ds, n)
+	case SpaceLabL:
+		return LabLStats(ds, n)
+	case SpaceLab:
+		return LabStats(ds, n)
+	}
+	_, _, err = SpaceChannels(space, 3)
+	return nil, nil, err
+}
+
+// LabStats is ChannelStats in SpaceLab: the mean and standard deviation
+// (at least 1e-3) of L*, a* and b* over LabScale of up to n images spread
+// evenly over ds.
+func LabStats(ds Dataset, n int) (mean, std []float32, err error) {
+	if ds.Len() == 0 {
+		return nil, nil, fmt.Errorf("data: Lab statistics: no images")
+	}
+	lut := LinearLUT()
+	step := max(1, ds.Len()/n)
+	var sum, sq [3]float64
+	var count float64
+	for i := 0; i < ds.Len(); i += step {
+		img, err := ds.Image(i)
+		if err != nil {
+			return nil, nil, err
+		}
+		hw := img.H * img.W
+		for p := 0; p < hw; p++ {
+			r := img.Pix[p]
+			g, b := r, r
+			if img.C == 3 {
+				g, b = img.Pix[hw+p], img.Pix[2*hw+p]
+			}
+			l, a, bb := LabLUT(lut, r, g, b)
+			for c, v := range [3]float32{l, a, bb} {
+				sum[c] += float64(v)
+				sq[c] += float64(v) * float64(v)
+			}
+		}
+		count += float64(hw)
+	}
+	mean, std = make([]float32, 3), make([]float32, 3)
+	for c := range sum {
+		m := sum[c] / count
+		mean[c], std[c] = float32(m), float32(math.Max(math.Sqrt(math.Max(sq[c]/count-m*m, 0)), 1e-3))
+	}
+	return mean, std, nil
 }
 
 // LabLStats is ChannelStats of L*/100 (SpaceLabL): the mean and standard

@@ -106,3 +106,74 @@ func TestLabRoundTrip(t *testing.T) {
 		t.Fatalf("SpaceChannels(lab-l) = %d, %d, %v", in, dec, err)
 	}
 }
+
+// TestLabSpace: the lab input space is L*, a*, b* over 100 (ToLab's planes
+// scaled), its first plane ToLabL's bit for bit, the 8-bit LabLUT bit for
+// bit ToLabSpace(ToTensor); grey pixels have a = b = 0; LabStats are the
+// plain mean and standard deviation of those values; SpaceChannels and
+// SpaceStats know the space.
+func TestLabSpace(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	img := Image{C: 3, H: 5, W: 6, Pix: make([]uint8, 90)}
+	for i := range img.Pix {
+		img.Pix[i] = uint8(rng.Intn(256))
+	}
+	img.Pix[1], img.Pix[31], img.Pix[61] = 128, 128, 128 // a grey pixel
+	tt := ToTensor(img)
+	sp, lab, lt := ToLabSpace(tt), ToLab(tt), ToLabL(tt)
+	if sp.C != 3 || sp.H != 5 || sp.W != 6 {
+		t.Fatalf("shape %dx%dx%d", sp.C, sp.H, sp.W)
+	}
+	lut := LinearLUT()
+	for p := 0; p < 30; p++ {
+		l, a, b := LabLUT(lut, img.Pix[p], img.Pix[30+p], img.Pix[60+p])
+		if l != sp.Data[p] || a != sp.Data[30+p] || b != sp.Data[60+p] {
+			t.Fatalf("pixel %d: LUT (%v, %v, %v), ToLabSpace (%v, %v, %v)", p, l, a, b, sp.Data[p], sp.Data[30+p], sp.Data[60+p])
+		}
+		if sp.Data[p] != lt.Data[p] {
+			t.Fatalf("pixel %d: lab L %v, lab-l %v", p, sp.Data[p], lt.Data[p])
+		}
+		for c := 0; c < 3; c++ {
+			if d := math.Abs(float64(LabScale*sp.Data[c*30+p] - lab.Data[c*30+p])); d > 1e-4 {
+				t.Fatalf("pixel %d channel %d: %v * %d vs ToLab %v", p, c, sp.Data[c*30+p], LabScale, lab.Data[c*30+p])
+			}
+		}
+	}
+	if math.Abs(float64(sp.Data[31])) > 1e-4 || math.Abs(float64(sp.Data[61])) > 1e-4 { // 0.01 in CIE units: skimage's constants
+		t.Fatalf("grey pixel: a %v, b %v", sp.Data[31], sp.Data[61])
+	}
+	if in, dec, err := SpaceChannels(SpaceLab, 3); err != nil || in != 3 || dec != 3 {
+		t.Fatalf("SpaceChannels(lab) = %d, %d, %v", in, dec, err)
+	}
+	if got, err := ToSpace(tt, SpaceLab); err != nil || got.Data[7] != sp.Data[7] {
+		t.Fatalf("ToSpace(lab): %v", err)
+	}
+	ds := &memSet{imgs: []Image{img, {C: 3, H: 5, W: 6, Pix: make([]uint8, 90)}}, labels: []int{0, 1}}
+	mean, std, err := LabStats(ds, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	black := ToLabSpace(ToTensor(Image{C: 3, H: 5, W: 6, Pix: make([]uint8, 90)}))
+	for c := 0; c < 3; c++ {
+		var s, sq float64
+		for _, x := range [][]float32{sp.Data[c*30 : (c+1)*30], black.Data[c*30 : (c+1)*30]} {
+			for _, v := range x {
+				s += float64(v)
+				sq += float64(v) * float64(v)
+			}
+		}
+		m := s / 60
+		if math.Abs(float64(mean[c])-m) > 1e-6 || math.Abs(float64(std[c])-math.Sqrt(sq/60-m*m)) > 1e-5 {
+			t.Fatalf("channel %d: LabStats %v / %v, expected %v / %v", c, mean[c], std[c], m, math.Sqrt(sq/60-m*m))
+		}
+	}
+	if m2, _, err := SpaceStats(ds, SpaceLab, 10); err != nil || m2[2] != mean[2] {
+		t.Fatalf("SpaceStats(lab) = %v, %v", m2, err)
+	}
+	if m2, _, err := SpaceStats(ds, SpaceLabL, 10); err != nil || len(m2) != 1 || m2[0] != mean[0] {
+		t.Fatalf("SpaceStats(lab-l) = %v, %v (lab's L mean %v)", m2, err, mean[0])
+	}
+	if _, _, err := SpaceStats(ds, "hsv", 10); err == nil {
+		t.Fatal("unknown space accepted")
+	}
+}

@@ -29,7 +29,7 @@ type checkReport struct {
 }
 
 // TestPythonChecksEveryArch is the independent check of every registered
-// architecture, with and without batch-norm folding (the unfolded model
+// architecture (and the split form of resnet20c), with and without batch-norm folding (the unfolded model
 // with dynamic height and width, fed a non-square input): the exported
 // model with all its outputs passes onnx.checker.check_model(full_check=True)
 // and onnx.shape_inference.infer_shapes(strict_mode=True), the inferred
@@ -44,7 +44,7 @@ func TestPythonChecksEveryArch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, arch := range models.Names() {
+	for _, arch := range append(models.Names(), "resnet20c-split") {
 		t.Run(arch, func(t *testing.T) {
 			spec, w := parityNet(t, arch, 21)
 			outs := allOutputs(spec)

@@ -4,7 +4,10 @@
 // [N, D], optionally "stage1".."stage4" [N, C, H, W]) and metadata props that
 // describe preprocessing. Each stage output also has a pooled form,
 // "stage1_pool".. [N, C*g*g] (see PoolSuffix and PoolWindow). Batch norms
-// that follow a convolution are folded into it by default.
+// that follow a convolution are folded into it by default. A split
+// backbone (models.Split) is one graph: Slice nodes (int64 starts, ends
+// and axes initializers) give each half its input channels, and Concat
+// nodes join the halves' outputs.
 //
 // The package also reads models back (Load, Inspect) and runs them with a
 // small pure-Go interpreter (Run) for the operator subset it writes, which
@@ -342,7 +345,7 @@ func inferShapes(spec *models.Spec, size int) (map[string]vshape, error) {
 		fail := func(format string, a ...any) error {
 			return errorf("build %s: layer %q (%s) at input size %d: %s", spec.Arch, l.Name, l.Op, size, fmt.Sprintf(format, a...))
 		}
-		if l.Op != models.OpAdd && len(in) != 3 {
+		if l.Op != models.OpAdd && l.Op != models.OpConcat && len(in) != 3 {
 			return nil, fail("input %q has shape %v, expected [C, H, W]", l.Inputs[0], in)
 		}
 		var out vshape
@@ -382,6 +385,20 @@ func inferShapes(spec *models.Spec, size int) (map[string]vshape, error) {
 			out = in
 		case models.OpGlobalAvgPool:
 			out = vshape{in[0]}
+		case models.OpSlice:
+			if l.From < 0 || l.To <= l.From || l.To > in[0] {
+				return nil, fail("channels [%d, %d) of an input with %d", l.From, l.To, in[0])
+			}
+			out = vshape{l.To - l.From, in[1], in[2]}
+		case models.OpConcat:
+			out = append(vshape(nil), in...)
+			for _, x := range l.Inputs[1:] {
+				other := shapes[x]
+				if len(other) != len(in) || len(in) == 3 && (other[1] != in[1] || other[2] != in[2]) || len(in) != 1 && len(in) != 3 {
+					return nil, fail("concatenating shapes %v and %v", in, other)
+				}
+				out[0] += other[0]
+			}
 		default:
 			return nil, fail("unsupported op")
 		}
@@ -415,6 +432,21 @@ func (b *graphBuilder) init(name string, shape []int, data []float32) error {
 		return err
 	}
 	b.g.Initializer = append(b.g.Initializer, floatTensor(name, shape, data))
+	return nil
+}
+
+// initInt64 adds an int64 initializer (Slice's starts, ends and axes).
+func (b *graphBuilder) initInt64(name string, data ...int) error {
+	if err := b.claim(name, "initializer"); err != nil {
+		return err
+	}
+	raw := make([]byte, 8*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint64(raw[8*i:], uint64(int64(v)))
+	}
+	b.g.Initializer = append(b.g.Initializer, &onnxpb.TensorProto{
+		Name: proto.String(name), DataType: proto.Int32(int32(onnxpb.TensorProto_INT64)), Dims: []int64{int64(len(data))}, RawData: raw,
+	})
 	return nil
 }
 
@@ -504,6 +536,22 @@ func (b *graphBuilder) layer(spec *models.Spec, w models.Weights, l models.Layer
 			return wrap(err)
 		}
 		n := node("Flatten", l.Name, []string{pooled}, []string{l.Name})
+		n.Attribute = []*onnxpb.AttributeProto{attrInt("axis", 1)}
+		return wrap(b.add(n))
+	case models.OpSlice:
+		inputs := []string{l.Inputs[0]}
+		for _, p := range []struct {
+			suffix string
+			v      int
+		}{{".starts", l.From}, {".ends", l.To}, {".axes", 1}} {
+			if err := b.initInt64(l.Name+p.suffix, p.v); err != nil {
+				return wrap(err)
+			}
+			inputs = append(inputs, l.Name+p.suffix)
+		}
+		return wrap(b.add(node("Slice", l.Name, inputs, []string{l.Name})))
+	case models.OpConcat:
+		n := node("Concat", l.Name, l.Inputs, []string{l.Name})
 		n.Attribute = []*onnxpb.AttributeProto{attrInt("axis", 1)}
 		return wrap(b.add(n))
 	}

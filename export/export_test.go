@@ -2,6 +2,7 @@ package export
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand"
@@ -86,11 +87,12 @@ func compare(t *testing.T, what string, got, ref models.Tensor) float64 {
 	return maxDiff
 }
 
-// TestRunMatchesReference builds every registered architecture with and
-// without batch-norm folding and checks the interpreter's outputs (features
-// and all four stages) against models.Reference.
+// TestRunMatchesReference builds every registered architecture and the
+// split form of resnet20c (Slice and Concat nodes) with and without
+// batch-norm folding and checks the interpreter's outputs (features and
+// all four stages) against models.Reference.
 func TestRunMatchesReference(t *testing.T) {
-	for _, arch := range models.Names() {
+	for _, arch := range append(models.Names(), "resnet20c-split") {
 		t.Run(arch, func(t *testing.T) {
 			spec, w := newNet(t, arch, 1)
 			// 32x32 keeps the float64 reference fast; the ImageNet stem
@@ -583,5 +585,93 @@ func TestRunRejectsUnsupported(t *testing.T) {
 		if _, err := Run(m, x, []int{1, 2, 9, 9}); err == nil {
 			t.Errorf("%s: Run did not fail", name)
 		}
+	}
+}
+
+// TestSplitStructure: a split backbone exports as one graph: two Slice
+// nodes (channel 0, channels 1-2, with int64 starts/ends/axes that are no
+// parameters) feeding two half-width branches, and a Concat node writing
+// every output; the features output is the concatenation of the halves'
+// pooled features. The interpreter rejects Slice steps other than 1.
+func TestSplitStructure(t *testing.T) {
+	spec, w := newNet(t, "resnet20c-split", 3)
+	m, err := Build(spec, w, Options{Outputs: []string{"features", "stage2", "stage3_pool"}, FoldBN: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := Describe(m)
+	if info.Inputs[0].Shape() != "[N, 3, 32, 32]" || info.Outputs[0].Shape() != "[N, 64]" || info.Outputs[1].Shape() != "[N, 32, 16, 16]" || info.Outputs[2].Shape() != "[N, 1024]" {
+		t.Fatalf("inputs %+v, outputs %+v", info.Inputs, info.Outputs)
+	}
+	if info.OpCounts["Slice"] != 2 || info.OpCounts["Concat"] != 3 || info.OpCounts["Conv"] != 42 || info.OpCounts["GlobalAveragePool"] != 2 {
+		t.Fatalf("ops %v: expected 2 Slice, 3 Concat (features, stage2, stage3), 2 x 21 Conv, 2 pools", info.OpCounts)
+	}
+	var params int64
+	for _, p := range spec.Params() {
+		if strings.HasSuffix(p.Name, ".weight") && len(p.Shape) == 4 {
+			params += int64(p.Shape[0]*p.Shape[1]*p.Shape[2]*p.Shape[3]) + int64(p.Shape[0])
+		}
+	}
+	if info.Parameters != params {
+		t.Errorf("%d parameters, expected %d", info.Parameters, params)
+	}
+	slices := map[string][2]int64{}
+	inits := map[string][]int64{}
+	for _, in := range m.Graph.Initializer {
+		if onnxpb.TensorProto_DataType(in.GetDataType()) == onnxpb.TensorProto_INT64 {
+			raw := in.GetRawData()
+			for i := 0; i+8 <= len(raw); i += 8 {
+				inits[in.GetName()] = append(inits[in.GetName()], int64(binary.LittleEndian.Uint64(raw[i:])))
+			}
+		}
+	}
+	for _, n := range m.Graph.Node {
+		switch n.GetOpType() {
+		case "Slice":
+			if n.Input[0] != InputName || len(n.Input) != 4 || inits[n.Input[3]][0] != 1 {
+				t.Fatalf("slice %s reads %v", n.GetName(), n.Input)
+			}
+			slices[n.GetName()] = [2]int64{inits[n.Input[1]][0], inits[n.Input[2]][0]}
+		case "Concat":
+			if len(n.Input) != 2 || !strings.HasPrefix(n.Input[0], "l.") || !strings.HasPrefix(n.Input[1], "ab.") {
+				t.Fatalf("concat %s reads %v", n.GetName(), n.Input)
+			}
+		}
+	}
+	if slices["l.input"] != [2]int64{0, 1} || slices["ab.input"] != [2]int64{1, 3} {
+		t.Fatalf("slices %v", slices)
+	}
+	x := randomInput(rand.New(rand.NewSource(5)), 2*3*32*32)
+	got, err := Run(m, x, []int{2, 3, 32, 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := models.Reference(spec, w, x, 2, 32, 32, []string{"features", "l.features", "ab.features"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "features", got["features"], ref["features"])
+	for b := 0; b < 2; b++ {
+		half := models.Tensor{Shape: []int{1, 32}, Data: got["features"].Data[b*64 : b*64+32]}
+		compare(t, "l half", half, models.Tensor{Shape: []int{1, 32}, Data: ref["l.features"].Data[b*32 : (b+1)*32]})
+		half.Data = got["features"].Data[b*64+32 : (b+1)*64]
+		compare(t, "ab half", half, models.Tensor{Shape: []int{1, 32}, Data: ref["ab.features"].Data[b*32 : (b+1)*32]})
+	}
+	for _, n := range m.Graph.Node {
+		if n.GetOpType() == "Slice" {
+			n.Input = append(n.Input, n.Input[3]) // steps: the axes tensor, [1]
+		}
+	}
+	if _, err := Run(m, x, []int{2, 3, 32, 32}); err != nil {
+		t.Fatalf("steps of 1 refused: %v", err)
+	}
+	m.Graph.Initializer = append(m.Graph.Initializer, &onnxpb.TensorProto{Name: proto.String("two"), DataType: proto.Int32(int32(onnxpb.TensorProto_INT64)), Dims: []int64{1}, Int64Data: []int64{2}})
+	for _, n := range m.Graph.Node {
+		if n.GetOpType() == "Slice" {
+			n.Input[4] = "two"
+		}
+	}
+	if _, err := Run(m, x, []int{2, 3, 32, 32}); err == nil {
+		t.Fatal("Slice with steps 2 accepted")
 	}
 }

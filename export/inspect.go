@@ -24,7 +24,7 @@ type Info struct {
 	OpCounts        map[string]int // op_type -> number of nodes
 	Nodes           int
 	Initializers    int
-	Parameters      int64 // elements in all initializers
+	Parameters      int64 // elements in all float initializers
 }
 
 // ValueInfo is a graph input or output: name, element type and shape.
@@ -99,6 +99,9 @@ func Describe(m *onnxpb.ModelProto) *Info {
 	inits := map[string]bool{}
 	for _, t := range g.GetInitializer() {
 		inits[t.GetName()] = true
+		if onnxpb.TensorProto_DataType(t.GetDataType()) != onnxpb.TensorProto_FLOAT {
+			continue // Slice's int64 indices are no parameters
+		}
 		n := int64(1)
 		for _, d := range t.GetDims() {
 			n *= d

@@ -34,8 +34,10 @@ const (
 	KeyBNRecalibrated = "selfsup.bn_recalibrated"
 	// KeyInputSpace, when present, is what the input holds of an image:
 	// "lab-l" (data.SpaceLabL) is the CIE lightness L*/100 of an RGB
-	// image, one channel (colorization backbones); consumers decode RGB
-	// and convert. Absent: the image's channels as they are.
+	// image, one channel (colorization backbones); "lab" (data.SpaceLab)
+	// its L*, a* and b* over 100, three channels (split-brain backbones);
+	// consumers decode RGB and convert. Absent: the image's channels as
+	// they are.
 	KeyInputSpace = "selfsup.input_space"
 )
 

@@ -159,7 +159,9 @@ func equal64(a, b []int64) bool {
 // output against the Gorgonia inference forward pass of the same weights:
 // max |ORT - Gorgonia| <= 1e-4 * max |Gorgonia| (the output scale). The
 // unfolded export also has dynamic height and width and is fed a
-// non-square input. A one-channel (grayscale) resnet20c is checked too.
+// non-square input. A one-channel (grayscale) resnet20c and the split
+// form of resnet20c (two half-width branches on channel 0 and channels
+// 1-2, joined by Concat) are checked too.
 func TestParityORTvsGorgonia(t *testing.T) {
 	needORT(t)
 	type net struct {
@@ -170,7 +172,7 @@ func TestParityORTvsGorgonia(t *testing.T) {
 	for _, arch := range models.Names() {
 		nets = append(nets, net{arch, 3})
 	}
-	nets = append(nets, net{"resnet20c", 1})
+	nets = append(nets, net{"resnet20c", 1}, net{"resnet20c-split", 3})
 	for _, nt := range nets {
 		arch := nt.arch
 		t.Run(fmt.Sprintf("%s/%dch", arch, nt.inC), func(t *testing.T) {

@@ -49,7 +49,8 @@ func poolStage(t *testing.T, m models.Tensor) models.Tensor {
 // Gorgonia inference forward pass that training uses (<= 1e-4 * scale, as
 // TestParityORTvsGorgonia). resnet20c at 32 px tiles its 32/16/8 maps;
 // at 28 px the 14 and 7 maps use overlapping windows; resnet18 at 56 px has
-// 14/7/4/2 maps (a 2x2 grid on stage4).
+// 14/7/4/2 maps (a 2x2 grid on stage4); resnet20c-split's stage maps are
+// the concatenations of its halves' (8 + 8, 16 + 16, 32 + 32 channels).
 func TestPooledParityORT(t *testing.T) {
 	needORT(t)
 	for _, c := range []struct {
@@ -61,6 +62,7 @@ func TestPooledParityORT(t *testing.T) {
 		{"resnet20c", 2, 32, true, map[string][]int64{"stage1_pool": {2, 256}, "stage2_pool": {2, 512}, "stage3_pool": {2, 1024}}},
 		{"resnet20c", 1, 28, false, map[string][]int64{"stage1_pool": {1, 256}, "stage2_pool": {1, 512}, "stage3_pool": {1, 1024}}},
 		{"resnet18", 1, 56, true, map[string][]int64{"stage1_pool": {1, 1024}, "stage2_pool": {1, 2048}, "stage3_pool": {1, 4096}, "stage4_pool": {1, 2048}}},
+		{"resnet20c-split", 2, 32, true, map[string][]int64{"stage1_pool": {2, 256}, "stage2_pool": {2, 512}, "stage3_pool": {2, 1024}}},
 	} {
 		name := fmt.Sprintf("%s/%dpx/fold=%v", c.arch, c.size, c.fold)
 		t.Run(name, func(t *testing.T) {

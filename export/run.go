@@ -14,7 +14,8 @@ import (
 // returns every graph output by name. It supports exactly the operators
 // Build writes, with the attributes it writes (Conv, BatchNormalization in
 // inference mode, Relu, Add without broadcasting, MaxPool, AveragePool,
-// GlobalAveragePool, Flatten, Identity), accumulates in float64 and is slow: it is an oracle
+// GlobalAveragePool, Flatten, Identity, Slice with unit steps, Concat),
+// accumulates in float64 and is slow: it is an oracle
 // for tests and a fallback check, not an inference engine. Anything outside
 // that subset is an error, never a silent approximation.
 func Run(model *onnxpb.ModelProto, x []float32, shape []int) (map[string]models.Tensor, error) {
@@ -109,15 +110,18 @@ func Run(model *onnxpb.ModelProto, x []float32, shape []int) (map[string]models.
 	return res, nil
 }
 
-// t64 is a dense row-major float64 tensor.
+// t64 is a dense row-major float64 tensor; int marks an int64 one (its
+// values exact in float64).
 type t64 struct {
 	shape []int
 	data  []float64
+	int   bool
 }
 
 func decodeTensor(t *onnxpb.TensorProto) (*t64, error) {
-	if onnxpb.TensorProto_DataType(t.GetDataType()) != onnxpb.TensorProto_FLOAT {
-		return nil, fmt.Errorf("initializer %q: data type %s not supported (float32 only)", t.GetName(), elemTypeName(t.GetDataType()))
+	dt := onnxpb.TensorProto_DataType(t.GetDataType())
+	if dt != onnxpb.TensorProto_FLOAT && dt != onnxpb.TensorProto_INT64 {
+		return nil, fmt.Errorf("initializer %q: data type %s not supported (float32, and int64 for Slice)", t.GetName(), elemTypeName(t.GetDataType()))
 	}
 	if t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
 		return nil, fmt.Errorf("initializer %q: external data not supported", t.GetName())
@@ -132,6 +136,19 @@ func decodeTensor(t *onnxpb.TensorProto) (*t64, error) {
 		n *= int(d)
 	}
 	out.data = make([]float64, n)
+	if dt == onnxpb.TensorProto_INT64 { // held as float64: exact for the small integers of Slice
+		out.int = true
+		if raw := t.GetRawData(); raw != nil {
+			for i := range out.data {
+				out.data[i] = float64(int64(binary.LittleEndian.Uint64(raw[8*i:])))
+			}
+		} else {
+			for i, v := range t.GetInt64Data() {
+				out.data[i] = float64(v)
+			}
+		}
+		return out, nil
+	}
 	if raw := t.GetRawData(); raw != nil {
 		for i := range out.data {
 			out.data[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:])))
@@ -301,6 +318,14 @@ func runNode(n *onnxpb.NodeProto, ins []*t64) (*t64, error) {
 		if err = arity(1, 1); err == nil {
 			out = ins[0]
 		}
+	case "Slice":
+		if err = arity(3, 5); err == nil {
+			out, err = slice(ins)
+		}
+	case "Concat":
+		if err = arity(1, len(ins)); err == nil {
+			out, err = concat(ins, a)
+		}
 	default:
 		return nil, fmt.Errorf("op %q not supported by the reference interpreter", n.GetOpType())
 	}
@@ -309,6 +334,139 @@ func runNode(n *onnxpb.NodeProto, ins []*t64) (*t64, error) {
 	}
 	if err := a.unknown(); err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// ints reads an int64 input of Slice (starts, ends, axes, steps).
+func ints(name string, t *t64) ([]int, error) {
+	if !t.int || len(t.shape) != 1 {
+		return nil, fmt.Errorf("%s must be a 1-D int64 tensor, got shape %v (int64 %v)", name, t.shape, t.int)
+	}
+	out := make([]int, len(t.data))
+	for i, v := range t.data {
+		out[i] = int(v)
+	}
+	return out, nil
+}
+
+// slice is ONNX Slice with steps of 1: along each axis given, indices
+// [start, end), negative ones counted from the end, both clamped to the
+// axis.
+func slice(ins []*t64) (*t64, error) {
+	x := ins[0]
+	starts, err := ints("starts", ins[1])
+	if err != nil {
+		return nil, err
+	}
+	ends, err := ints("ends", ins[2])
+	if err != nil {
+		return nil, err
+	}
+	axes := make([]int, len(starts))
+	for i := range axes {
+		axes[i] = i
+	}
+	if len(ins) > 3 && ins[3] != nil {
+		if axes, err = ints("axes", ins[3]); err != nil {
+			return nil, err
+		}
+	}
+	if len(ins) > 4 && ins[4] != nil {
+		steps, err := ints("steps", ins[4])
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range steps {
+			if s != 1 {
+				return nil, fmt.Errorf("steps %v not supported (only 1)", steps)
+			}
+		}
+	}
+	if len(ends) != len(starts) || len(axes) != len(starts) {
+		return nil, fmt.Errorf("%d starts, %d ends, %d axes", len(starts), len(ends), len(axes))
+	}
+	lo, hi := make([]int, len(x.shape)), append([]int(nil), x.shape...)
+	seen := map[int]bool{}
+	for i, ax := range axes {
+		if ax < 0 {
+			ax += len(x.shape)
+		}
+		if ax < 0 || ax >= len(x.shape) || seen[ax] {
+			return nil, fmt.Errorf("axis %d out of range for rank %d or repeated", axes[i], len(x.shape))
+		}
+		seen[ax] = true
+		d := x.shape[ax]
+		clamp := func(v int) int {
+			if v < 0 {
+				v += d
+			}
+			return min(max(v, 0), d)
+		}
+		lo[ax], hi[ax] = clamp(starts[i]), clamp(ends[i])
+		hi[ax] = max(hi[ax], lo[ax])
+	}
+	shape := make([]int, len(x.shape))
+	n := 1
+	for i := range shape {
+		shape[i] = hi[i] - lo[i]
+		n *= shape[i]
+	}
+	out := &t64{shape: shape, data: make([]float64, 0, n)}
+	idx := append([]int(nil), lo...)
+	for k := 0; k < n; k++ {
+		off := 0
+		for i, v := range idx {
+			off = off*x.shape[i] + v
+		}
+		out.data = append(out.data, x.data[off])
+		for i := len(idx) - 1; i >= 0; i-- { // next index, last axis fastest
+			if idx[i]++; idx[i] < hi[i] {
+				break
+			}
+			idx[i] = lo[i]
+		}
+	}
+	return out, nil
+}
+
+// concat is ONNX Concat along attribute axis: every input of one rank,
+// equal except along axis.
+func concat(ins []*t64, a attrs) (*t64, error) {
+	x := ins[0]
+	if _, ok := a.byName["axis"]; !ok {
+		return nil, fmt.Errorf("axis missing")
+	}
+	axis := a.int("axis", 0)
+	if axis < 0 {
+		axis += len(x.shape)
+	}
+	if axis < 0 || axis >= len(x.shape) {
+		return nil, fmt.Errorf("axis %d out of range for rank %d", a.int("axis", 0), len(x.shape))
+	}
+	outer := 1
+	for _, d := range x.shape[:axis] {
+		outer *= d
+	}
+	shape := append([]int(nil), x.shape...)
+	shape[axis] = 0
+	for i, in := range ins {
+		if in == nil || len(in.shape) != len(x.shape) {
+			return nil, fmt.Errorf("input %d missing or of another rank", i)
+		}
+		for d := range in.shape {
+			if d != axis && in.shape[d] != x.shape[d] {
+				return nil, fmt.Errorf("input %d has shape %v, input 0 %v", i, in.shape, x.shape)
+			}
+		}
+		shape[axis] += in.shape[axis]
+	}
+	out := &t64{shape: shape, data: make([]float64, 0, outer*len(x.data)/max(outer, 1)*len(ins))}
+	for o := 0; o < outer; o++ {
+		for _, in := range ins {
+			per := len(in.data) / max(outer, 1)
+			out.data = append(out.data, in.data[o*per:(o+1)*per]...)
+		}
 	}
 	return out, nil
 }

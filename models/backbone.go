@@ -98,9 +98,10 @@ func NodeTensor(n *G.Node) Tensor {
 
 // Forward applies the backbone to x [N, InC, H, W] and returns the nodes of
 // the exposed outputs named in outputs ("features" [N, FeatureDim],
-// "stage1".. [N, C, H, W], always in NCHW layout), or of every output when
-// none is named. Naming only the outputs used keeps the graph from
-// converting the others out of the blocked layout.
+// "stage1".. [N, C, H, W], always in NCHW layout; a tap of Spec.Taps is
+// named like an output), or of every output (not the taps) when none is
+// named. Naming only the outputs used keeps the graph from converting the
+// others out of the blocked layout.
 func (b *Backbone) Forward(x *G.Node, outputs ...string) (map[string]*G.Node, error) {
 	if x.Dims() != 4 || x.Shape()[1] != b.Spec.InC {
 		return nil, fmt.Errorf("models: %s: input shape %v, expected [N, %d, H, W]", b.Spec.Arch, x.Shape(), b.Spec.InC)
@@ -111,7 +112,7 @@ func (b *Backbone) Forward(x *G.Node, outputs ...string) (map[string]*G.Node, er
 		}
 	}
 	for _, name := range outputs {
-		if _, ok := b.Spec.Outputs[name]; !ok {
+		if _, ok := b.Spec.layerOf(name); !ok {
 			return nil, fmt.Errorf("models: %s: no output %q", b.Spec.Arch, name)
 		}
 	}
@@ -128,6 +129,12 @@ func (b *Backbone) Forward(x *G.Node, outputs ...string) (map[string]*G.Node, er
 	for _, o := range b.Spec.Outputs {
 		uses[o]++
 	}
+	for _, o := range b.Spec.Taps {
+		uses[o]++
+	}
+	// fromImages: the images and channel slices of them, which need no
+	// gradient unless InputGrad is set.
+	fromImages := map[string]bool{InputName: !b.InputGrad}
 	fused := map[string]bool{}
 	for i, l := range b.Spec.Layers {
 		if l.Op == OpBatchNorm && i+1 < len(b.Spec.Layers) {
@@ -164,7 +171,7 @@ func (b *Backbone) Forward(x *G.Node, outputs ...string) (map[string]*G.Node, er
 				}
 			} else {
 				outLay := layoutFor(w.Shape()[0])
-				if l.Inputs[0] == InputName && !b.InputGrad {
+				if fromImages[l.Inputs[0]] {
 					out, err = ops.Conv2DFirst(in, w, l.Stride, l.Pad, outLay)
 				} else {
 					out, err = ops.Conv2DLayout(in, w, l.Stride, l.Pad, lay, outLay)
@@ -197,6 +204,28 @@ func (b *Backbone) Forward(x *G.Node, outputs ...string) (map[string]*G.Node, er
 		case OpGlobalAvgPool:
 			out, err = ops.GlobalAvgPoolLayout(in, lay)
 			lay = ops.NCHW
+		case OpSlice:
+			if in, err = input(l, 0, ops.NCHW); err == nil {
+				lay = ops.NCHW
+				out, err = ops.ChannelSlice(in, l.From, l.To)
+				fromImages[l.Name] = fromImages[l.Inputs[0]]
+			}
+		case OpConcat:
+			ins := make([]*G.Node, len(l.Inputs))
+			for j := range ins {
+				if in.Dims() == 4 {
+					ins[j], err = input(l, j, ops.NCHW)
+				} else {
+					ins[j] = acts[l.Inputs[j]]
+				}
+				if err != nil {
+					break
+				}
+			}
+			if err == nil {
+				lay = ops.NCHW
+				out, err = ops.ChannelConcat(ins...)
+			}
 		default:
 			err = fmt.Errorf("unknown op %q", l.Op)
 		}
@@ -207,7 +236,7 @@ func (b *Backbone) Forward(x *G.Node, outputs ...string) (map[string]*G.Node, er
 	}
 	res := map[string]*G.Node{}
 	for _, name := range outputs {
-		l := b.Spec.Outputs[name]
+		l, _ := b.Spec.layerOf(name)
 		n := acts[l]
 		if n.Dims() == 4 {
 			var err error

@@ -28,9 +28,10 @@ func randomiseBN(s *Spec, w Weights, rng *rand.Rand) {
 }
 
 // The Gorgonia graph in inference mode computes what the plain float64
-// reference computes, for every registered architecture and every output.
+// reference computes, for every registered architecture and the split
+// form of resnet20c, and every output.
 func TestBackboneMatchesReference(t *testing.T) {
-	for _, arch := range Names() {
+	for _, arch := range append(Names(), "resnet20c"+SplitSuffix) {
 		arch := arch
 		t.Run(arch, func(t *testing.T) {
 			if testing.Short() && arch == "resnet50" {

@@ -92,7 +92,8 @@ func maxRelDiff(a, b []float32) float64 {
 // norms and pools on nChw16c, conversions at the edges) gives the same
 // outputs, parameter gradients and running statistics as the plain NCHW
 // graph, for a CIFAR stem, an ImageNet stem with max pooling, 16-channel
-// stages and a one-channel input.
+// stages, a one-channel input and a split backbone (8-channel stages in
+// NCHW, 16- and 32-channel ones blocked, slices and concatenations).
 func TestBlockedLayoutMatchesPlain(t *testing.T) {
 	if !ops.BlockedLayout(tensor.Float32) {
 		t.Skip("this build has no blocked layout (it needs oneDNN)")
@@ -100,7 +101,7 @@ func TestBlockedLayoutMatchesPlain(t *testing.T) {
 	for _, c := range []struct {
 		arch    string
 		inC, hw int
-	}{{"resnet18c", 3, 8}, {"resnet20c", 1, 8}, {"resnet18", 3, 32}} {
+	}{{"resnet18c", 3, 8}, {"resnet20c", 1, 8}, {"resnet18", 3, 32}, {"resnet20c-split", 3, 8}} {
 		t.Run(c.arch, func(t *testing.T) {
 			rng := rand.New(rand.NewSource(7))
 			s, err := New(c.arch, c.inC)

@@ -9,8 +9,8 @@ import (
 // one loop nest per layer, with batch norm using running statistics. It is
 // slow and obviously correct: the oracle that the Gorgonia graph and the
 // exported ONNX model are checked against. x is [n, InC, h, w] row-major.
-// It returns every layer output named in outputs (nil: all of s.Outputs),
-// with shapes.
+// It returns every layer output named in outputs (nil: all of s.Outputs;
+// a tap of s.Taps is named like an output), with shapes.
 func Reference(s *Spec, w Weights, x []float32, n, h, wd int, outputs []string) (map[string]Tensor, error) {
 	if err := s.Validate(w); err != nil {
 		return nil, err
@@ -145,6 +145,39 @@ func Reference(s *Spec, w Weights, x []float32, n, h, wd int, outputs []string) 
 				o[bc] = sum / float64(H*W)
 			}
 			out = act{[]int{N, C}, o}
+		case OpSlice:
+			N, C := a.shape[0], a.shape[1]
+			if l.To > C {
+				return nil, fmt.Errorf("models: reference %s: layer %q: channels [%d, %d) of %d", s.Arch, l.Name, l.From, l.To, C)
+			}
+			inner := len(a.data) / (N * C)
+			shape := append([]int(nil), a.shape...)
+			shape[1] = l.To - l.From
+			o := make([]float64, 0, N*shape[1]*inner)
+			for b := 0; b < N; b++ {
+				o = append(o, a.data[(b*C+l.From)*inner:(b*C+l.To)*inner]...)
+			}
+			out = act{shape, o}
+		case OpConcat:
+			N := a.shape[0]
+			inner := len(a.data) / (N * a.shape[1])
+			shape := append([]int(nil), a.shape...)
+			shape[1] = 0
+			for _, in := range l.Inputs {
+				p := acts[in]
+				if len(p.shape) != len(a.shape) || p.shape[0] != N || len(p.data) != N*p.shape[1]*inner {
+					return nil, fmt.Errorf("models: reference %s: layer %q: concatenating %v and %v", s.Arch, l.Name, a.shape, p.shape)
+				}
+				shape[1] += p.shape[1]
+			}
+			o := make([]float64, 0, N*shape[1]*inner)
+			for b := 0; b < N; b++ {
+				for _, in := range l.Inputs {
+					p := acts[in]
+					o = append(o, p.data[b*p.shape[1]*inner:(b+1)*p.shape[1]*inner]...)
+				}
+			}
+			out = act{shape, o}
 		default:
 			return nil, fmt.Errorf("models: reference %s: layer %q: unknown op %q", s.Arch, l.Name, l.Op)
 		}
@@ -157,7 +190,7 @@ func Reference(s *Spec, w Weights, x []float32, n, h, wd int, outputs []string) 
 	}
 	res := map[string]Tensor{}
 	for _, name := range outputs {
-		ln, ok := s.Outputs[name]
+		ln, ok := s.layerOf(name)
 		if !ok {
 			return nil, fmt.Errorf("models: reference %s: unknown output %q", s.Arch, name)
 		}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -21,8 +22,8 @@ var (
 func Register(name string, b Builder) {
 	regMu.Lock()
 	defer regMu.Unlock()
-	if _, dup := registry[name]; dup {
-		panic("models: duplicate architecture " + name)
+	if _, dup := registry[name]; dup || IsSplit(name) {
+		panic("models: duplicate architecture (or one named like a split form) " + name)
 	}
 	registry[name] = b
 }
@@ -39,16 +40,24 @@ func Names() []string {
 	return out
 }
 
-// New returns the Spec of the named architecture with inC input channels.
+// New returns the Spec of the named architecture with inC input channels:
+// a registered one, or the split form "<registered>-split" of one (Split).
 func New(name string, inC int) (*Spec, error) {
+	base, split := strings.CutSuffix(name, SplitSuffix)
+	if !split {
+		base = name
+	}
 	regMu.Lock()
-	b, ok := registry[name]
+	b, ok := registry[base]
 	regMu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("models: unknown architecture %q (known: %v)", name, Names())
+		return nil, fmt.Errorf("models: unknown architecture %q (known: %v, and the split form %q of each)", name, Names(), "<arch>"+SplitSuffix)
 	}
 	if inC <= 0 {
 		return nil, fmt.Errorf("models: %s: input channels must be positive, got %d", name, inC)
+	}
+	if split {
+		return Split(base, b, inC)
 	}
 	return b(inC), nil
 }

@@ -27,6 +27,13 @@ const (
 	// OpGlobalAvgPool averages each channel over height and width and
 	// flattens: [N, C, H, W] -> [N, C].
 	OpGlobalAvgPool LayerOp = "GlobalAvgPool"
+	// OpSlice keeps channels [From, To) of its input: [N, C, H, W] ->
+	// [N, To-From, H, W] (ONNX Slice on axis 1).
+	OpSlice LayerOp = "Slice"
+	// OpConcat concatenates its inputs (two or more) along channels, in
+	// order: NCHW maps of one height and width, or [N, C] vectors (ONNX
+	// Concat on axis 1).
+	OpConcat LayerOp = "Concat"
 )
 
 // Layer is one node of a backbone's layer graph. Inputs name the outputs of
@@ -45,6 +52,8 @@ type Layer struct {
 	Bias bool
 	// Eps is the BatchNorm variance epsilon.
 	Eps float64
+	// From and To are the channels [From, To) a Slice keeps.
+	From, To int
 }
 
 // InputName is the name layers use to refer to the input image tensor.
@@ -69,6 +78,19 @@ type Spec struct {
 	Outputs map[string]string
 	// FeatureDim is the width of the "features" output.
 	FeatureDim int
+	// Taps maps names to layers that Backbone.Forward and Reference
+	// return besides Outputs, and that exports do not offer: the halves
+	// of a split backbone ("l.stage3", "ab.features", ...; see Split).
+	Taps map[string]string
+}
+
+// layerOf is the layer that output or tap name refers to.
+func (s *Spec) layerOf(name string) (string, bool) {
+	if l, ok := s.Outputs[name]; ok {
+		return l, true
+	}
+	l, ok := s.Taps[name]
+	return l, ok
 }
 
 // Tensor is a named parameter or buffer: row-major float32 data and shape.
@@ -140,11 +162,17 @@ func (s *Spec) Validate(w Weights) error {
 			return fmt.Errorf("models: spec %s: layer %d: duplicate name %q", s.Arch, i, l.Name)
 		}
 		want := 1
-		if l.Op == OpAdd {
+		switch l.Op {
+		case OpAdd:
 			want = 2
+		case OpConcat:
+			want = max(2, len(l.Inputs))
 		}
 		if len(l.Inputs) != want {
 			return fmt.Errorf("models: spec %s: layer %q (%s): %d inputs, expected %d", s.Arch, l.Name, l.Op, len(l.Inputs), want)
+		}
+		if l.Op == OpSlice && (l.From < 0 || l.To <= l.From || l.Inputs[0] == InputName && l.To > s.InC) {
+			return fmt.Errorf("models: spec %s: layer %q (%s): channels [%d, %d) of %s (%d input channels)", s.Arch, l.Name, l.Op, l.From, l.To, l.Inputs[0], s.InC)
 		}
 		for _, in := range l.Inputs {
 			if !seen[in] {
@@ -159,6 +187,14 @@ func (s *Spec) Validate(w Weights) error {
 	for name, l := range s.Outputs {
 		if !seen[l] {
 			return fmt.Errorf("models: spec %s: output %q refers to unknown layer %q", s.Arch, name, l)
+		}
+	}
+	for name, l := range s.Taps {
+		if !seen[l] {
+			return fmt.Errorf("models: spec %s: tap %q refers to unknown layer %q", s.Arch, name, l)
+		}
+		if _, dup := s.Outputs[name]; dup {
+			return fmt.Errorf("models: spec %s: %q is both an output and a tap", s.Arch, name)
 		}
 	}
 	if w == nil {

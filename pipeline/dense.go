@@ -165,7 +165,7 @@ func (s *denseSource) maps(c *DenseConfig, a *data.Annotated, split string, idx 
 	}
 	p := s.pre
 	load := func(i int, dst []float32) error {
-		img, err := a.Decode(idx[i], data.DecodeOptions{Size: p.Size, Channels: p.Channels})
+		img, err := a.Decode(idx[i], data.DecodeOptions{Size: p.Size, Channels: p.DecodeChannels()})
 		if err != nil {
 			return err
 		}

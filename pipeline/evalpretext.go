@@ -26,7 +26,8 @@ type EvalPretextConfig struct {
 	// images (image, masked view, filled in).
 	SaveInpaint string
 	// SaveColorized, for colorization runs, is a PNG file for the first
-	// 16 images (grey input, prediction, truth).
+	// 16 images (grey input, prediction, truth); for splitbrain runs
+	// (grey input, the L half's colours, the ab half's lightness, truth).
 	SaveColorized string
 	Log           io.Writer
 }
@@ -34,8 +35,10 @@ type EvalPretextConfig struct {
 // EvalPretext measures the run's pretext accuracy and, for inpainting
 // runs, the masked-region reconstruction error against predicting the
 // mean, for colorization runs the raw ab accuracy (AuC) against
-// predicting grey. The result is what `selfsup eval pretext --json`
-// prints.
+// predicting grey, for splitbrain runs both halves' figures (the L -> ab
+// half's as colorization's, the ab -> L half's L-bin top-1 and L* error
+// against predicting the mean lightness). The result is what `selfsup
+// eval pretext --json` prints.
 func EvalPretext(ctx context.Context, c EvalPretextConfig) (map[string]any, error) {
 	log := logTo(c.Log)
 	ck, path, err := LatestCheckpoint(c.Run, log)
@@ -97,6 +100,29 @@ func EvalPretext(ctx context.Context, c EvalPretextConfig) (map[string]any, erro
 		if col, ok := t.(pretext.Colorization); ok {
 			if err := evalColorization(col, ck, ds, split, c.SaveColorized, out, log); err != nil {
 				return nil, err
+			}
+		}
+		if sb, ok := t.(pretext.SplitBrain); ok {
+			cfg := ck.Config
+			sc, err := sb.Evaluate(cfg.Arch, ck.Backbone, ck.Heads, cfg.Pretext, cfg.Batch, ds)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(log, "L -> ab: raw ab accuracy (AuC of per-pixel ab error 0-%d) %.4f (predicting grey: %.4f); nearest ab bin most probable in %.4f of the cells\n",
+				pretext.ABMaxError, sc.AuC, sc.GreyAuC, sc.ABAcc)
+			fmt.Fprintf(log, "ab -> L: L-bin top-1 %.4f of the cells; mean |L* error| %.2f (predicting the mean lightness: %.2f); %d %s images\n",
+				sc.LAcc, sc.LError, sc.LErrorMean, sc.Images, split)
+			out["ab_auc"], out["ab_auc_grey"], out["ab_bin_acc"], out["l_bin_acc"] = sc.AuC, sc.GreyAuC, sc.ABAcc, sc.LAcc
+			out["l_error"], out["l_error_mean"], out["split_images"] = sc.LError, sc.LErrorMean, sc.Images
+			if f := c.SaveColorized; f != "" {
+				img, err := sb.Picture(cfg.Arch, ck.Backbone, ck.Heads, cfg.Pretext, cfg.Batch, ds, 16)
+				if err == nil {
+					err = writePNG(f, img)
+				}
+				if err != nil {
+					return nil, err
+				}
+				fmt.Fprintf(log, "wrote %s\n", f)
 			}
 		}
 		if ip, ok := t.(pretext.Inpaint); ok {

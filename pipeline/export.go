@@ -27,7 +27,8 @@ type Backbone struct {
 	// statistics; the model's metadata says so.
 	BNRecalibrated bool
 	// Space is the input space (data.SpaceLabL for colorization
-	// backbones; "" the images' channels), recorded in the metadata.
+	// backbones, data.SpaceLab for split-brain ones; "" the images'
+	// channels), recorded in the metadata.
 	Space string
 }
 
@@ -75,15 +76,24 @@ func OpenBackbone(src BackboneSource, log io.Writer) (*Backbone, error) {
 
 // RandomBackbone is an untrained arch backbone, weights drawn from seed
 // exactly as training draws its initial weights from the run's seed, with
-// the default normalisation of its input size.
+// the default normalisation of its input size. A split architecture
+// (models.IsSplit) sees the images in data.SpaceLab, as split-brain
+// training feeds it: its halves get L and ab.
 func RandomBackbone(arch string, channels int, seed int64) (*Backbone, error) {
 	spec, err := models.New(arch, channels)
 	if err != nil {
 		return nil, err
 	}
 	cfg := pretext.DefaultConfig(channels, spec.InputSize)
-	return &Backbone{Spec: spec, Weights: models.InitWeights(spec, rand.New(rand.NewSource(seed))), Task: "random-init",
-		Size: spec.InputSize, Mean: cfg.Mean, Std: cfg.Std}, nil
+	b := &Backbone{Spec: spec, Weights: models.InitWeights(spec, rand.New(rand.NewSource(seed))), Task: "random-init",
+		Size: spec.InputSize, Mean: cfg.Mean, Std: cfg.Std}
+	if models.IsSplit(arch) {
+		if channels != 3 {
+			return nil, fmt.Errorf("export: %s sees Lab images (3 channels: L for one half, ab for the other), got %d channels", arch, channels)
+		}
+		b.Space = data.SpaceLab
+	}
+	return b, nil
 }
 
 // BackboneFromCheckpoint is the backbone of a training checkpoint.
@@ -122,11 +132,7 @@ func (b *Backbone) Export(path string, opts export.Options) error {
 // and std from ds, as a trained run does from its own data.
 func (b *Backbone) Recalibrate(ds data.Dataset, n int, seed int64) error {
 	if b.Task == "random-init" {
-		stats := data.ChannelStats
-		if b.Space == data.SpaceLabL {
-			stats = data.LabLStats
-		}
-		mean, std, err := stats(ds, data.StatsImages)
+		mean, std, err := data.SpaceStats(ds, b.Space, data.StatsImages)
 		if err != nil {
 			return err
 		}

@@ -353,16 +353,26 @@ func (Colorization) Prepare(cfg *Config, ds data.Dataset) error {
 	if err != nil {
 		return fmt.Errorf("pretext: colorization: %w", err)
 	}
+	if cc.Prior, err = abPrior(ds, bins, cc, cfg.InputSize); err != nil {
+		return fmt.Errorf("pretext: colorization: %w", err)
+	}
+	cfg.Input, cfg.Mean, cfg.Std, cfg.Colorization = data.SpaceLabL, mean, std, &cc
+	return nil
+}
+
+// abPrior is the smoothed empirical ab prior of cc (SmoothPrior with
+// PriorSigma): the nearest-bin histogram of every pixel of PriorImages
+// images spread evenly over ds, resized to s x s.
+func abPrior(ds data.Dataset, bins *ABBins, cc ColorizationConfig, s int) ([]float64, error) {
 	hist := make([]float64, bins.Len())
 	step := max(1, ds.Len()/cc.PriorImages)
-	s := cfg.InputSize
 	for i := 0; i < ds.Len(); i += step {
 		img, err := ds.Image(i)
 		if err != nil {
-			return fmt.Errorf("pretext: colorization: prior: %w", err)
+			return nil, fmt.Errorf("prior: %w", err)
 		}
 		if img.C != 3 {
-			return fmt.Errorf("pretext: colorization: prior: %s has %d channels, expected 3", ds.Source(i), img.C)
+			return nil, fmt.Errorf("prior: %s has %d channels, expected 3", ds.Source(i), img.C)
 		}
 		lab := data.ToLab(data.Resize(data.ToTensor(img), s, s))
 		n := s * s
@@ -370,9 +380,7 @@ func (Colorization) Prepare(cfg *Config, ds data.Dataset) error {
 			hist[bins.Nearest(float64(lab.Data[n+p]), float64(lab.Data[2*n+p]))]++
 		}
 	}
-	cc.Prior = bins.SmoothPrior(hist, cc.PriorSigma)
-	cfg.Input, cfg.Mean, cfg.Std, cfg.Colorization = data.SpaceLabL, mean, std, &cc
-	return nil
+	return bins.SmoothPrior(hist, cc.PriorSigma), nil
 }
 
 // colorPrefix starts the name of every decoder parameter.
@@ -459,7 +467,7 @@ func (Colorization) Build(bb *models.Backbone, batch int, cfg Config, heads mode
 func colorParam(heads models.Weights, name string, shape []int, std float64, rng *rand.Rand) (models.Tensor, error) {
 	if t, ok := heads[name]; ok {
 		if !sameInts(t.Shape, shape) {
-			return t, fmt.Errorf("pretext: colorization: head weight %s has shape %v, expected %v", name, t.Shape, shape)
+			return t, fmt.Errorf("pretext: head weight %s has shape %v, expected %v", name, t.Shape, shape)
 		}
 		return t, nil
 	}

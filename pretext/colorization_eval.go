@@ -156,17 +156,9 @@ func (t Colorization) Picture(arch string, backbone, heads models.Weights, cfg C
 	if n < 1 {
 		return nil, fmt.Errorf("pretext: colorization picture: no images")
 	}
-	const gap = 2
 	s := cfg.InputSize
-	z := max(1, 96/s)
-	cell := z*s + gap
-	grid := image.NewRGBA(image.Rect(0, 0, 3*cell+gap, n*cell+gap))
-	draw.Draw(grid, grid.Bounds(), image.White, image.Point{}, draw.Src)
-	put := func(row, col, y, x int, r, g, b float64) {
-		c := color.RGBA{uint8(math.Round(255 * r)), uint8(math.Round(255 * g)), uint8(math.Round(255 * b)), 255}
-		px := image.Rect(gap+col*cell+z*x, gap+row*cell+z*y, gap+col*cell+z*(x+1), gap+row*cell+z*(y+1))
-		draw.Draw(grid, px, &image.Uniform{c}, image.Point{}, draw.Src)
-	}
+	pic := newGridPicture(n, 3, s)
+	put := pic.put
 	lo := 0
 	err := t.infer(arch, backbone, heads, cfg, batch, ds, n, func(m *colorModel, views []data.Tensor, ab [][]float32, real int) error {
 		for j := 0; j < real; j++ {
@@ -186,7 +178,34 @@ func (t Colorization) Picture(arch string, backbone, heads models.Weights, cfg C
 	if err != nil {
 		return nil, err
 	}
-	return grid, nil
+	return pic.img, nil
+}
+
+// gridPicture is a grid of images of side s, rows by cols, 2 px apart on
+// a white background, every pixel drawn as a block of max(1, 96/s)
+// pixels (3 for CIFAR).
+type gridPicture struct {
+	img     *image.RGBA
+	z, cell int
+}
+
+const gridGap = 2
+
+func newGridPicture(rows, cols, s int) *gridPicture {
+	z := max(1, 96/s)
+	cell := z*s + gridGap
+	img := image.NewRGBA(image.Rect(0, 0, cols*cell+gridGap, rows*cell+gridGap))
+	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
+	return &gridPicture{img: img, z: z, cell: cell}
+}
+
+// put draws pixel (y, x) of the image at (row, col) in the colour (r, g,
+// b), components in [0, 1].
+func (p *gridPicture) put(row, col, y, x int, r, g, b float64) {
+	c := color.RGBA{uint8(math.Round(255 * r)), uint8(math.Round(255 * g)), uint8(math.Round(255 * b)), 255}
+	z, o := p.z, gridGap
+	px := image.Rect(o+col*p.cell+z*x, o+row*p.cell+z*y, o+col*p.cell+z*(x+1), o+row*p.cell+z*(y+1))
+	draw.Draw(p.img, px, &image.Uniform{c}, image.Point{}, draw.Src)
 }
 
 // infer builds the task in inference mode from the given weights and runs

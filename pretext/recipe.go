@@ -64,6 +64,14 @@ var recipes = map[string]Recipe{
 	// jitter or grey (the colours are the targets).
 	"colorization": {Batch: 64, LR: 0.05, Momentum: 0.9, WeightDecay: 1e-3, CropScaleMin: 0.35, PadCrop: 4,
 		Source: "Zhang et al. 2016 (Adam 3e-5, wd 1e-3, crops + flips) as SGD at lr 0.05, wd 1e-3; no colour augmentation (colour is the target)"},
+	// Zhang et al. 2017 (split-brain autoencoders) give no training
+	// recipe of their own here (the released splitbrainauto code holds
+	// deploy prototxts only); both halves solve colorization-like
+	// problems, so colorization's row: SGD at lr 0.05, wd 1e-3, the CIFAR
+	// pad-4 crop + flip, no colour augmentation (colour is input and
+	// target).
+	"splitbrain": {Batch: 64, LR: 0.05, Momentum: 0.9, WeightDecay: 1e-3, CropScaleMin: 0.35, PadCrop: 4,
+		Source: "Zhang et al. 2017 (no released solver; the halves are colorization problems): colorization's row, SGD lr 0.05, wd 1e-3; no colour augmentation (colour is input and target)"},
 	// Doersch et al. 2015 and the others: the previous defaults (lr 0.05
 	// at batch 64, wd 5e-4, random resized crop 0.35-1 + flip).
 	"": {Batch: 64, LR: 0.05, Momentum: 0.9, WeightDecay: 5e-4, CropScaleMin: 0.35,
@@ -109,7 +117,7 @@ func (c *Config) withRecipe(r Recipe) {
 // reports.
 func RecipeTable() string {
 	s := "| task | batch | lr | momentum | Nesterov | weight decay | view augmentation | source |\n|---|---|---|---|---|---|---|---|\n"
-	for _, t := range []string{"rotation", "supervised", "jigsaw", "npid", "pirl", "colorization", ""} {
+	for _, t := range []string{"rotation", "supervised", "jigsaw", "npid", "pirl", "colorization", "splitbrain", ""} {
 		r := recipes[t]
 		aug := fmt.Sprintf("random resized crop %.2g-1, flip", r.CropScaleMin)
 		if r.PadCrop > 0 {

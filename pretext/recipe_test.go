@@ -48,11 +48,15 @@ func TestRecipes(t *testing.T) {
 	if c := TaskConfig("colorization", 3, 32); c.ColorJitter != 0 || c.GrayProb != 0 || c.PadCrop != 4 || RecipeFor("colorization").WeightDecay != 1e-3 {
 		t.Fatalf("colorization at 32 px: %+v (colour augmentation would change the targets)", c)
 	}
+	if c := TaskConfig("splitbrain", 3, 32); c.ColorJitter != 0 || c.GrayProb != 0 || c.PadCrop != 4 || RecipeFor("splitbrain").WeightDecay != 1e-3 ||
+		!strings.Contains(RecipeFor("splitbrain").Source, "Zhang et al. 2017") {
+		t.Fatalf("splitbrain at 32 px: %+v (colour augmentation would change inputs and targets)", c)
+	}
 	if c := TaskConfig("npid", 1, 28); c.GrayProb != 0 {
 		t.Fatalf("npid on grey images turns them grey with p %g", c.GrayProb)
 	}
 	tab := RecipeTable()
-	for _, s := range []string{"| rotation | 64 | 0.05 |", "| jigsaw |", "| pirl |", "| colorization |", "| others |", "RotNet"} {
+	for _, s := range []string{"| rotation | 64 | 0.05 |", "| jigsaw |", "| pirl |", "| colorization |", "| splitbrain |", "| others |", "RotNet"} {
 		if !strings.Contains(tab, s) {
 			t.Fatalf("recipe table lacks %q:\n%s", s, tab)
 		}

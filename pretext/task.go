@@ -63,20 +63,24 @@ type Config struct {
 	// the mask kind always comes from the task's name).
 	Inpaint *InpaintConfig `json:"inpaint,omitempty"`
 	// Input is what the backbone sees of the images: "" their Channels
-	// channels, or data.SpaceLabL their CIE lightness (one channel,
-	// L*/100, from 3-channel images; Mean and Std then hold its
-	// statistics). Set by the colorization task (Preparer).
+	// channels, data.SpaceLabL their CIE lightness (one channel, L*/100,
+	// from 3-channel images; Mean and Std then hold its statistics) or
+	// data.SpaceLab their L*, a*, b* over 100 (three channels). Set by the
+	// colorization and splitbrain tasks (Preparer).
 	Input string `json:"input,omitempty"`
 	// Colorization configures the colorization task (nil:
 	// DefaultColorizationConfig(); its ab prior comes from Prepare).
 	Colorization *ColorizationConfig `json:"colorization,omitempty"`
+	// SplitBrain configures the splitbrain task (nil:
+	// DefaultSplitBrainConfig(); its ab prior comes from Prepare).
+	SplitBrain *SplitBrainConfig `json:"splitbrain,omitempty"`
 	// Semi configures the semi-supervised tasks semi-* (their labelled
 	// subset; required there, see SemiConfig).
 	Semi *SemiConfig `json:"semi,omitempty"`
 }
 
 // InputChannels is the number of channels the backbone sees: 1 in
-// data.SpaceLabL, else Channels.
+// data.SpaceLabL, 3 in data.SpaceLab, else Channels.
 func (c Config) InputChannels() int {
 	if in, _, err := data.SpaceChannels(c.Input, c.Channels); err == nil {
 		return in
@@ -92,6 +96,14 @@ func (c Config) InputChannels() int {
 // same config.
 type Preparer interface {
 	Prepare(cfg *Config, ds data.Dataset) error
+}
+
+// ArchAdapter is implemented by tasks that train a form of the requested
+// architecture (splitbrain: its split form, models.Split). The trainer
+// asks before a fresh run starts and records the answer as the run's
+// architecture, so that exports and evaluations rebuild the same network.
+type ArchAdapter interface {
+	Arch(arch string) (string, error)
 }
 
 // DefaultConfig returns defaults for images with the given channels and size.

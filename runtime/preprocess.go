@@ -26,7 +26,8 @@ const (
 // float32 tensor. Space is the model's input space (metadata
 // selfsup.input_space): "" feeds the image's channels; data.SpaceLabL (a
 // colorization backbone, Channels 1) decodes images as RGB and feeds their
-// CIE lightness L*/100 (data.ToLabL).
+// CIE lightness L*/100 (data.ToLabL); data.SpaceLab (a split-brain
+// backbone, Channels 3) feeds their L*, a*, b* over 100 (data.ToLabSpace).
 type Preprocess struct {
 	Channels, Size int
 	Mean, Std      []float32
@@ -34,7 +35,7 @@ type Preprocess struct {
 }
 
 // DecodeChannels is the number of channels images are decoded with: 3
-// for data.SpaceLabL, else Channels.
+// for data.SpaceLabL and data.SpaceLab, else Channels.
 func (p Preprocess) DecodeChannels() int {
 	if _, c, err := data.SpaceChannels(p.Space, p.Channels); err == nil {
 		return c
@@ -98,8 +99,8 @@ func (s *Session) Preprocess() (Preprocess, error) {
 	if v, ok := meta[metaSpace]; ok {
 		want, _, err := data.SpaceChannels(v, p.Channels)
 		if err != nil || want != p.Channels {
-			return Preprocess{}, fmt.Errorf("runtime: %s: metadata %s=%q does not fit input %q of shape %v (expected %q, or %q with 1 channel)",
-				s.Path(), metaSpace, v, in[0].Name, shape, "", data.SpaceLabL)
+			return Preprocess{}, fmt.Errorf("runtime: %s: metadata %s=%q does not fit input %q of shape %v (expected %q, %q with 1 channel or %q with 3)",
+				s.Path(), metaSpace, v, in[0].Name, shape, "", data.SpaceLabL, data.SpaceLab)
 		}
 		p.Space = v
 	}
@@ -156,13 +157,18 @@ func (p Preprocess) Dataset(ds data.Dataset) data.Dataset {
 // computed as data.Normalize(data.ToTensor(img)) does, bit for bit, without
 // the intermediate tensors. In data.SpaceLabL img is RGB and dst gets
 // (L*/100 - Mean[0]) / Std[0], bit for bit as
-// data.Normalize(data.ToLabL(data.ToTensor(img))).
+// data.Normalize(data.ToLabL(data.ToTensor(img))); in data.SpaceLab dst
+// gets the normalised L*, a*, b* over 100, bit for bit as
+// data.Normalize(data.ToLabSpace(data.ToTensor(img))).
 func (p Preprocess) Fill(img data.Image, dst []float32) error {
 	if img.C != p.DecodeChannels() || img.H != p.Size || img.W != p.Size {
 		return fmt.Errorf("runtime: image is %dx%dx%d, model expects %dx%dx%d", img.C, img.H, img.W, p.DecodeChannels(), p.Size, p.Size)
 	}
-	if p.Space == data.SpaceLabL {
+	switch p.Space {
+	case data.SpaceLabL:
 		return p.fillLabL(img, dst)
+	case data.SpaceLab:
+		return p.fillLab(img, dst)
 	}
 	if len(p.Mean) != p.Channels || len(p.Std) != p.Channels {
 		return fmt.Errorf("runtime: preprocess has %d means and %d stds for %d channels", len(p.Mean), len(p.Std), p.Channels)
@@ -196,6 +202,27 @@ func (p Preprocess) fillLabL(img data.Image, dst []float32) error {
 	m, inv := p.Mean[0], 1/p.Std[0]
 	for i := range dst {
 		dst[i] = (data.LightnessLUT(lut, img.Pix[i], img.Pix[plane+i], img.Pix[2*plane+i]) - m) * inv
+	}
+	return nil
+}
+
+// fillLab is Fill in data.SpaceLab.
+func (p Preprocess) fillLab(img data.Image, dst []float32) error {
+	plane := p.Size * p.Size
+	if len(p.Mean) != 3 || len(p.Std) != 3 || len(dst) != 3*plane || len(img.Pix) != 3*plane {
+		return fmt.Errorf("runtime: fill %s: %d means, %d stds, destination of %d values, image of %d, expected 3, 3, %d, %d",
+			data.SpaceLab, len(p.Mean), len(p.Std), len(dst), len(img.Pix), 3*plane, 3*plane)
+	}
+	lut := labLUT()
+	var inv [3]float32
+	for c := range inv {
+		inv[c] = 1 / p.Std[c]
+	}
+	for i := 0; i < plane; i++ {
+		l, a, b := data.LabLUT(lut, img.Pix[i], img.Pix[plane+i], img.Pix[2*plane+i])
+		dst[i] = (l - p.Mean[0]) * inv[0]
+		dst[plane+i] = (a - p.Mean[1]) * inv[1]
+		dst[2*plane+i] = (b - p.Mean[2]) * inv[2]
 	}
 	return nil
 }

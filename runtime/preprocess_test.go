@@ -299,3 +299,44 @@ func (o *oneImage) Image(int) (data.Image, error) { return o.img, nil }
 func (o *oneImage) Label(int) int                 { return -1 }
 func (o *oneImage) Classes() []string             { return nil }
 func (o *oneImage) Source(int) string             { return "one" }
+
+// TestFillLab: in the lab space Fill takes RGB images and writes their
+// normalised L*, a*, b* over 100, bit for bit
+// data.Normalize(data.ToLabSpace(data.ToTensor(img))); Dataset decodes 3
+// channels; a grey image or a single mean is refused.
+func TestFillLab(t *testing.T) {
+	const size = 7
+	p := Preprocess{Channels: 3, Size: size, Mean: []float32{0.47, 0.03, -0.02}, Std: []float32{0.21, 0.11, 0.17}, Space: data.SpaceLab}
+	if p.DecodeChannels() != 3 {
+		t.Fatalf("decode channels %d", p.DecodeChannels())
+	}
+	rng := rand.New(rand.NewSource(3))
+	img := data.Image{C: 3, H: size, W: size, Pix: make([]uint8, 3*size*size)}
+	for i := range img.Pix {
+		img.Pix[i] = uint8(rng.Intn(256))
+	}
+	dst := make([]float32, 3*size*size)
+	if err := p.Fill(img, dst); err != nil {
+		t.Fatal(err)
+	}
+	want, err := data.Normalize(data.ToLabSpace(data.ToTensor(img)), p.Mean, p.Std)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range dst {
+		if dst[i] != want.Data[i] {
+			t.Fatalf("value %d: Fill %v, plain path %v", i, dst[i], want.Data[i])
+		}
+	}
+	if rgb, _ := data.Normalize(data.ToTensor(img), p.Mean, p.Std); rgb.Data[size*size+3] == dst[size*size+3] {
+		t.Fatal("the lab space filled RGB values")
+	}
+	grey := data.Image{C: 1, H: size, W: size, Pix: make([]uint8, size*size)}
+	if err := p.Fill(grey, dst[:size*size]); err == nil {
+		t.Fatal("grey image filled into a lab input")
+	}
+	p.Mean, p.Std = []float32{0.5}, []float32{0.25}
+	if err := p.Fill(img, dst); err == nil {
+		t.Fatal("one mean accepted for three Lab channels")
+	}
+}

@@ -398,6 +398,15 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	if task.NeedsLabels() && ds.Label(0) < 0 {
 		return nil, fmt.Errorf("train: task %s needs labelled images; %s has none", cfg.Task, cfg.Data)
 	}
+	if a, ok := task.(pretext.ArchAdapter); ok && ck == nil {
+		arch := cfg.Arch
+		if cfg.Arch, err = a.Arch(arch); err != nil {
+			return nil, err
+		}
+		if cfg.Arch != arch {
+			fmt.Fprintf(progress, "%s trains %s (the form of %s it needs)\n", cfg.Task, cfg.Arch, arch)
+		}
+	}
 	if p, ok := task.(pretext.Preparer); ok && ck == nil {
 		if err := p.Prepare(&cfg.Pretext, ds); err != nil {
 			return nil, err

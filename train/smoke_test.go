@@ -36,7 +36,7 @@ func TestSmokeEveryTaskAndArchitecture(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				spec, _ := models.New(arch, ck.Config.Pretext.InputChannels())
+				spec, _ := models.New(ck.Config.Arch, ck.Config.Pretext.InputChannels()) // a task may train a form of arch (splitbrain: arch-split)
 				if err := spec.Validate(ck.Backbone); err != nil {
 					t.Fatal(err)
 				}

@@ -11,7 +11,7 @@ import (
 func evalPretextCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "pretext",
-		Usage: "pretext-task accuracy of a run (jigsaw permutation, rotation, PIRL positive-vs-negatives; inpainting and colorization errors) on held-out images",
+		Usage: "pretext-task accuracy of a run (jigsaw permutation, rotation, PIRL positive-vs-negatives; inpainting, colorization and split-brain errors) on held-out images",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "run", Usage: "pretraining run (its newest valid checkpoint)", Required: true},
 			&cli.StringFlag{Name: "data", Usage: "images (default: the run's own data)"},
@@ -19,7 +19,7 @@ func evalPretextCommand() *cli.Command {
 			&cli.BoolFlag{Name: "skip-bad", Usage: "skip images that fail to decode"},
 			jsonFlag,
 			&cli.StringFlag{Name: "save-inpaint", Usage: "inpaint runs: write a PNG of the first 16 images (image, masked view, filled in) to this file"},
-			&cli.StringFlag{Name: "save-colorized", Usage: "colorization runs: write a PNG of the first 16 images (grey input, predicted colours, truth) to this file"},
+			&cli.StringFlag{Name: "save-colorized", Usage: "colorization runs: write a PNG of the first 16 images (grey input, predicted colours, truth) to this file; splitbrain runs: (grey input, the L half's colours, the ab half's lightness, truth)"},
 		},
 		Action: func(c *cli.Context) error {
 			out, err := pipeline.EvalPretext(c.Context, pipeline.EvalPretextConfig{Run: c.String("run"), Data: c.String("data"), Split: c.String("split"),

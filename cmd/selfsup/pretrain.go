@@ -17,7 +17,7 @@ func pretrainCommand() *cli.Command {
 		Usage: "train a backbone on a pretext task (or the supervised baseline)",
 		Flags: append(dataFlags(),
 			&cli.StringFlag{Name: "task", Value: "rotation", Usage: fmt.Sprintf("pretext task: %v", pretext.Names())},
-			&cli.StringFlag{Name: "arch", Value: "resnet20c", Usage: "backbone: resnet18, resnet34, resnet50, resnet18c, resnet20c"},
+			&cli.StringFlag{Name: "arch", Value: "resnet20c", Usage: "backbone: resnet18, resnet34, resnet50, resnet18c, resnet20c, or ARCH-split, two half-width ARCH on L and ab (splitbrain trains it for ARCH)"},
 			&cli.StringFlag{Name: "out", Usage: "run directory (checkpoints, metrics.jsonl, config.json)", Required: true},
 			&cli.StringFlag{Name: "split", Value: "train", Usage: "split to train on"},
 			&cli.IntFlag{Name: "epochs", Value: 1, Usage: "epochs over the training images (ignored with --budget)"},
