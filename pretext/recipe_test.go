@@ -48,11 +48,14 @@ func TestRecipes(t *testing.T) {
 	if c := TaskConfig("colorization", 3, 32); c.ColorJitter != 0 || c.GrayProb != 0 || c.PadCrop != 4 || RecipeFor("colorization").WeightDecay != 1e-3 {
 		t.Fatalf("colorization at 32 px: %+v (colour augmentation would change the targets)", c)
 	}
+	if r := RecipeFor("synthetic"); r.LR != 0.05 || r.WeightDecay != 5e-4 || r.PadCrop != 4 || !strings.Contains(r.Source, "Ren & Lee") {
+		t.Fatalf("synthetic recipe %+v", r)
+	}
 	if c := TaskConfig("npid", 1, 28); c.GrayProb != 0 {
 		t.Fatalf("npid on grey images turns them grey with p %g", c.GrayProb)
 	}
 	tab := RecipeTable()
-	for _, s := range []string{"| rotation | 64 | 0.05 |", "| jigsaw |", "| pirl |", "| colorization |", "| others |", "RotNet"} {
+	for _, s := range []string{"| rotation | 64 | 0.05 |", "| jigsaw |", "| pirl |", "| colorization |", "| synthetic |", "| others |", "RotNet"} {
 		if !strings.Contains(tab, s) {
 			t.Fatalf("recipe table lacks %q:\n%s", s, tab)
 		}
