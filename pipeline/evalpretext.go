@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/data/scene"
 	"github.com/selfsup/selfsup/pretext"
 	"github.com/selfsup/selfsup/train"
 )
@@ -29,7 +30,14 @@ type EvalPretextConfig struct {
 	// 16 images (grey input, prediction, truth); for splitbrain runs
 	// (grey input, the L half's colours, the ab half's lightness, truth).
 	SaveColorized string
-	Log           io.Writer
+	// SaveScenes, for synthetic runs, is a PNG file for the first 8
+	// held-out scenes (scene, depth, normals, contours: truth and
+	// prediction).
+	SaveScenes string
+	// Scenes is the number of held-out scenes a synthetic run is scored
+	// on (default 1024).
+	Scenes int
+	Log    io.Writer
 }
 
 // EvalPretext measures the run's pretext accuracy and, for inpainting
@@ -37,8 +45,9 @@ type EvalPretextConfig struct {
 // mean, for colorization runs the raw ab accuracy (AuC) against
 // predicting grey, for splitbrain runs both halves' figures (the L -> ab
 // half's as colorization's, the ab -> L half's L-bin top-1 and L* error
-// against predicting the mean lightness). The result is what `selfsup
-// eval pretext --json` prints.
+// against predicting the mean lightness), for synthetic runs depth, normal
+// and contour errors on freshly generated scenes. The result is what
+// `selfsup eval pretext --json` prints.
 func EvalPretext(ctx context.Context, c EvalPretextConfig) (map[string]any, error) {
 	log := logTo(c.Log)
 	ck, path, err := LatestCheckpoint(c.Run, log)
@@ -97,6 +106,11 @@ func EvalPretext(ctx context.Context, c EvalPretextConfig) (map[string]any, erro
 	// image, unaugmented, against predicting the mean; colorization runs:
 	// the ab accuracy against predicting grey.
 	if t, err := pretext.New(ck.Config.Task); err == nil {
+		if syn, ok := t.(pretext.Synthetic); ok {
+			if err := evalSynthetic(syn, ck, c.Scenes, c.SaveScenes, out, log); err != nil {
+				return nil, err
+			}
+		}
 		if col, ok := t.(pretext.Colorization); ok {
 			if err := evalColorization(col, ck, ds, split, c.SaveColorized, out, log); err != nil {
 				return nil, err
@@ -158,6 +172,40 @@ func evalColorization(col pretext.Colorization, ck *train.Checkpoint, ds data.Da
 		return nil
 	}
 	img, err := col.Picture(cfg.Arch, ck.Backbone, ck.Heads, cfg.Pretext, cfg.Batch, ds, 16)
+	if err != nil {
+		return err
+	}
+	if err := writePNG(file, img); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "wrote %s\n", file)
+	return nil
+}
+
+// evalSynthetic adds the synthetic task's figures on n held-out scenes
+// (default 1024; scene.Generate with pretext.SyntheticEvalSeed of the
+// run's seed) to out and writes the picture of the first 8 to file when it
+// is set.
+func evalSynthetic(syn pretext.Synthetic, ck *train.Checkpoint, n int, file string, out map[string]any, log io.Writer) error {
+	cfg := ck.Config
+	if n <= 0 {
+		n = 1024
+	}
+	seed := pretext.SyntheticEvalSeed(cfg.Seed)
+	sc, err := syn.Evaluate(cfg.Arch, ck.Backbone, ck.Heads, cfg.Pretext, cfg.Batch, n, seed)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "synthetic, %d held-out scenes (seed %d, %dx%d grid): depth L1 %.4f of %g units (every pixel's mean depth: %.4f); normals %.2f° mean, %.2f° median, %.1f%% within 22.5° (every pixel's mean normal: %.2f°); contours F %.4f at %.3f, AP %.4f (%.1f%% of pixels are contours)\n",
+		sc.Scenes, seed, sc.Grid, sc.Grid, sc.DepthL1, scene.MaxDepth, sc.DepthL1Mean, sc.NormalDeg, sc.NormalMedianDeg, 100*sc.NormalWithin[1], sc.NormalDegMean, sc.ContourF, sc.ContourThreshold, sc.ContourAP, 100*sc.ContourPositive)
+	out["depth_l1"], out["depth_l1_mean_baseline"] = sc.DepthL1, sc.DepthL1Mean
+	out["normal_deg"], out["normal_median_deg"], out["normal_within_11_22_30"], out["normal_deg_mean_baseline"] = sc.NormalDeg, sc.NormalMedianDeg, sc.NormalWithin, sc.NormalDegMean
+	out["contour_f"], out["contour_threshold"], out["contour_ap"], out["contour_positive_fraction"] = sc.ContourF, sc.ContourThreshold, sc.ContourAP, sc.ContourPositive
+	out["scenes"], out["scene_seed"] = sc.Scenes, seed
+	if file == "" {
+		return nil
+	}
+	img, err := syn.Picture(cfg.Arch, ck.Backbone, ck.Heads, cfg.Pretext, cfg.Batch, 8, seed)
 	if err != nil {
 		return err
 	}

@@ -52,11 +52,14 @@ func TestRecipes(t *testing.T) {
 		!strings.Contains(RecipeFor("splitbrain").Source, "Zhang et al. 2017") {
 		t.Fatalf("splitbrain at 32 px: %+v (colour augmentation would change inputs and targets)", c)
 	}
+	if r := RecipeFor("synthetic"); r.LR != 0.05 || r.WeightDecay != 5e-4 || r.PadCrop != 4 || !strings.Contains(r.Source, "Ren & Lee") {
+		t.Fatalf("synthetic recipe %+v", r)
+	}
 	if c := TaskConfig("npid", 1, 28); c.GrayProb != 0 {
 		t.Fatalf("npid on grey images turns them grey with p %g", c.GrayProb)
 	}
 	tab := RecipeTable()
-	for _, s := range []string{"| rotation | 64 | 0.05 |", "| jigsaw |", "| pirl |", "| colorization |", "| splitbrain |", "| others |", "RotNet"} {
+	for _, s := range []string{"| rotation | 64 | 0.05 |", "| jigsaw |", "| pirl |", "| colorization |", "| splitbrain |", "| synthetic |", "| others |", "RotNet"} {
 		if !strings.Contains(tab, s) {
 			t.Fatalf("recipe table lacks %q:\n%s", s, tab)
 		}

@@ -77,6 +77,9 @@ type Config struct {
 	// Semi configures the semi-supervised tasks semi-* (their labelled
 	// subset; required there, see SemiConfig).
 	Semi *SemiConfig `json:"semi,omitempty"`
+	// Synthetic configures the synthetic task (nil:
+	// DefaultSyntheticConfig(); Prepare writes the resolved one).
+	Synthetic *SyntheticConfig `json:"synthetic,omitempty"`
 }
 
 // InputChannels is the number of channels the backbone sees: 1 in

@@ -52,6 +52,7 @@ func pretrainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-color-drop", Usage: "relpos: keep all colour channels of the patches (default: keep one, noise in the others, against chromatic aberration)"},
 			&cli.IntFlag{Name: "inpaint-overlap", Usage: "inpainting: also predict a border of this many pixels around the hole, weighted 10x (default 0)"},
 			&cli.IntFlag{Name: "inpaint-width", Usage: "inpainting: channels of the decoder's first up-convolution, halved by each further one (default 128)"},
+			&cli.StringFlag{Name: "synthetic-adapt", Usage: "synthetic: adapt to the unlabelled real images of this dataset (as --data): a domain discriminator on the pooled features behind a gradient-reversal layer, one batch of them beside every batch of scenes"},
 			&cli.StringFlag{Name: "weak", Usage: "supervised on weak labels: coarse:MAP (a file of \"class superclass\" lines, or cifar10-animals-vehicles) or noisy:RATE (that share of the labels, 0-1, flipped to another class, fixed by --seed)"},
 			&cli.StringFlag{Name: "labels", Usage: "supervised, semi-*: the labelled images: a fraction (0-1] of each class, a count (class-balanced; both fixed by --seed), or a file of image paths, one a line"},
 			&cli.Float64Flag{Name: "unsup-weight", Value: 1, Usage: "semi-*: weight W of the self-supervised term (loss = cross-entropy + W * self-supervised; >= 0)"},

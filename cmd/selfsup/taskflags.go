@@ -44,7 +44,8 @@ func taskFlags(c *cli.Context) func(*pretext.Config) error {
 	dc := anySet(c, "dc-k", "dc-every", "dc-images", "dc-pca", "dc-iters", "dc-init")
 	rp := anySet(c, "relpos-pairs", "relpos-gap", "no-color-drop")
 	ip := anySet(c, "inpaint-overlap", "inpaint-width")
-	if !jig && !pirl && !dc && !rp && !ip {
+	sy := anySet(c, "synthetic-adapt")
+	if !jig && !pirl && !dc && !rp && !ip && !sy {
 		return nil
 	}
 	return func(pc *pretext.Config) error {
@@ -90,6 +91,9 @@ func taskFlags(c *cli.Context) func(*pretext.Config) error {
 				return err
 			}
 			pc.Inpaint = &in
+		}
+		if sy {
+			pc.Synthetic = &pretext.SyntheticConfig{Adapt: c.String("synthetic-adapt")}
 		}
 		return nil
 	}
