@@ -229,24 +229,9 @@ func (op *inpaintL2Grad) Do(vs ...G.Value) (G.Value, error) {
 	if !ok {
 		return nil, fmt.Errorf("pretext: inpaint loss gradient: prediction is %T, expected a dense tensor", vs[0])
 	}
-	var seed float64
-	switch v := vs[1].Data().(type) {
-	case float32:
-		seed = float64(v)
-	case float64:
-		seed = v
-	case []float32:
-		if len(v) != 1 {
-			return nil, fmt.Errorf("pretext: inpaint loss gradient: seed has %d values, expected a scalar", len(v))
-		}
-		seed = float64(v[0])
-	case []float64:
-		if len(v) != 1 {
-			return nil, fmt.Errorf("pretext: inpaint loss gradient: seed has %d values, expected a scalar", len(v))
-		}
-		seed = v[0]
-	default:
-		return nil, fmt.Errorf("pretext: inpaint loss gradient: seed is %T, expected a scalar", v)
+	seed, err := gradSeed("inpaint loss gradient", vs[1])
+	if err != nil {
+		return nil, err
 	}
 	n, c, side, wsum, err := op.fwd.check(p)
 	if err != nil {

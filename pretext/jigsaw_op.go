@@ -38,6 +38,30 @@ type gatherConcat struct {
 	buf  *tensor.Dense
 }
 
+// gradSeed reads the scalar gradient a loss op's backward pass receives,
+// whatever form Gorgonia gives it in (a float or a one-value slice); what
+// names the op in the error.
+func gradSeed(what string, v G.Value) (float64, error) {
+	switch v := v.Data().(type) {
+	case float32:
+		return float64(v), nil
+	case float64:
+		return v, nil
+	case []float32:
+		if len(v) == 1 {
+			return float64(v[0]), nil
+		}
+		return 0, fmt.Errorf("pretext: %s: seed has %d values, expected a scalar", what, len(v))
+	case []float64:
+		if len(v) == 1 {
+			return v[0], nil
+		}
+		return 0, fmt.Errorf("pretext: %s: seed has %d values, expected a scalar", what, len(v))
+	default:
+		return 0, fmt.Errorf("pretext: %s: seed is %T, expected a scalar", what, v)
+	}
+}
+
 // reuse returns *buf when it has dtype dt and the given shape (zeroed when
 // zero is set), else a fresh zeroed tensor stored in *buf: as in ops, an op
 // instance runs once per pass, so its previous output is dead by the next.

@@ -28,6 +28,8 @@ import (
 // Vec is a 3-vector.
 type Vec [3]float64
 
+// Add, Sub, Scale, Dot, Len, Mul (element-wise) and AddScaled (a + s b)
+// are the usual vector operations.
 func (a Vec) Add(b Vec) Vec                  { return Vec{a[0] + b[0], a[1] + b[1], a[2] + b[2]} }
 func (a Vec) Sub(b Vec) Vec                  { return Vec{a[0] - b[0], a[1] - b[1], a[2] - b[2]} }
 func (a Vec) Scale(s float64) Vec            { return Vec{a[0] * s, a[1] * s, a[2] * s} }
