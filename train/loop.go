@@ -78,7 +78,7 @@ type session struct {
 	// clock0 and wall0 start this process's training; prevSec and
 	// prevWall are what the run spent before it (from the checkpoint it
 	// resumed).
-	clock0, wall0      time.Time
+	clock0, wall0     time.Time
 	prevSec, prevWall float64
 }
 
