@@ -6,6 +6,10 @@
 // "stage1_pool".. [N, C*g*g] (see PoolSuffix and PoolWindow). Batch norms
 // that follow a convolution are folded into it by default.
 //
+// Quantize rewrites such a model into its static int8 form (ONNX QDQ, see
+// quantize.go), with activation ranges that a Calibrator reduces from
+// activations the caller computes (calibrate.go).
+//
 // The package also reads models back (Load, Inspect) and runs them with a
 // small pure-Go interpreter (Run) for the operator subset it writes, which
 // tests use as an oracle. It does not import the ONNX Runtime wrapper.
