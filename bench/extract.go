@@ -52,7 +52,24 @@ type ExtractResult struct {
 	Compare      string    `json:"compare_device,omitempty"`
 	CompareDiff  *float64  `json:"compare_max_abs_diff,omitempty"`
 	CompareScale *float64  `json:"compare_output_scale,omitempty"`
-	Date         string    `json:"date"`
+
+	// With --compare MODEL: the same measurements of a second model on the
+	// same images, alternating with the first in every repeat (which goes
+	// first alternates too), and the ratios model/compare (medians of the
+	// per-repeat ratios, which a changing load disturbs less).
+	CompareModel        string    `json:"compare_model,omitempty"`
+	CompareSessionIPS   float64   `json:"compare_session_images_per_sec,omitempty"`
+	ComparePipelineIPS  float64   `json:"compare_pipeline_images_per_sec,omitempty"`
+	CompareSessionCPU   float64   `json:"compare_session_cpu_ms_per_image,omitempty"`
+	CompareSessionRuns  []float64 `json:"compare_session_runs_images_per_sec,omitempty"`
+	ComparePipelineRuns []float64 `json:"compare_pipeline_runs_images_per_sec,omitempty"`
+	SessionSpeedup      float64   `json:"session_over_compare,omitempty"`
+	PipelineSpeedup     float64   `json:"pipeline_over_compare,omitempty"`
+	// FeatureCosine holds the mean and the minimum over the images of the
+	// cosine similarity between the two models' outputs.
+	FeatureCosine []float64 `json:"compare_feature_cosine_mean_min,omitempty"`
+
+	Date string `json:"date"`
 }
 
 // LoadAvg returns the 1, 5 and 15 minute load averages, or "n/a".
@@ -134,9 +151,13 @@ type ExtractConfig struct {
 	// CompareDevice also extracts the first batch on this device and
 	// reports the largest difference.
 	CompareDevice string
-	Runtime       runtime.Options
-	Batch         int
-	Log           io.Writer
+	// Compare is a second model (an int8 export of the same backbone, say)
+	// measured the same way in the same run; it must take the same input
+	// and preprocessing.
+	Compare string
+	Runtime runtime.Options
+	Batch   int
+	Log     io.Writer
 }
 
 // Extract measures feature extraction throughput: a bare ONNX Runtime
@@ -228,6 +249,26 @@ func Extract(c ExtractConfig) (*ExtractResult, error) {
 	}
 	res.DecodeIPS = float64(n) / time.Since(t0).Seconds()
 
+	// The second model, when comparing: same input and preprocessing.
+	var other *runtime.Session
+	if c.Compare != "" {
+		if other, err = runtime.Open(c.Compare, c.Runtime); err != nil {
+			return nil, fmt.Errorf("bench extract: --compare: %w", err)
+		}
+		defer other.Close()
+		q, err := other.PreprocessAt(c.Size)
+		if err != nil {
+			return nil, fmt.Errorf("bench extract: --compare: %w", err)
+		}
+		if fmt.Sprint(q) != fmt.Sprint(p) {
+			return nil, fmt.Errorf("bench extract: --compare %s preprocesses images as %+v, %s as %+v: compare models of one input", c.Compare, q, c.Model, p)
+		}
+		if o, err := other.DefaultOutput(); err != nil || o != output {
+			return nil, fmt.Errorf("bench extract: --compare %s: default output %q (%v), %s has %q", c.Compare, o, err, c.Model, output)
+		}
+		res.CompareModel = c.Compare
+	}
+
 	// Warm-up run (ORT plans memory and picks kernels on the first call).
 	chw := []int64{int64(p.Channels), int64(p.Size), int64(p.Size)}
 	first := min(batch, n)
@@ -236,32 +277,76 @@ func Extract(c ExtractConfig) (*ExtractResult, error) {
 		return nil, err
 	}
 	res.Dim = len(warm[output].Data) / first
+	if other != nil {
+		if _, err := other.Run(tensors[:first*item], append([]int64{int64(first)}, chw...), output); err != nil {
+			return nil, err
+		}
+	}
 
-	var sessCPU, pipeCPU float64
-	for r := 0; r < repeats; r++ {
+	// measure times s on pre-decoded tensors, then the pipeline, once.
+	measure := func(s *runtime.Session, r int, label string) (sessIPS, pipeIPS, sessCPU, pipeCPU float64, err error) {
 		c0 := cpuSeconds()
 		t0 := time.Now()
 		for start := 0; start < n; start += batch {
 			k := min(batch, n-start)
-			if _, err := sess.Run(tensors[start*item:(start+k)*item], append([]int64{int64(k)}, chw...), output); err != nil {
-				return nil, err
+			if _, err := s.Run(tensors[start*item:(start+k)*item], append([]int64{int64(k)}, chw...), output); err != nil {
+				return 0, 0, 0, 0, err
 			}
 		}
-		res.SessionRuns = append(res.SessionRuns, float64(n)/time.Since(t0).Seconds())
-		sessCPU += cpuSeconds() - c0
-
+		sessIPS = float64(n) / time.Since(t0).Seconds()
+		sessCPU = cpuSeconds() - c0
 		out := filepath.Join(tmp, "feats"+strconv.Itoa(r)+".npy")
 		job := runtime.FileOptions{Out: out, Output: output, Batch: batch, Workers: res.Workers,
-			Chunk: 1 << 20, Size: c.Size, Label: fmt.Sprintf("pipeline %d/%d", r+1, repeats),
+			Chunk: 1 << 20, Size: c.Size, Label: fmt.Sprintf("%spipeline %d/%d", label, r+1, repeats),
 			Source: map[string]string{"bench": "extract"}, Log: log}
 		c0 = cpuSeconds()
 		t0 = time.Now()
-		if _, err := runtime.ExtractToFile(sess, ds, job); err != nil {
-			return nil, err
+		if _, err := runtime.ExtractToFile(s, ds, job); err != nil {
+			return 0, 0, 0, 0, err
 		}
-		res.PipelineRuns = append(res.PipelineRuns, float64(n)/time.Since(t0).Seconds())
-		pipeCPU += cpuSeconds() - c0
-		fmt.Fprintf(log, "repeat %d/%d: session %.1f img/s, pipeline %.1f img/s\n", r+1, repeats, res.SessionRuns[r], res.PipelineRuns[r])
+		pipeIPS = float64(n) / time.Since(t0).Seconds()
+		pipeCPU = cpuSeconds() - c0
+		os.Remove(out)
+		return sessIPS, pipeIPS, sessCPU, pipeCPU, nil
+	}
+	var sessCPU, pipeCPU, otherCPU float64
+	var sessRatios, pipeRatios []float64
+	for r := 0; r < repeats; r++ {
+		// With a second model, each goes first in every other repeat.
+		order := []*runtime.Session{sess, other}
+		if r%2 == 1 {
+			order[0], order[1] = other, sess
+		}
+		for _, s := range order {
+			if s == nil {
+				continue
+			}
+			label := ""
+			if s == other {
+				label = "compare "
+			}
+			si, pi, sc, pc, err := measure(s, r, label)
+			if err != nil {
+				return nil, err
+			}
+			if s == other {
+				res.CompareSessionRuns = append(res.CompareSessionRuns, si)
+				res.ComparePipelineRuns = append(res.ComparePipelineRuns, pi)
+				otherCPU += sc
+				continue
+			}
+			res.SessionRuns = append(res.SessionRuns, si)
+			res.PipelineRuns = append(res.PipelineRuns, pi)
+			sessCPU += sc
+			pipeCPU += pc
+		}
+		fmt.Fprintf(log, "repeat %d/%d: session %.1f img/s, pipeline %.1f img/s", r+1, repeats, res.SessionRuns[r], res.PipelineRuns[r])
+		if other != nil {
+			sessRatios = append(sessRatios, res.SessionRuns[r]/res.CompareSessionRuns[r])
+			pipeRatios = append(pipeRatios, res.PipelineRuns[r]/res.ComparePipelineRuns[r])
+			fmt.Fprintf(log, "; compare: session %.1f img/s, pipeline %.1f img/s", res.CompareSessionRuns[r], res.ComparePipelineRuns[r])
+		}
+		fmt.Fprintln(log)
 	}
 	res.SessionIPS, res.PipelineIPS = Median(res.SessionRuns), Median(res.PipelineRuns)
 	res.Ratio = res.PipelineIPS / res.SessionIPS
@@ -272,6 +357,14 @@ func Extract(c ExtractConfig) (*ExtractResult, error) {
 	res.PairedRatio = Median(ratios)
 	res.SessionCPU = 1000 * sessCPU / float64(n*repeats)
 	res.PipelineCPU = 1000 * pipeCPU / float64(n*repeats)
+	if other != nil {
+		res.CompareSessionIPS, res.ComparePipelineIPS = Median(res.CompareSessionRuns), Median(res.ComparePipelineRuns)
+		res.CompareSessionCPU = 1000 * otherCPU / float64(n*repeats)
+		res.SessionSpeedup, res.PipelineSpeedup = Median(sessRatios), Median(pipeRatios)
+		if res.FeatureCosine, err = featureCosine(sess, other, tensors, n, batch, chw, output); err != nil {
+			return nil, err
+		}
+	}
 	res.LoadAfter = LoadAvg()
 
 	if dev := c.CompareDevice; dev != "" {
@@ -341,4 +434,46 @@ func parallelFor(n, workers int, f func(i int) error) error {
 	close(next)
 	wg.Wait()
 	return first
+}
+
+// featureCosine runs a and b on the n pre-decoded images and returns the
+// mean and the minimum over the images of the cosine similarity of their
+// output.
+func featureCosine(a, b *runtime.Session, tensors []float32, n, batch int, chw []int64, output string) ([]float64, error) {
+	item := len(tensors) / n
+	var sum float64
+	lo := math.Inf(1)
+	for start := 0; start < n; start += batch {
+		k := min(batch, n-start)
+		shape := append([]int64{int64(k)}, chw...)
+		x := tensors[start*item : (start+k)*item]
+		oa, err := a.Run(x, shape, output)
+		if err != nil {
+			return nil, err
+		}
+		ob, err := b.Run(x, shape, output)
+		if err != nil {
+			return nil, err
+		}
+		fa, fb := oa[output].Data, ob[output].Data
+		d := len(fa) / k
+		for i := 0; i < k; i++ {
+			var dot, na, nb float64
+			for j := i * d; j < (i+1)*d; j++ {
+				dot += float64(fa[j]) * float64(fb[j])
+				na += float64(fa[j]) * float64(fa[j])
+				nb += float64(fb[j]) * float64(fb[j])
+			}
+			cos := 1.0 // both zero
+			if na > 0 || nb > 0 {
+				cos = dot / math.Sqrt(na*nb)
+			}
+			if na == 0 != (nb == 0) {
+				cos = 0
+			}
+			sum += cos
+			lo = math.Min(lo, cos)
+		}
+	}
+	return []float64{sum / float64(n), lo}, nil
 }

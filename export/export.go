@@ -9,6 +9,10 @@
 // and axes initializers) give each half its input channels, and Concat
 // nodes join the halves' outputs.
 //
+// Quantize rewrites such a model into its static int8 form (ONNX QDQ, see
+// quantize.go), with activation ranges that a Calibrator reduces from
+// activations the caller computes (calibrate.go).
+//
 // The package also reads models back (Load, Inspect) and runs them with a
 // small pure-Go interpreter (Run) for the operator subset it writes, which
 // tests use as an oracle. It does not import the ONNX Runtime wrapper.

@@ -10,7 +10,8 @@ import (
 // slow and obviously correct: the oracle that the Gorgonia graph and the
 // exported ONNX model are checked against. x is [n, InC, h, w] row-major.
 // It returns every layer output named in outputs (nil: all of s.Outputs;
-// a tap of s.Taps is named like an output), with shapes.
+// a tap of s.Taps is named like an output), with shapes; a name that is
+// neither but a layer's name gives that layer's output.
 func Reference(s *Spec, w Weights, x []float32, n, h, wd int, outputs []string) (map[string]Tensor, error) {
 	if err := s.Validate(w); err != nil {
 		return nil, err
@@ -192,7 +193,10 @@ func Reference(s *Spec, w Weights, x []float32, n, h, wd int, outputs []string) 
 	for _, name := range outputs {
 		ln, ok := s.layerOf(name)
 		if !ok {
-			return nil, fmt.Errorf("models: reference %s: unknown output %q", s.Arch, name)
+			if _, isLayer := acts[name]; !isLayer || name == InputName {
+				return nil, fmt.Errorf("models: reference %s: unknown output %q", s.Arch, name)
+			}
+			ln = name
 		}
 		a := acts[ln]
 		t := Tensor{Shape: append([]int(nil), a.shape...), Data: make([]float32, len(a.data))}

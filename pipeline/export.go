@@ -30,6 +30,9 @@ type Backbone struct {
 	// backbones, data.SpaceLab for split-brain ones; "" the images'
 	// channels), recorded in the metadata.
 	Space string
+	// Quantize, when set (SetQuantize), makes Export write an int8 QDQ
+	// model calibrated on its images.
+	Quantize *QuantizeConfig
 }
 
 // BackboneSource says where a backbone comes from: exactly one of Run (its
@@ -108,7 +111,8 @@ func BackboneFromCheckpoint(ck *train.Checkpoint) (*Backbone, error) {
 }
 
 // Export writes the backbone as an ONNX model at path (opts.InputSize and
-// opts.Metadata are set from the backbone).
+// opts.Metadata are set from the backbone); with b.Quantize, its int8 QDQ
+// form (see SetQuantize).
 func (b *Backbone) Export(path string, opts export.Options) error {
 	opts.InputSize = b.Size
 	opts.Metadata = export.Metadata(b.Spec.Arch, b.Task, b.Size, b.Mean, b.Std, b.Hash, Version)
@@ -121,6 +125,12 @@ func (b *Backbone) Export(path string, opts export.Options) error {
 	m, err := export.Build(b.Spec, b.Weights, opts)
 	if err != nil {
 		return err
+	}
+	if b.Quantize != nil {
+		if !opts.FoldBN {
+			return fmt.Errorf("export: --quantize needs the batch norms folded into the convolutions (leave --fold-bn on)")
+		}
+		return b.exportInt8(path, m)
 	}
 	return export.Write(path, m)
 }

@@ -34,6 +34,11 @@ type Options struct {
 	// example in a server or while image decoding shares the cores, at a
 	// small latency cost.
 	DisableSpinning bool
+	// OptimizedModelPath, when set, makes ONNX Runtime write the graph it
+	// runs, after its optimisations (fusions such as QDQ to QLinearConv),
+	// to this file when the session opens: how to check what an int8
+	// model really runs as (see export.OpCounts).
+	OptimizedModelPath string
 }
 
 // TensorInfo describes one input or output of a model.
@@ -154,6 +159,11 @@ func configure(so *ort.SessionOptions, opts Options, device string, deviceID int
 			if err := so.AddSessionConfigEntry(key, "0"); err != nil {
 				return fmt.Errorf("set %s=0: %w", key, err)
 			}
+		}
+	}
+	if opts.OptimizedModelPath != "" {
+		if err := so.SetOptimizedModelFilePath(opts.OptimizedModelPath); err != nil {
+			return fmt.Errorf("set the optimised model path %s: %w", opts.OptimizedModelPath, err)
 		}
 	}
 	if device == "cuda" {

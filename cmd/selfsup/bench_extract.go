@@ -31,17 +31,21 @@ func benchExtractCommand() *cli.Command {
 			&cli.IntFlag{Name: "workers", Usage: "image decoding goroutines in the pipeline (0: one per core)"},
 			&cli.IntFlag{Name: "repeats", Value: 3, Usage: "measurements of each kind (alternating); medians are reported"},
 			&cli.StringFlag{Name: "compare-device", Usage: "also extract the first batch on this device (e.g. cpu when --device cuda) and report the largest difference"},
+			&cli.StringFlag{Name: "compare", Usage: "a second model (e.g. the --quantize int8 export of the same backbone) measured alike in the same run: img/s of each, their ratio and the cosine of their features"},
 			jsonFlag,
 		),
 		Action: func(c *cli.Context) error {
 			res, err := bench.Extract(bench.ExtractConfig{Model: c.String("model"), Data: c.String("data"), Split: c.String("split"),
 				Size: c.Int("size"), Images: c.Int("images"), Workers: c.Int("workers"), Repeats: c.Int("repeats"),
-				CompareDevice: c.String("compare-device"), Runtime: runtimeOptions(c), Batch: c.Int("batch"), Log: os.Stderr})
+				CompareDevice: c.String("compare-device"), Compare: c.String("compare"), Runtime: runtimeOptions(c), Batch: c.Int("batch"), Log: os.Stderr})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "%s on %s, batch %d at %d px, %d images: session %.1f img/s, pipeline %.1f img/s (%.0f%%); CPU per image: session %.1f ms, pipeline %.1f ms; load %s\n",
 				filepath.Base(res.Model), res.Device, res.Batch, res.Size, res.Images, res.SessionIPS, res.PipelineIPS, 100*res.Ratio, res.SessionCPU, res.PipelineCPU, res.LoadBefore)
+			if res.CompareModel != "" {
+				fmt.Fprintf(os.Stderr, "vs %s: session %.1f img/s (%s %.2fx), pipeline %.1f img/s (%.2fx); feature cosine mean %.5f, min %.5f\n", filepath.Base(res.CompareModel), res.CompareSessionIPS, filepath.Base(res.Model), res.SessionSpeedup, res.ComparePipelineIPS, res.PipelineSpeedup, res.FeatureCosine[0], res.FeatureCosine[1])
+			}
 			return maybeJSON(c, res)
 		},
 	}

@@ -29,6 +29,10 @@ func exportCommand() *cli.Command {
 			&cli.StringFlag{Name: "bn-data", Usage: "re-estimate the batch-norm running statistics on whole images of this data (its --bn-split) before folding; a random-init export also takes its mean/std from it"},
 			&cli.StringFlag{Name: "bn-split", Value: "train", Usage: "with --bn-data: the split to read"},
 			&cli.IntFlag{Name: "bn-images", Value: 4096, Usage: "with --bn-data: images to estimate the statistics from"},
+			&cli.StringFlag{Name: "quantize", Usage: "int8: write a static int8 QDQ model (per-channel weights, activation ranges from --calibrate) that ONNX Runtime runs with int8 kernels"},
+			&cli.StringFlag{Name: "calibrate", Usage: "with --quantize: images (its --bn-split) whose activations set the int8 ranges"},
+			&cli.IntFlag{Name: "calibrate-images", Value: pipeline.DefaultCalibrationImages, Usage: "with --quantize: calibration images (a random subset)"},
+			&cli.StringFlag{Name: "calibrate-method", Value: export.DefaultCalibration, Usage: "with --quantize: minmax, percentile[:P] or entropy (README: int8 extraction)"},
 			&cli.StringFlag{Name: "inspect", Usage: "print a model's inputs, outputs and metadata instead"},
 			jsonFlag,
 		},
@@ -56,6 +60,9 @@ func exportCommand() *cli.Command {
 				src.Size = c.Int("size")
 			}
 			opts := pipeline.ExportOptions(src.Spec, c.String("outputs"), c.Bool("fold-bn"), c.Bool("dynamic-hw"), os.Stderr)
+			if err := src.SetQuantize(pipeline.QuantizeConfig{Mode: c.String("quantize"), Data: c.String("calibrate"), Split: c.String("bn-split"), Images: c.Int("calibrate-images"), Method: c.String("calibrate-method"), Seed: c.Int64("seed"), Log: os.Stderr}, opts); err != nil {
+				return err
+			}
 			if d := c.String("bn-data"); d != "" {
 				if err := src.RecalibrateOn(d, c.String("bn-split"), c.Int("bn-images"), c.Int64("seed"), os.Stderr); err != nil {
 					return err
@@ -65,7 +72,7 @@ func exportCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "wrote %s (%s, task %s, outputs %v)\n", c.String("out"), src.Spec.Arch, src.Task, opts.Outputs)
-			return maybeJSON(c, map[string]any{"out": c.String("out"), "arch": src.Spec.Arch, "task": src.Task, "outputs": opts.Outputs})
+			return maybeJSON(c, map[string]any{"out": c.String("out"), "arch": src.Spec.Arch, "task": src.Task, "outputs": opts.Outputs, "quantize": c.String("quantize")})
 		},
 	}
 }

@@ -49,6 +49,7 @@ func TestExportExtractBenchCLI(t *testing.T) {
 	t.Run("extract resume", func(t *testing.T) { testExtractResume(t, bin) })
 	t.Run("bench extract", func(t *testing.T) { testBenchExtract(t, bin) })
 	t.Run("extract shards", func(t *testing.T) { testExtractShards(t, bin) })
+	t.Run("int8 export, extract and bench", func(t *testing.T) { testInt8ExportExtract(t, bin) })
 }
 
 // testExtractResume interrupts an extraction (--stop-after), leaves the
