@@ -33,6 +33,7 @@ type ExtractResult struct {
 	Images       int       `json:"images"`
 	Batch        int       `json:"batch"`
 	Size         int       `json:"size_px"`
+	Output       string    `json:"output"`
 	Dim          int       `json:"dim"`
 	Threads      int       `json:"threads"`
 	Workers      int       `json:"workers"`
@@ -155,6 +156,11 @@ type ExtractConfig struct {
 	// measured the same way in the same run; it must take the same input
 	// and preprocessing.
 	Compare string
+	// Output is the model output measured (its dependencies are what runs):
+	// "" takes the default one, and for a model without it (a stage-only
+	// export for dense probes) the last of its outputs: the deepest stage
+	// of an export --outputs stage1,stage2,stage3.
+	Output  string
 	Runtime runtime.Options
 	Batch   int
 	Log     io.Writer
@@ -198,10 +204,11 @@ func Extract(c ExtractConfig) (*ExtractResult, error) {
 		return nil, fmt.Errorf("bench extract: %w", err)
 	}
 	res.Size = p.Size
-	output, err := sess.DefaultOutput()
+	output, err := benchOutput(sess, c.Output, log)
 	if err != nil {
 		return nil, err
 	}
+	res.Output = output
 
 	tmp, err := os.MkdirTemp("", "selfsup-bench-extract-")
 	if err != nil {
@@ -263,8 +270,8 @@ func Extract(c ExtractConfig) (*ExtractResult, error) {
 		if fmt.Sprint(q) != fmt.Sprint(p) {
 			return nil, fmt.Errorf("bench extract: --compare %s preprocesses images as %+v, %s as %+v: compare models of one input", c.Compare, q, c.Model, p)
 		}
-		if o, err := other.DefaultOutput(); err != nil || o != output {
-			return nil, fmt.Errorf("bench extract: --compare %s: default output %q (%v), %s has %q", c.Compare, o, err, c.Model, output)
+		if o, err := benchOutput(other, c.Output, io.Discard); err != nil || o != output {
+			return nil, fmt.Errorf("bench extract: --compare %s: output %q (%v), %s has %q", c.Compare, o, err, c.Model, output)
 		}
 		res.CompareModel = c.Compare
 	}
@@ -476,4 +483,30 @@ func featureCosine(a, b *runtime.Session, tensors []float32, n, batch int, chw [
 		}
 	}
 	return []float64{sum / float64(n), lo}, nil
+}
+
+// benchOutput names the output Extract measures: want when given (it must
+// exist), else the model's default output, else, for a model of several
+// outputs and no default (an export of stages only), the last one.
+func benchOutput(sess *runtime.Session, want string, log io.Writer) (string, error) {
+	outs := sess.Outputs()
+	if want != "" {
+		for _, o := range outs {
+			if o.Name == want {
+				return want, nil
+			}
+		}
+		ns := make([]string, len(outs))
+		for i, o := range outs {
+			ns[i] = o.Name
+		}
+		return "", fmt.Errorf("bench extract: %s has no output %q (it has %s)", sess.Path(), want, strings.Join(ns, ", "))
+	}
+	o, err := sess.DefaultOutput()
+	if err == nil || len(outs) < 2 {
+		return o, err
+	}
+	last := outs[len(outs)-1].Name
+	fmt.Fprintf(log, "bench extract: %s has no output %q; measuring %q, its last (--output picks another)\n", sess.Path(), runtime.DefaultOutput, last)
+	return last, nil
 }

@@ -31,13 +31,14 @@ func benchExtractCommand() *cli.Command {
 			&cli.IntFlag{Name: "workers", Usage: "image decoding goroutines in the pipeline (0: one per core)"},
 			&cli.IntFlag{Name: "repeats", Value: 3, Usage: "measurements of each kind (alternating); medians are reported"},
 			&cli.StringFlag{Name: "compare-device", Usage: "also extract the first batch on this device (e.g. cpu when --device cuda) and report the largest difference"},
+			&cli.StringFlag{Name: "output", Usage: "the model output measured (default: features, or the last output of a stage-only export)"},
 			&cli.StringFlag{Name: "compare", Usage: "a second model (e.g. the --quantize int8 export of the same backbone) measured alike in the same run: img/s of each, their ratio and the cosine of their features"},
 			jsonFlag,
 		),
 		Action: func(c *cli.Context) error {
 			res, err := bench.Extract(bench.ExtractConfig{Model: c.String("model"), Data: c.String("data"), Split: c.String("split"),
 				Size: c.Int("size"), Images: c.Int("images"), Workers: c.Int("workers"), Repeats: c.Int("repeats"),
-				CompareDevice: c.String("compare-device"), Compare: c.String("compare"), Runtime: runtimeOptions(c), Batch: c.Int("batch"), Log: os.Stderr})
+				CompareDevice: c.String("compare-device"), Compare: c.String("compare"), Output: c.String("output"), Runtime: runtimeOptions(c), Batch: c.Int("batch"), Log: os.Stderr})
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -48,5 +49,28 @@ func testBenchExtract(t *testing.T, bin string) {
 	res = runCmd(t, nil, bin, "bench", "extract", "--model", tinyModelPath, "--data", "synthetic", "--images", "4", "--device", "cuda:x")
 	if res.code == 0 || !strings.Contains(res.stderr, "cuda:N") {
 		t.Errorf("--device cuda:x: exit %d, stderr %q", res.code, res.stderr)
+	}
+
+	// A stage-only export (what eval detect / segment read) has no
+	// "features": the last output is measured, or the one --output names.
+	stages := filepath.Join(t.TempDir(), "stages.onnx")
+	if r := runCmd(t, nil, bin, "export", "--arch", "resnet20c", "--random-init", "--outputs", "stage1,stage2", "--out", stages); r.code != 0 {
+		t.Fatalf("export stages: %s", r.stderr)
+	}
+	for _, c := range []struct {
+		args   []string
+		output string
+		dim    int
+	}{{nil, "stage2", 32 * 16 * 16}, {[]string{"--output", "stage1"}, "stage1", 16 * 32 * 32}} {
+		var s bench.ExtractResult
+		lastJSON(t, runCmd(t, nil, bin, append([]string{"bench", "extract", "--model", stages, "--data", "synthetic", "--images", "4",
+			"--batch", "2", "--repeats", "1", "--threads", "1", "--json"}, c.args...)...), &s)
+		if s.Output != c.output || s.Dim != c.dim || !(s.SessionIPS > 0) {
+			t.Errorf("bench extract %v on stages: output %q dim %d (%v img/s), want %q dim %d", c.args, s.Output, s.Dim, s.SessionIPS, c.output, c.dim)
+		}
+	}
+	res = runCmd(t, nil, bin, "bench", "extract", "--model", stages, "--data", "synthetic", "--images", "4", "--output", "stage3")
+	if res.code == 0 || !strings.Contains(res.stderr, `no output "stage3"`) || !strings.Contains(res.stderr, "stage1, stage2") {
+		t.Errorf("--output stage3 of a stage1,stage2 export: exit %d, stderr %q", res.code, res.stderr)
 	}
 }
