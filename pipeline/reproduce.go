@@ -60,8 +60,19 @@ type ReproduceConfig struct {
 	// BNImages is the number of training images batch-norm statistics are
 	// re-estimated on (0: 4096).
 	BNImages int
-	Seed     int64
-	Log      io.Writer
+	// Dense, when set, is an annotated set with COCO128's layout
+	// (train2017 / val2017 images, boxes and masks): after the tables,
+	// every backbone also gets the frozen-feature dense probe of `eval
+	// segment` / `eval detect` (DenseTasks) at DenseSize pixels, with the
+	// pixel and prior-only baselines.
+	Dense      string
+	DenseSize  int      // default 128
+	DenseTasks []string // DenseSegment, DenseDetect (nil: segment)
+	// DenseSplits are the dense set's train and test splits (default
+	// train2017, val2017); batch norm is re-estimated on the train one.
+	DenseSplits [2]string
+	Seed        int64
+	Log         io.Writer
 }
 
 // DefaultReproduceMethods are the rows of the main table.
@@ -106,6 +117,8 @@ type ReproduceResult struct {
 	Rows           []*MethodResult `json:"rows"`
 	Perms          *AblateResult   `json:"table4,omitempty"`
 	Shortcuts      *AblateResult   `json:"table5,omitempty"`
+	Dense          []*DenseRow     `json:"dense,omitempty"`
+	DenseData      string          `json:"dense_data,omitempty"`
 	Orderings      []Ordering      `json:"orderings"`
 	Report         string          `json:"report"`
 	Plots          []string        `json:"plots"`
@@ -127,6 +140,20 @@ func Reproduce(ctx context.Context, c ReproduceConfig) (*ReproduceResult, error)
 	}
 	if c.PermRows == "" {
 		c.PermRows = DefaultPermRows
+	}
+	if c.DenseSize == 0 {
+		c.DenseSize = 128
+	}
+	if c.DenseSplits == [2]string{} {
+		c.DenseSplits = [2]string{"train2017", "val2017"}
+	}
+	if c.DenseTasks == nil {
+		c.DenseTasks = []string{DenseSegment}
+	}
+	for _, t := range c.DenseTasks {
+		if t != DenseSegment && t != DenseDetect {
+			return nil, fmt.Errorf("reproduce: dense task %q: expected %s or %s", t, DenseSegment, DenseDetect)
+		}
 	}
 	if c.Budget <= 0 && c.Steps <= 0 {
 		return nil, fmt.Errorf("reproduce: give a pretraining budget")
@@ -193,6 +220,12 @@ func Reproduce(ctx context.Context, c ReproduceConfig) (*ReproduceResult, error)
 	}
 	if c.Ablations {
 		if res.Perms, res.Shortcuts, err = env.ablations(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if c.Dense != "" {
+		res.DenseData = c.Dense
+		if res.Dense, err = env.dense(ctx, res); err != nil {
 			return nil, err
 		}
 	}

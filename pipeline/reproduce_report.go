@@ -171,7 +171,7 @@ func CheckOrderings(res *ReproduceResult) []Ordering {
 		}
 	}
 	out = append(out, o)
-	return out
+	return append(out, denseOrderings(res)...)
 }
 
 func status(ok bool) string {
@@ -328,6 +328,7 @@ func WriteReproduceReport(w io.Writer, c ReproduceConfig, res *ReproduceResult) 
 			fmt.Fprintf(w, "| %s | %s | %s | %.4f | %s (%s) | %s | %s |\n", mark(r.Gap), mark(r.Norm), mark(r.Jitter), r.JigsawAcc, pct(r.LinearTop1), r.LinearLayer, pa, pd)
 		}
 	}
+	writeDenseReport(w, c, res)
 	fmt.Fprintf(w, "\n## The seed's orderings\n\n| claim | here | numbers |\n|---|---|---|\n")
 	for _, o := range res.Orderings {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", o.Claim, o.Status, o.Detail)

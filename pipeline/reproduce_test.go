@@ -102,3 +102,62 @@ func TestReproduceMethodBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestReproduceDense adds the frozen-feature dense probe to a tiny
+// reproduction: every backbone and the two baselines get segmentation and
+// detection heads, the report says so with the sanity gate, and a rerun
+// trains no head again.
+func TestReproduceDense(t *testing.T) {
+	testenv.ORT(t)
+	dense, _ := denseFixture(t)
+	dir := t.TempDir()
+	ds := filepath.Join(dir, "toy.tar")
+	testenv.ToyTar(t, ds, 64, 20, false)
+	var log bytes.Buffer
+	c := ReproduceConfig{Data: ds, Out: filepath.Join(dir, "out"), Steps: 1, Methods: []string{"supervised", "rotation"}, BNImages: 16, Seed: 1,
+		Dense: dense, DenseSize: 32, DenseTasks: []string{DenseSegment, DenseDetect}, DenseSplits: [2]string{"train", "val"}, Log: &log}
+	res, err := Reproduce(context.Background(), c)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	want := []string{"random-init", "supervised", "rotation", LayerPixels, LayerPrior}
+	if len(res.Dense) != len(want) {
+		t.Fatalf("dense rows %d, want %v", len(res.Dense), want)
+	}
+	for i, r := range res.Dense {
+		if r.Name != want[i] || r.Segment == nil || r.Detect == nil || r.Segment.NTest != 6 || r.Detect.NTest != 6 {
+			t.Fatalf("dense row %d: %+v, want %s with both probes on 6 test images", i, r, want[i])
+		}
+	}
+	// The baselines are the commands' own: colour alone separates the
+	// fixture's classes, so raw pixels segment most pixels right, and the
+	// prior-only head cannot beat them.
+	pix, prior := res.Dense[3].Segment, res.Dense[4].Segment
+	if pix.Layer != LayerPixels || prior.Layer != LayerPrior || pix.PixelAcc < 0.7 || prior.MIoU >= pix.MIoU {
+		t.Errorf("baselines: pixels %v; prior %v", pix, prior)
+	}
+	measured := 0
+	for _, o := range res.Orderings {
+		if strings.HasPrefix(o.Claim, "dense probe") {
+			if o.Status == "not measured" && !strings.Contains(o.Claim, "PIRL-jigsaw within") {
+				t.Errorf("ordering %q not measured", o.Claim)
+			}
+			measured++
+		}
+	}
+	md, err := os.ReadFile(res.Report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if measured != 6 || !strings.Contains(string(md), "Frozen-feature dense probe on ") || !strings.Contains(string(md), "| prior |") {
+		t.Fatalf("%d dense orderings; report:\n%s", measured, md)
+	}
+	log.Reset()
+	res2, err := Reproduce(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(log.String(), "dense probe") || res2.Dense[1].Segment.MIoU != res.Dense[1].Segment.MIoU {
+		t.Fatalf("the rerun probed again:\n%s", log.String())
+	}
+}
