@@ -205,10 +205,10 @@ func Detect(c DetectConfig) (*DetectResult, error) {
 	}
 	decode := func(d *dense.DetHead, m *dense.Maps, a *data.Annotated, idx []int, rows []int) [][]dense.Peak {
 		out := make([][]dense.Peak, len(rows))
-		for j, r := range rows {
-			it := a.Items[idx[r%len(idx)]]
-			out[j] = d.Decode(m.At(r), m.H, m.W, it.W, it.H, 100)
-		}
+		dense.ForEach(len(rows), func(j int) {
+			it := a.Items[idx[rows[j]%len(idx)]]
+			out[j] = d.Decode(m.At(rows[j]), m.H, m.W, it.W, it.H, 100)
+		})
 		return out
 	}
 	for _, layer := range c.Layers {

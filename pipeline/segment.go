@@ -119,9 +119,7 @@ func Segment(c SegmentConfig) (*SegmentResult, error) {
 		classes, labels := segLabels(grid, fit)
 		valCounts := func(h *dense.SegHead) []dense.SegCounts {
 			out := make([]dense.SegCounts, len(val))
-			for k, i := range val {
-				out[k] = dense.CountSeg(grid[i], h.Predict(m.At(i), m.H, m.W, c.Grid, c.Grid))
-			}
+			dense.ForEach(len(val), func(k int) { out[k] = dense.CountSeg(grid[val[k]], h.Predict(m.At(val[k]), m.H, m.W, c.Grid, c.Grid)) })
 			return out
 		}
 		for _, l2 := range c.L2s {

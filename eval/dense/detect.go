@@ -314,10 +314,7 @@ func (d *DetHead) lossGrad(f []float32, h, w int, t DetTarget, g []float64) floa
 // is small); g receives its gradient.
 func (d *DetHead) Objective(m *Maps, targets []DetTarget, rows []int, l2 float64, g []float64) float64 {
 	clear(g)
-	var loss float64
-	for _, i := range rows {
-		loss += d.lossGrad(m.At(i), m.H, m.W, targets[i], g)
-	}
+	loss := sumRows(rows, g, func(i int, g []float64) float64 { return d.lossGrad(m.At(i), m.H, m.W, targets[i], g) })
 	inv := 1 / float64(max(1, len(rows)))
 	loss *= inv
 	for j, v := range d.P {

@@ -142,13 +142,18 @@ func (s *SegHead) lossGrad(f []float32, h, w int, label []int, r int, g []float6
 // its gradient.
 func (s *SegHead) Objective(m *Maps, labels [][]int, r int, rows []int, l2 float64, g []float64) float64 {
 	clear(g)
-	var loss float64
 	n := 0
 	for _, i := range rows {
-		l, c := s.lossGrad(m.At(i), m.H, m.W, labels[i], r, g)
-		loss += l
-		n += c
+		for _, t := range labels[i] {
+			if t >= 0 {
+				n++
+			}
+		}
 	}
+	loss := sumRows(rows, g, func(i int, g []float64) float64 {
+		l, _ := s.lossGrad(m.At(i), m.H, m.W, labels[i], r, g)
+		return l
+	})
 	if n > 0 {
 		inv := 1 / float64(n)
 		loss *= inv
