@@ -30,6 +30,9 @@ type TrainReport struct {
 	SpeedupVsTorch   map[string]float64 `json:"speedup_vs_torch,omitempty"`
 	SpeedupVsTorchCL map[string]float64 `json:"speedup_vs_torch_channels_last,omitempty"`
 
+	// Contend is the number of busy-looping processes beside every
+	// measurement (--contend).
+	Contend    int    `json:"contend"`
 	LoadBefore string `json:"load_avg_before"`
 	LoadAfter  string `json:"load_avg_after"`
 	Date       string `json:"date"`

@@ -32,6 +32,9 @@ type TrainResult struct {
 	PeakRSSMB    float64 `json:"peak_rss_mb"`
 	AllocMBStep  float64 `json:"alloc_mb_per_step"`
 	Threads      int     `json:"threads"`
+	// Contend is the number of busy-looping processes beside the
+	// measurement (--contend).
+	Contend int `json:"contend"`
 }
 
 // TrainConfig is one `selfsup bench train` measurement.

@@ -28,14 +28,15 @@ func TestBenchTrainPeerCLIErrors(t *testing.T) {
 
 // TestBenchTrainPeerCLI runs a tiny `selfsup bench train --peer torch`
 // through the binary and checks that it reports the Go engine, both PyTorch
-// layouts, the checked parameter count and the ratios of the reported rates.
+// layouts, the checked parameter count and the ratios of the reported rates,
+// beside one busy-looping process (--contend 1).
 func TestBenchTrainPeerCLI(t *testing.T) {
 	py := testenv.Python(t, "torch")
 	bin := buildBinary(t)
 	var rep bench.TrainReport
 	lastJSON(t, runCmd(t, nil, bin, "bench", "train", "--arch", "resnet20c", "--batch", "2", "--size", "16", "--warmup", "0", "--steps", "1",
-		"--peer", "torch", "--python", py, "--json"), &rep)
-	if rep.Fast == nil || rep.Stock != nil || rep.PeerTorch == nil || rep.PeerTorchCL == nil {
+		"--peer", "torch", "--python", py, "--contend", "1", "--json"), &rep)
+	if rep.Fast == nil || rep.Stock != nil || rep.PeerTorch == nil || rep.PeerTorchCL == nil || rep.Contend != 1 {
 		t.Fatalf("report: %+v", rep)
 	}
 	spec, err := models.New("resnet20c", 3)

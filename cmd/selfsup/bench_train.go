@@ -32,9 +32,15 @@ func benchTrainCommand() *cli.Command {
 				"torch (PyTorch CPU, once NCHW-contiguous and once channels_last, each in its own process; " + bench.SetupHint + " first)"},
 			&cli.StringFlag{Name: "python", Value: bench.DefaultPython, EnvVars: []string{"SELFSUP_PYTHON"},
 				Usage: "Python interpreter with torch for --peer torch (a relative default is looked up in the working directory, then next to the binary's folder)"},
+			&cli.IntFlag{Name: "contend", Usage: "start this many busy-looping processes (one core each) for the whole benchmark, stopped at its end: the documented competing load"},
 			jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
+			_, stop, err := bench.Contend(c.Int("contend"))
+			if err != nil {
+				return err
+			}
+			defer stop()
 			tc := bench.TrainConfig{Arch: c.String("arch"), Engine: c.String("engine"), StockBLAS: c.String("stock-blas"),
 				Batch: c.Int("batch"), Size: c.Int("size"), Warmup: c.Int("warmup"), Steps: c.Int("steps")}
 			switch c.String("peer") {
@@ -62,6 +68,7 @@ func benchTrainCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			r.Contend = c.Int("contend")
 			fmt.Fprintf(os.Stderr, "%s engine (%s conv, %s GEMM), %s batch %d at %d px: %.2f img/s, %.3f s/step, peak RSS %.0f MB, %.0f MB allocated/step\n",
 				r.Engine, r.Conv, r.GEMM, r.Arch, r.Batch, r.Size, r.ImagesPerSec, r.StepSeconds, r.PeakRSSMB, r.AllocMBStep)
 			return maybeJSON(c, r)
@@ -81,5 +88,6 @@ func benchCompare(c *cli.Context, tc bench.TrainConfig) error {
 	if err != nil {
 		return err
 	}
+	rep.Contend = c.Int("contend")
 	return maybeJSON(c, rep)
 }
