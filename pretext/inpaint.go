@@ -127,24 +127,12 @@ func DefaultInpaintConfig() InpaintConfig {
 // Resolve returns c with its zero fields set to the defaults.
 func (c InpaintConfig) Resolve() InpaintConfig {
 	d := DefaultInpaintConfig()
-	if c.Mask == "" {
-		c.Mask = d.Mask
-	}
-	if c.OverlapWeight == 0 {
-		c.OverlapWeight = d.OverlapWeight
-	}
-	if c.BlockFrac == 0 {
-		c.BlockFrac = d.BlockFrac
-	}
-	if c.Coverage == 0 {
-		c.Coverage = d.Coverage
-	}
-	if c.Width == 0 {
-		c.Width = d.Width
-	}
-	if c.Tolerance == 0 {
-		c.Tolerance = d.Tolerance
-	}
+	orDefault(&c.Mask, d.Mask)
+	orDefault(&c.OverlapWeight, d.OverlapWeight)
+	orDefault(&c.BlockFrac, d.BlockFrac)
+	orDefault(&c.Coverage, d.Coverage)
+	orDefault(&c.Width, d.Width)
+	orDefault(&c.Tolerance, d.Tolerance)
 	return c
 }
 
