@@ -454,13 +454,7 @@ func TestColorizationTrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, bb := buildColor(t, cfg, batch, &ops.Mode{Training: true})
-	params := append(bb.Learnables(), m.Learnables()...)
-	grads, err := G.Grad(m.Loss(), params...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(bb.Graph)
-	defer vm.Close()
+	params, grads, vm := trainGraph(t, m, bb)
 	score := func() *ColorScore {
 		t.Helper()
 		sc, err := Colorization{}.Evaluate("resnet20c", bb.Weights(), m.HeadWeights(), cfg, batch, held)

@@ -77,3 +77,18 @@ func supervisedOn(t *testing.T, task Task, arch string, channels, s int) (Config
 	}
 	return cfg, ds, m, b
 }
+
+// trainGraph returns the parameters of bb and m, the gradients of m's
+// loss in them and a tape machine for bb's graph, closed when the test
+// ends.
+func trainGraph(t *testing.T, m Model, bb *models.Backbone) (params, grads G.Nodes, vm G.VM) {
+	t.Helper()
+	params = append(bb.Learnables(), m.Learnables()...)
+	grads, err := G.Grad(m.Loss(), params...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm = G.NewTapeMachine(bb.Graph)
+	t.Cleanup(func() { vm.Close() })
+	return params, grads, vm
+}

@@ -424,13 +424,7 @@ func TestInpaintTrains(t *testing.T) {
 	task := Inpaint{Config: ic}
 	mode := &ops.Mode{Training: true}
 	m, bb := buildInpaint(t, task, "resnet20c", cfg, batch, nil, mode)
-	params := append(bb.Learnables(), m.Learnables()...)
-	grads, err := G.Grad(m.Loss(), params...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(bb.Graph)
-	defer vm.Close()
+	params, grads, vm := trainGraph(t, m, bb)
 	held := gradients(40, size, 99)
 	score := func() *InpaintScore {
 		t.Helper()

@@ -410,13 +410,7 @@ func TestSplitBrainTrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, bb := buildSplit(t, cfg, batch, &ops.Mode{Training: true}, 7)
-	params := append(bb.Learnables(), m.Learnables()...)
-	grads, err := G.Grad(m.Loss(), params...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(bb.Graph)
-	defer vm.Close()
+	params, grads, vm := trainGraph(t, m, bb)
 	score := func() *SplitScore {
 		t.Helper()
 		sc, err := SplitBrain{}.Evaluate("resnet20c", bb.Weights(), m.HeadWeights(), cfg, batch, held)

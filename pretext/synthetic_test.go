@@ -324,13 +324,7 @@ func TestSyntheticTrains(t *testing.T) {
 	const size, batch, steps = 16, 8, 60
 	cfg := DefaultConfig(3, size)
 	m, bb := buildSynthetic(t, cfg, batch, &ops.Mode{Training: true})
-	params := append(bb.Learnables(), m.Learnables()...)
-	grads, err := G.Grad(m.Loss(), params...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(bb.Graph)
-	defer vm.Close()
+	params, grads, vm := trainGraph(t, m, bb)
 	score := func() *SyntheticScore {
 		t.Helper()
 		sc, err := Synthetic{}.Evaluate("resnet20c", bb.Weights(), m.HeadWeights(), cfg, batch, 24, 99)
@@ -496,13 +490,7 @@ func TestSyntheticAdapt(t *testing.T) {
 			}
 		}
 	}
-	params := append(bb.Learnables(), m.Learnables()...)
-	grads, err := G.Grad(m.Loss(), params...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(bb.Graph)
-	defer vm.Close()
+	params, grads, vm := trainGraph(t, m, bb)
 	first, last := sgdSteps(t, m, vm, params, grads, make([]data.Image, 16), 4, batch, 0.05)
 	mt := m.Metrics()
 	if math.IsNaN(first) || math.IsNaN(last) || !(mt["disc_loss"] > 0) || mt["disc_acc"] < 0 || mt["disc_acc"] > 1 {
