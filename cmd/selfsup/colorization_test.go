@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"image/png"
 	"math"
 	"os"
@@ -22,17 +21,9 @@ import (
 // every layer.
 func TestColorizationCLI(t *testing.T) {
 	bin := buildBinary(t)
-	dir := t.TempDir()
-	ds := filepath.Join(dir, "toy.tar")
-	writeTar(t, ds, 48, 16, false)
+	dir, ds := toySet(t, 48, 16)
 	run := filepath.Join(dir, "run")
-	var pre struct {
-		Steps      int     `json:"steps"`
-		FinalLoss  float64 `json:"final_loss"`
-		ValPretext float64 `json:"val_pretext_acc"`
-	}
-	lastJSON(t, runCmd(t, nil, bin, "pretrain", "--task", "colorization", "--data", ds, "--out", run,
-		"--epochs", "1", "--batch", "8", "--val-images", "8", "--json"), &pre)
+	pre := pretrainToy(t, bin, run, "--task", "colorization", "--data", ds)
 	if pre.Steps != 5 || !(pre.FinalLoss > 0) || pre.ValPretext < 0 || pre.ValPretext > 1 {
 		t.Fatalf("pretrain: %+v", pre)
 	}
@@ -46,13 +37,7 @@ func TestColorizationCLI(t *testing.T) {
 			} `json:"colorization"`
 		} `json:"pretext"`
 	}
-	b, err := os.ReadFile(filepath.Join(run, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		t.Fatal(err)
-	}
+	readJSON(t, filepath.Join(run, "config.json"), &cfg)
 	if p := cfg.Pretext; p.Channels != 3 || p.Input != data.SpaceLabL || len(p.Mean) != 1 || len(p.Colorization.Prior) != 261 {
 		t.Fatalf("config.json pretext: %d channels, input %q, mean %v, prior of %d bins", p.Channels, p.Input, p.Mean, len(p.Colorization.Prior))
 	}

@@ -64,6 +64,48 @@ func lastJSON(t *testing.T, r cmdResult, v any) {
 	}
 }
 
+// toySet writes the toy tar (nTrain training and nTest test images) as
+// toy.tar into a new temporary folder and returns the folder and the
+// tar's path.
+func toySet(t *testing.T, nTrain, nTest int) (dir, ds string) {
+	t.Helper()
+	dir = t.TempDir()
+	ds = filepath.Join(dir, "toy.tar")
+	writeTar(t, ds, nTrain, nTest, false)
+	return dir, ds
+}
+
+// pretrainSummary is what the task tests read of pretrain's --json line.
+type pretrainSummary struct {
+	Steps      int     `json:"steps"`
+	FinalLoss  float64 `json:"final_loss"`
+	ValPretext float64 `json:"val_pretext_acc"`
+}
+
+// pretrainToy runs pretrain through bin with args (task, flags, --data)
+// into run: one epoch, batches of 8, 8 held-out images; it fails the
+// test if pretrain fails and returns its summary.
+func pretrainToy(t *testing.T, bin, run string, args ...string) pretrainSummary {
+	t.Helper()
+	args = append(append([]string{"pretrain"}, args...), "--out", run, "--epochs", "1", "--batch", "8", "--val-images", "8", "--json")
+	var pre pretrainSummary
+	lastJSON(t, runCmd(t, nil, bin, args...), &pre)
+	return pre
+}
+
+// readJSON decodes the JSON file at path into v and returns its bytes.
+func readJSON(t *testing.T, path string, v any) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func pythonOrSkip(t *testing.T) string {
 	return testenv.Python(t, "onnx", "onnxruntime", "numpy")
 }
@@ -74,9 +116,7 @@ func pythonOrSkip(t *testing.T) string {
 func TestEndToEnd(t *testing.T) {
 	testenv.ORT(t)
 	bin := buildBinary(t)
-	dir := t.TempDir()
-	ds := filepath.Join(dir, "toy.tar")
-	writeTar(t, ds, 64, 32, false)
+	dir, ds := toySet(t, 64, 32)
 	run := filepath.Join(dir, "run")
 
 	var pre struct {

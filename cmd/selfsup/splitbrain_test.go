@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"image/png"
 	"math"
 	"os"
@@ -34,17 +33,9 @@ import (
 // probe on every layer.
 func TestSplitBrainCLI(t *testing.T) {
 	bin := buildBinary(t)
-	dir := t.TempDir()
-	ds := filepath.Join(dir, "toy.tar")
-	writeTar(t, ds, 48, 16, false)
+	dir, ds := toySet(t, 48, 16)
 	run := filepath.Join(dir, "run")
-	var pre struct {
-		Steps      int     `json:"steps"`
-		FinalLoss  float64 `json:"final_loss"`
-		ValPretext float64 `json:"val_pretext_acc"`
-	}
-	lastJSON(t, runCmd(t, nil, bin, "pretrain", "--task", "splitbrain", "--arch", "resnet20c-split", "--data", ds, "--out", run,
-		"--epochs", "1", "--batch", "8", "--val-images", "8", "--json"), &pre)
+	pre := pretrainToy(t, bin, run, "--task", "splitbrain", "--arch", "resnet20c-split", "--data", ds)
 	if pre.Steps != 5 || !(pre.FinalLoss > 0) || pre.ValPretext < 0 || pre.ValPretext > 1 {
 		t.Fatalf("pretrain: %+v", pre)
 	}
@@ -62,13 +53,7 @@ func TestSplitBrainCLI(t *testing.T) {
 			} `json:"splitbrain"`
 		} `json:"pretext"`
 	}
-	b, err := os.ReadFile(filepath.Join(run, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		t.Fatal(err)
-	}
+	readJSON(t, filepath.Join(run, "config.json"), &cfg)
 	if p := cfg.Pretext; cfg.Arch != "resnet20c-split" || p.Channels != 3 || p.Input != data.SpaceLab || len(p.Mean) != 3 ||
 		len(p.SplitBrain.AB.Prior) != 261 || p.SplitBrain.LGrid != 5 {
 		t.Fatalf("config.json: arch %s, pretext %+v", cfg.Arch, p)

@@ -29,17 +29,9 @@ import (
 // linear probe on every layer.
 func TestSyntheticCLI(t *testing.T) {
 	bin := buildBinary(t)
-	dir := t.TempDir()
-	ds := filepath.Join(dir, "toy.tar")
-	writeTar(t, ds, 48, 16, false)
+	dir, ds := toySet(t, 48, 16)
 	run := filepath.Join(dir, "run")
-	var pre struct {
-		Steps      int     `json:"steps"`
-		FinalLoss  float64 `json:"final_loss"`
-		ValPretext float64 `json:"val_pretext_acc"`
-	}
-	lastJSON(t, runCmd(t, nil, bin, "pretrain", "--task", "synthetic", "--data", ds, "--synthetic-adapt", ds, "--out", run,
-		"--epochs", "1", "--batch", "8", "--val-images", "8", "--json"), &pre)
+	pre := pretrainToy(t, bin, run, "--task", "synthetic", "--data", ds, "--synthetic-adapt", ds)
 	if pre.Steps != 5 || !(pre.FinalLoss > 0) || pre.ValPretext < 0 || pre.ValPretext > 1 {
 		t.Fatalf("pretrain: %+v", pre)
 	}
@@ -53,13 +45,7 @@ func TestSyntheticCLI(t *testing.T) {
 			} `json:"synthetic"`
 		} `json:"pretext"`
 	}
-	b, err := os.ReadFile(filepath.Join(run, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		t.Fatal(err)
-	}
+	readJSON(t, filepath.Join(run, "config.json"), &cfg)
 	if s := cfg.Pretext.Synthetic; s.Adapt != ds || s.AdaptImages != 48 || s.Width != 32 || s.Lambda != 0.1 {
 		t.Fatalf("config.json synthetic: %+v", s)
 	}
