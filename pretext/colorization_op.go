@@ -6,6 +6,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/selfsup/selfsup/ops"
 )
 
 // colorTarget is what the colorization loss compares the logits with: the
@@ -146,7 +148,7 @@ func (k *colorCE) backward(what string, x *tensor.Dense, seed float64, buf **ten
 	if err != nil {
 		return nil, err
 	}
-	dx := reuse(buf, x.Dtype(), false, x.Shape()...)
+	dx := ops.Reuse(buf, x.Dtype(), false, x.Shape()...)
 	err = floats(what, x.Dtype(),
 		func() { colorBackward(x.Float32s(), dx.Float32s(), k.st, n, q, hw, seed) },
 		func() { colorBackward(x.Float64s(), dx.Float64s(), k.st, n, q, hw, seed) })

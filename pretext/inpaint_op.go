@@ -6,6 +6,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/selfsup/selfsup/ops"
 )
 
 // inpaintTarget is what the masked L2 loss compares a prediction with; the
@@ -158,7 +160,7 @@ func (k *inpaintL2) backward(what string, p *tensor.Dense, seed float64, buf **t
 		return nil, err
 	}
 	// Cells outside the compared window get no gradient: zero them.
-	dp := reuse(buf, p.Dtype(), side != k.r, p.Shape()...)
+	dp := ops.Reuse(buf, p.Dtype(), side != k.r, p.Shape()...)
 	scale := 2 * seed / (float64(c) * wsum)
 	err = floats(what, p.Dtype(),
 		func() { inpaintBackward(p.Float32s(), dp.Float32s(), k.st, n, c, side, k.r, scale) },

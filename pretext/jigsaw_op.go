@@ -7,6 +7,8 @@ import (
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/selfsup/selfsup/ops"
 )
 
 // rowIndex holds the rows a gatherConcat op reads; the task sets Rows
@@ -120,7 +122,7 @@ func (op *gatherConcat) Do(vs ...G.Value) (G.Value, error) {
 	if err := op.checkRows(r); err != nil {
 		return nil, err
 	}
-	y := reuse(&op.buf, x.Dtype(), false, op.m, op.k*d)
+	y := ops.Reuse(&op.buf, x.Dtype(), false, op.m, op.k*d)
 	if err := floats("gather rows", x.Dtype(),
 		func() { gatherKernel(x.Float32s(), y.Float32s(), op.idx.Rows, d) },
 		func() { gatherKernel(x.Float64s(), y.Float64s(), op.idx.Rows, d) }); err != nil {
@@ -164,7 +166,7 @@ func (op *scatterRows) Do(vs ...G.Value) (G.Value, error) {
 	if err := op.fwd.checkRows(r); err != nil {
 		return nil, err
 	}
-	dx := reuse(&op.buf, dy.Dtype(), true, op.shape...)
+	dx := ops.Reuse(&op.buf, dy.Dtype(), true, op.shape...)
 	if err := floats("gather rows gradient", dy.Dtype(),
 		func() { scatterKernel(dy.Float32s(), dx.Float32s(), op.fwd.idx.Rows, d) },
 		func() { scatterKernel(dy.Float64s(), dx.Float64s(), op.fwd.idx.Rows, d) }); err != nil {

@@ -69,25 +69,6 @@ func gradSeed(what string, v G.Value) (float64, error) {
 	}
 }
 
-// reuse returns *buf when it has dtype dt and the given shape (zeroed when
-// zero is set), else a fresh zeroed tensor stored in *buf: as in ops, an op
-// instance runs once per pass, so its previous output is dead by the next.
-func reuse(buf **tensor.Dense, dt tensor.Dtype, zero bool, shape ...int) *tensor.Dense {
-	if d := *buf; d != nil && d.Dtype() == dt && d.Shape().Eq(tensor.Shape(shape)) {
-		if zero {
-			switch x := d.Data().(type) {
-			case []float32:
-				clear(x)
-			case []float64:
-				clear(x)
-			}
-		}
-		return d
-	}
-	*buf = tensor.New(tensor.WithShape(shape...), tensor.Of(dt))
-	return *buf
-}
-
 var lossSeq atomic.Uint64
 
 // lossKernel is the math of a pretext loss over an input x [N, C, H, W]
@@ -98,7 +79,7 @@ type lossKernel interface {
 	// it may write the target's statistics.
 	forward(what string, x *tensor.Dense) (float64, error)
 	// backward checks x and returns dL/dx in x's shape, scaled by the
-	// upstream gradient seed, in a tensor from reuse(buf, ...).
+	// upstream gradient seed, in a tensor from ops.Reuse(buf, ...).
 	backward(what string, x *tensor.Dense, seed float64, buf **tensor.Dense) (*tensor.Dense, error)
 }
 

@@ -6,6 +6,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/selfsup/selfsup/ops"
 )
 
 // Channels of the synthetic task's prediction [M, 5, G, G].
@@ -186,7 +188,7 @@ func (k *synLoss) backward(what string, x *tensor.Dense, seed float64, buf **ten
 		return nil, err
 	}
 	// Rows after N (real images) get no gradient: zero them.
-	dx := reuse(buf, x.Dtype(), k.st.N < x.Shape()[0], x.Shape()...)
+	dx := ops.Reuse(buf, x.Dtype(), k.st.N < x.Shape()[0], x.Shape()...)
 	err = floats(what, x.Dtype(),
 		func() { synBackward(x.Float32s(), dx.Float32s(), k.st, hw, seed) },
 		func() { synBackward(x.Float64s(), dx.Float64s(), k.st, hw, seed) })
