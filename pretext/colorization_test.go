@@ -318,15 +318,10 @@ func TestColorLossOp(t *testing.T) {
 	st.Idx[3] = q
 	vm2 := G.NewTapeMachine(xn.Graph())
 	defer vm2.Close()
-	if err := vm2.RunAll(); err == nil {
-		t.Fatal("target bin out of range accepted")
-	}
+	runFails(t, vm2, "target bin out of range")
 	st.Idx[3] = 0
 	st.W = st.W[:5]
-	vm2.Reset()
-	if err := vm2.RunAll(); err == nil {
-		t.Fatal("short weights accepted")
-	}
+	runFails(t, vm2, "short weights")
 }
 
 // colorImage is a picture whose colour is a function of its lightness

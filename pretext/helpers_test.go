@@ -92,3 +92,13 @@ func trainGraph(t *testing.T, m Model, bb *models.Backbone) (params, grads G.Nod
 	t.Cleanup(func() { vm.Close() })
 	return params, grads, vm
 }
+
+// runFails runs vm from the start and fails the test if the run succeeds:
+// what names the bad input it must refuse.
+func runFails(t *testing.T, vm G.VM, what string) {
+	t.Helper()
+	vm.Reset()
+	if err := vm.RunAll(); err == nil {
+		t.Fatal(what + " accepted")
+	}
+}

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"image/png"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/selfsup/selfsup/data"
-	"github.com/selfsup/selfsup/internal/npy"
 	"github.com/selfsup/selfsup/internal/testenv"
-	"github.com/selfsup/selfsup/runtime"
 )
 
 // Colorization through the real binary: pretrain on the toy set (RGB),
@@ -55,41 +51,16 @@ func TestColorizationCLI(t *testing.T) {
 		!(*res.AuC > 0 && *res.AuC < 1) || !(*res.GreyAuC > 0 && *res.GreyAuC < 1) {
 		t.Fatalf("eval pretext: %+v (trainer: %v)", res, pre.ValPretext)
 	}
-	f, err := os.Open(pic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := png.Decode(f)
-	f.Close()
-	if err != nil {
-		t.Fatalf("--save-colorized wrote no PNG: %v", err)
-	}
-	if b := img.Bounds(); b.Dx() != 3*(6*16+2)+2 || b.Dy() != 8*(6*16+2)+2 {
+	if b := pngBounds(t, pic, "--save-colorized"); b.Dx() != 3*(6*16+2)+2 || b.Dy() != 8*(6*16+2)+2 {
 		t.Fatalf("picture %v: expected 3 columns and 8 rows of 16 px images drawn 6x", b)
 	}
 
 	model := filepath.Join(dir, "m.onnx")
-	if r := runCmd(t, nil, bin, "export", "--run", run, "--bn-data", ds, "--outputs", "all", "--out", model); r.code != 0 {
-		t.Fatal(r.stderr)
-	}
+	exportAll(t, bin, run, ds, model)
 	testenv.ORT(t)
 	feats := filepath.Join(dir, "f.npy")
-	if r := runCmd(t, nil, bin, "extract", "--model", model, "--data", ds, "--out", feats); r.code != 0 {
-		t.Fatal(r.stderr)
-	}
-	got, shape, err := npy.ReadFloat32(feats)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := runtime.Open(model, runtime.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	p, err := sess.Preprocess()
-	if err != nil {
-		t.Fatal(err)
-	}
+	got, shape := extractFeatures(t, bin, model, ds, feats)
+	sess, p := openModel(t, model)
 	if p.Space != data.SpaceLabL || p.Channels != 1 || len(p.Mean) != 1 || p.Mean[0] != cfg.Pretext.Mean[0] {
 		t.Fatalf("model preprocessing %+v, expected lab-l with the run's mean %v", p, cfg.Pretext.Mean)
 	}
@@ -130,13 +101,7 @@ func TestColorizationCLI(t *testing.T) {
 			t.Fatalf("feature %d: extracted %v, lightness by hand %v", i, got[i], want[i])
 		}
 	}
-	var lin struct {
-		Layers []struct {
-			Layer string  `json:"layer"`
-			Top1  float64 `json:"top1"`
-		} `json:"layers"`
-	}
-	lastJSON(t, runCmd(t, nil, bin, "eval", "linear", "--model", model, "--data", ds, "--layers", "all", "--json"), &lin)
+	lin := evalLinearAll(t, bin, model, ds)
 	if len(lin.Layers) < 2 {
 		t.Fatalf("eval linear --layers all: %+v", lin)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"image"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,6 +106,77 @@ func readJSON(t *testing.T, path string, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// pngBounds decodes the PNG that flag (an eval pretext option) wrote at
+// path and returns its bounds.
+func pngBounds(t *testing.T, path, flag string) image.Rectangle {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(f)
+	f.Close()
+	if err != nil {
+		t.Fatalf("%s wrote no PNG: %v", flag, err)
+	}
+	return img.Bounds()
+}
+
+// exportAll exports run as model with every output, its batch norms
+// recalibrated on ds.
+func exportAll(t *testing.T, bin, run, ds, model string) {
+	t.Helper()
+	if r := runCmd(t, nil, bin, "export", "--run", run, "--bn-data", ds, "--outputs", "all", "--out", model); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+}
+
+// extractFeatures extracts model's features of ds's images into feats
+// and reads them back.
+func extractFeatures(t *testing.T, bin, model, ds, feats string) ([]float32, []int) {
+	t.Helper()
+	if r := runCmd(t, nil, bin, "extract", "--model", model, "--data", ds, "--out", feats); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	got, shape, err := npy.ReadFloat32(feats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, shape
+}
+
+// openModel opens model in ONNX Runtime (closed when the test ends) and
+// returns the session and its preprocessing.
+func openModel(t *testing.T, model string) (*runtime.Session, runtime.Preprocess) {
+	t.Helper()
+	sess, err := runtime.Open(model, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	p, err := sess.Preprocess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sess, p
+}
+
+// linearLayers is what the tests read of `eval linear --json`.
+type linearLayers struct {
+	Layers []struct {
+		Layer string  `json:"layer"`
+		Top1  float64 `json:"top1"`
+	} `json:"layers"`
+}
+
+// evalLinearAll runs the linear probe on every layer of model over ds.
+func evalLinearAll(t *testing.T, bin, model, ds string) linearLayers {
+	t.Helper()
+	var lin linearLayers
+	lastJSON(t, runCmd(t, nil, bin, "eval", "linear", "--model", model, "--data", ds, "--layers", "all", "--json"), &lin)
+	return lin
 }
 
 func pythonOrSkip(t *testing.T) string {
