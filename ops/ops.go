@@ -49,7 +49,16 @@ type base struct {
 // buffer when it fits (zeroed when zero is set, for kernels that
 // accumulate), else a fresh zeroed one.
 func (b *base) output(dt tensor.Dtype, zero bool, shape ...int) *tensor.Dense {
-	if d := b.buf; d != nil && d.Dtype() == dt && d.Shape().Eq(tensor.Shape(shape)) {
+	return Reuse(&b.buf, dt, zero, shape...)
+}
+
+// Reuse returns *buf when it has dtype dt and the given shape (zeroed
+// when zero is set), else a fresh zeroed tensor that it stores in *buf:
+// an op's output buffer, for ops (here and in other packages) whose
+// instance runs once per pass, so that its previous output is dead by
+// the next.
+func Reuse(buf **tensor.Dense, dt tensor.Dtype, zero bool, shape ...int) *tensor.Dense {
+	if d := *buf; d != nil && d.Dtype() == dt && d.Shape().Eq(tensor.Shape(shape)) {
 		if zero {
 			switch x := d.Data().(type) {
 			case []float32:
@@ -60,8 +69,8 @@ func (b *base) output(dt tensor.Dtype, zero bool, shape ...int) *tensor.Dense {
 		}
 		return d
 	}
-	b.buf = newDense(dt, shape...)
-	return b.buf
+	*buf = newDense(dt, shape...)
+	return *buf
 }
 
 func newBase(name string) base { return base{name: name, id: opSeq.Add(1)} }

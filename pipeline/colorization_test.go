@@ -1,14 +1,11 @@
 package pipeline
 
 import (
-	"bytes"
-	"context"
 	"path/filepath"
 	"testing"
 
 	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/internal/testenv"
-	"github.com/selfsup/selfsup/runtime"
 	"github.com/selfsup/selfsup/train"
 )
 
@@ -18,33 +15,12 @@ import (
 // that the probes extract it from RGB images; the row has every probe.
 func TestReproduceColorization(t *testing.T) {
 	testenv.ORT(t)
-	dir := t.TempDir()
-	ds := filepath.Join(dir, "toy.tar")
-	testenv.ToyTar(t, ds, 64, 20, false)
-	var log bytes.Buffer
-	c := ReproduceConfig{Data: ds, Out: filepath.Join(dir, "out"), Steps: 2, Methods: []string{"colorization"}, BNImages: 32, Seed: 1, Log: &log}
-	res, err := Reproduce(context.Background(), c)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, log.String())
-	}
-	r := res.Rows[len(res.Rows)-1]
+	c, ds, r := reproduceMethod(t, "colorization")
 	if r.Name != "colorization" || r.Steps != 2 || !r.BNRecalibrated || r.Linear == nil || r.KNN == nil || r.LowShot == nil ||
 		r.Linear.Best.Top1 < 0 || r.Linear.Best.Top1 > 1 {
 		t.Fatalf("colorization row %+v", r)
 	}
-	sess, err := runtime.Open(r.Model, runtime.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	p, err := sess.Preprocess()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ck, _, err := LatestCheckpoint(filepath.Join(c.Out, "runs", "colorization"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess, p, ck := openExported(t, r.Model, filepath.Join(c.Out, "runs", "colorization"))
 	if p.Space != data.SpaceLabL || p.Channels != 1 || p.Mean[0] != ck.Config.Pretext.Mean[0] || ck.Config.Pretext.Input != data.SpaceLabL {
 		t.Fatalf("exported preprocessing %+v, run config input %q mean %v", p, ck.Config.Pretext.Input, ck.Config.Pretext.Mean)
 	}

@@ -1,15 +1,12 @@
 package pipeline
 
 import (
-	"bytes"
-	"context"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/internal/testenv"
-	"github.com/selfsup/selfsup/runtime"
 	"github.com/selfsup/selfsup/train"
 )
 
@@ -22,16 +19,7 @@ import (
 // the row has every probe. A random-init split backbone sees Lab too.
 func TestReproduceSplitBrain(t *testing.T) {
 	testenv.ORT(t)
-	dir := t.TempDir()
-	ds := filepath.Join(dir, "toy.tar")
-	testenv.ToyTar(t, ds, 64, 20, false)
-	var log bytes.Buffer
-	c := ReproduceConfig{Data: ds, Out: filepath.Join(dir, "out"), Steps: 2, Methods: []string{"splitbrain:15m"}, BNImages: 32, Seed: 1, Log: &log}
-	res, err := Reproduce(context.Background(), c)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, log.String())
-	}
-	r := res.Rows[len(res.Rows)-1]
+	c, ds, r := reproduceMethod(t, "splitbrain:15m")
 	if r.Name != "splitbrain" || r.Steps != 2 || r.BudgetSec != 900 || !r.BNRecalibrated || r.Linear == nil || r.KNN == nil || r.LowShot == nil ||
 		r.Linear.Best.Top1 < 0 || r.Linear.Best.Top1 > 1 {
 		t.Fatalf("splitbrain row %+v", r)
@@ -43,19 +31,7 @@ func TestReproduceSplitBrain(t *testing.T) {
 	if !slices.Contains(layers, "stage3_pool") || !slices.Contains(layers, "features") {
 		t.Fatalf("probed layers %v", layers)
 	}
-	sess, err := runtime.Open(r.Model, runtime.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	p, err := sess.Preprocess()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ck, _, err := LatestCheckpoint(filepath.Join(c.Out, "runs", "splitbrain"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess, p, ck := openExported(t, r.Model, filepath.Join(c.Out, "runs", "splitbrain"))
 	if ck.Config.Arch != "resnet20c-split" || ck.Config.Pretext.Input != data.SpaceLab || p.Space != data.SpaceLab || p.Channels != 3 ||
 		!slices.Equal(p.Mean, ck.Config.Pretext.Mean) || !slices.Equal(p.Std, ck.Config.Pretext.Std) {
 		t.Fatalf("exported preprocessing %+v; run arch %s, input %q, mean %v", p, ck.Config.Arch, ck.Config.Pretext.Input, ck.Config.Pretext.Mean)

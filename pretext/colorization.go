@@ -90,27 +90,13 @@ func DefaultColorizationConfig() ColorizationConfig {
 // Resolve returns c with its zero fields set to the defaults.
 func (c ColorizationConfig) Resolve() ColorizationConfig {
 	d := DefaultColorizationConfig()
-	if c.Grid == 0 {
-		c.Grid = d.Grid
-	}
-	if c.Neighbours == 0 {
-		c.Neighbours = d.Neighbours
-	}
-	if c.Sigma == 0 {
-		c.Sigma = d.Sigma
-	}
-	if c.Lambda == 0 {
-		c.Lambda = d.Lambda
-	}
-	if c.PriorSigma == 0 {
-		c.PriorSigma = d.PriorSigma
-	}
-	if c.Temperature == 0 {
-		c.Temperature = d.Temperature
-	}
-	if c.PriorImages == 0 {
-		c.PriorImages = d.PriorImages
-	}
+	orDefault(&c.Grid, d.Grid)
+	orDefault(&c.Neighbours, d.Neighbours)
+	orDefault(&c.Sigma, d.Sigma)
+	orDefault(&c.Lambda, d.Lambda)
+	orDefault(&c.PriorSigma, d.PriorSigma)
+	orDefault(&c.Temperature, d.Temperature)
+	orDefault(&c.PriorImages, d.PriorImages)
 	return c
 }
 

@@ -8,12 +8,10 @@ import (
 	"math"
 	"math/rand"
 
-	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
 	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/models"
-	"github.com/selfsup/selfsup/ops"
 )
 
 // ABMaxError is the largest ab error threshold of the paper's raw
@@ -218,61 +216,34 @@ func (t Colorization) infer(arch string, backbone, heads models.Weights, cfg Con
 	if n < 1 || n > ds.Len() || batch < 1 {
 		return fmt.Errorf("pretext: evaluate colorization: %d of %d images in batches of %d", n, ds.Len(), batch)
 	}
-	for _, name := range []string{"weight", "bias"} {
-		if _, ok := heads[colorPrefix+"out."+name]; !ok {
-			return fmt.Errorf("pretext: evaluate colorization: head weights lack %sout.%s (not a colorization checkpoint?)", colorPrefix, name)
-		}
-	}
-	spec, err := models.New(arch, cfg.InputChannels())
-	if err != nil {
+	if err := checkHeads("colorization", "a colorization", heads, colorPrefix, "out.weight", "out.bias"); err != nil {
 		return err
 	}
 	cfg.NoAugment = true
-	g := G.NewGraph()
-	bb, err := models.NewBackbone(g, spec, backbone, tensor.Float32, &ops.Mode{Training: false})
-	if err != nil {
-		return err
-	}
 	rng := rand.New(rand.NewSource(1))
-	mod, err := t.Build(bb, batch, cfg, heads, rng)
+	mod, vm, err := buildInfer(t, arch, cfg.InputChannels(), backbone, heads, cfg, batch, rng)
 	if err != nil {
 		return err
 	}
-	m := mod.(*colorModel)
-	vm := G.NewTapeMachine(g)
 	defer vm.Close()
+	m := mod.(*colorModel)
 	s := cfg.InputSize
-	for lo := 0; lo < n; lo += batch {
-		imgs := make([]data.Image, batch)
-		views := make([]data.Tensor, batch)
-		real := min(batch, n-lo)
+	var views []data.Tensor
+	return runBatches("colorization", "images", m, vm, n, batch, func(lo, _ int) (*Batch, error) {
+		imgs, err := batchImages("colorization", ds, lo, n, batch, true)
+		if err != nil {
+			return nil, err
+		}
+		views = make([]data.Tensor, batch)
 		for j := range imgs {
-			if imgs[j], err = ds.Image(min(lo+j, n-1)); err != nil {
-				return fmt.Errorf("pretext: evaluate colorization: image %d: %w", min(lo+j, n-1), err)
-			}
-			if imgs[j].C != 3 {
-				return fmt.Errorf("pretext: evaluate colorization: %s has %d channels, expected 3 (RGB)", ds.Source(min(lo+j, n-1)), imgs[j].C)
-			}
 			views[j] = data.Resize(data.ToTensor(imgs[j]), s, s)
 		}
-		b, err := m.MakeBatch(imgs, make([]int, batch), make([]int, batch), rng)
-		if err != nil {
-			return err
-		}
-		if err := m.Load(b); err != nil {
-			return err
-		}
-		vm.Reset()
-		if err := vm.RunAll(); err != nil {
-			return fmt.Errorf("pretext: evaluate colorization: images %d-%d: %w", lo, lo+real-1, err)
-		}
+		return m.MakeBatch(imgs, make([]int, batch), make([]int, batch), rng)
+	}, func(_ *Batch, _, real int) error {
 		ab := make([][]float32, real)
 		for j := range ab {
 			ab[j] = m.predictAB(j)
 		}
-		if err := visit(m, views[:real], ab, real); err != nil {
-			return err
-		}
-	}
-	return nil
+		return visit(m, views[:real], ab, real)
+	})
 }

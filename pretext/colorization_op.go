@@ -2,14 +2,12 @@ package pretext
 
 import (
 	"fmt"
-	"hash"
-	"hash/fnv"
 	"math"
-	"sync/atomic"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/selfsup/selfsup/ops"
 )
 
 // colorTarget is what the colorization loss compares the logits with: the
@@ -31,8 +29,6 @@ type colorTarget struct {
 	Hits, Count int
 }
 
-var colorSeq atomic.Uint64
-
 // colorCE is the class-rebalanced multinomial cross-entropy of Zhang,
 // Isola & Efros, "Colorful Image Colorization" (ECCV 2016), eq. 2 and 3,
 // averaged over pixels: for logits x [N, Q, H, W] (Q bins; pixel p =
@@ -41,9 +37,9 @@ var colorSeq atomic.Uint64
 //	L = −(1/P) Σ_p W_p Σ_k Z[p,k] log ŷ_p(Idx[p,k])
 //
 // and dL/dx[n,q,y,x] = (W_p / P) (ŷ_p(q) − Σ_k Z[p,k] [Idx[p,k] = q]).
-// Works on float32 and float64 (sums in float64).
+// It is the kernel of a lossOp; works on float32 and float64 (sums in
+// float64).
 type colorCE struct {
-	id uint64
 	st *colorTarget
 }
 
@@ -52,35 +48,18 @@ func colorLoss(logits *G.Node, st *colorTarget) (*G.Node, error) {
 	if logits.Dims() != 4 {
 		return nil, fmt.Errorf("pretext: colorization loss: logits %v, expected [N, Q, H, W]", logits.Shape())
 	}
-	return G.ApplyOp(&colorCE{id: colorSeq.Add(1), st: st}, logits)
+	return applyLoss(logits, &colorCE{st: st}, "ColorCE", "", "colorization loss", "logits are")
 }
-
-func (op *colorCE) Arity() int { return 1 }
-func (op *colorCE) Type() hm.Type {
-	a := hm.TypeVariable('a')
-	return hm.NewFnType(G.TensorType{Dims: 4, Of: a}, a)
-}
-func (op *colorCE) InferShape(...G.DimSizer) (tensor.Shape, error) { return tensor.ScalarShape(), nil }
-func (op *colorCE) ReturnsPtr() bool                               { return false }
-func (op *colorCE) CallsExtern() bool                              { return false }
-func (op *colorCE) OverwritesInput() int                           { return -1 }
-func (op *colorCE) WriteHash(h hash.Hash)                          { fmt.Fprintf(h, "ColorCE#%d", op.id) }
-func (op *colorCE) Hashcode() uint32 {
-	h := fnv.New32a()
-	op.WriteHash(h)
-	return h.Sum32()
-}
-func (op *colorCE) String() string { return "ColorCE" }
 
 // check verifies the logits against the target buffers and returns N, Q
 // and H*W.
-func (op *colorCE) check(x *tensor.Dense) (n, q, hw int, err error) {
+func (k *colorCE) check(x *tensor.Dense) (n, q, hw int, err error) {
 	s := x.Shape()
 	if x.Dims() != 4 {
 		return 0, 0, 0, fmt.Errorf("pretext: colorization loss: logits %v, expected [N, Q, H, W]", s)
 	}
 	n, q, hw = s[0], s[1], s[2]*s[3]
-	st, p := op.st, n*hw
+	st, p := k.st, n*hw
 	if st.K < 1 || len(st.Idx) != p*st.K || len(st.Z) != p*st.K || len(st.W) != p {
 		return 0, 0, 0, fmt.Errorf("pretext: colorization loss: %d bins per target, %d indices, %d soft weights, %d pixel weights; expected >= 1, %d, %d, %d for logits %v",
 			st.K, len(st.Idx), len(st.Z), len(st.W), p*st.K, p*st.K, p, s)
@@ -134,61 +113,16 @@ func colorForward[T float32 | float64](x []T, st *colorTarget, n, q, hw int) flo
 	return loss / float64(n*hw)
 }
 
-func (op *colorCE) Do(vs ...G.Value) (G.Value, error) {
-	x, ok := vs[0].(*tensor.Dense)
-	if !ok {
-		return nil, fmt.Errorf("pretext: colorization loss: logits are %T, expected a dense tensor", vs[0])
-	}
-	n, q, hw, err := op.check(x)
+func (k *colorCE) forward(what string, x *tensor.Dense) (loss float64, err error) {
+	n, q, hw, err := k.check(x)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	switch x.Dtype() {
-	case tensor.Float32:
-		return G.NewF32(float32(colorForward(x.Float32s(), op.st, n, q, hw))), nil
-	case tensor.Float64:
-		return G.NewF64(colorForward(x.Float64s(), op.st, n, q, hw)), nil
-	}
-	return nil, fmt.Errorf("pretext: colorization loss: dtype %v, expected float32 or float64", x.Dtype())
+	err = floats(what, x.Dtype(),
+		func() { loss = colorForward(x.Float32s(), k.st, n, q, hw) },
+		func() { loss = colorForward(x.Float64s(), k.st, n, q, hw) })
+	return loss, err
 }
-
-func (op *colorCE) DiffWRT(int) []bool { return []bool{true} }
-func (op *colorCE) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	dx, err := G.ApplyOp(&colorCEGrad{fwd: op}, in[0], grad)
-	if err != nil {
-		return nil, err
-	}
-	return G.Nodes{dx}, nil
-}
-
-// colorCEGrad computes dL/dx [N, Q, H, W] from (x, dL).
-type colorCEGrad struct {
-	fwd *colorCE
-	buf *tensor.Dense
-}
-
-func (op *colorCEGrad) Arity() int { return 2 }
-func (op *colorCEGrad) Type() hm.Type {
-	a := hm.TypeVariable('a')
-	return hm.NewFnType(G.TensorType{Dims: 4, Of: a}, a, G.TensorType{Dims: 4, Of: a})
-}
-func (op *colorCEGrad) InferShape(ns ...G.DimSizer) (tensor.Shape, error) {
-	s, ok := ns[0].(tensor.Shape)
-	if !ok {
-		return nil, fmt.Errorf("pretext: colorization loss gradient: input shape %v", ns[0])
-	}
-	return s.Clone(), nil
-}
-func (op *colorCEGrad) ReturnsPtr() bool      { return false }
-func (op *colorCEGrad) CallsExtern() bool     { return false }
-func (op *colorCEGrad) OverwritesInput() int  { return -1 }
-func (op *colorCEGrad) WriteHash(h hash.Hash) { fmt.Fprintf(h, "ColorCEGrad#%d", op.fwd.id) }
-func (op *colorCEGrad) Hashcode() uint32 {
-	h := fnv.New32a()
-	op.WriteHash(h)
-	return h.Sum32()
-}
-func (op *colorCEGrad) String() string { return "ColorCEGrad" }
 
 func colorBackward[T float32 | float64](x, dx []T, st *colorTarget, n, q, hw int, seed float64) {
 	prob := make([]float64, q)
@@ -209,27 +143,14 @@ func colorBackward[T float32 | float64](x, dx []T, st *colorTarget, n, q, hw int
 	}
 }
 
-func (op *colorCEGrad) Do(vs ...G.Value) (G.Value, error) {
-	x, ok := vs[0].(*tensor.Dense)
-	if !ok {
-		return nil, fmt.Errorf("pretext: colorization loss gradient: logits are %T, expected a dense tensor", vs[0])
-	}
-	seed, err := gradSeed("colorization loss gradient", vs[1])
+func (k *colorCE) backward(what string, x *tensor.Dense, seed float64, buf **tensor.Dense) (*tensor.Dense, error) {
+	n, q, hw, err := k.check(x)
 	if err != nil {
 		return nil, err
 	}
-	n, q, hw, err := op.fwd.check(x)
-	if err != nil {
-		return nil, err
-	}
-	dx := reuse(&op.buf, x.Dtype(), false, x.Shape()...)
-	switch x.Dtype() {
-	case tensor.Float32:
-		colorBackward(x.Float32s(), dx.Float32s(), op.fwd.st, n, q, hw, seed)
-	case tensor.Float64:
-		colorBackward(x.Float64s(), dx.Float64s(), op.fwd.st, n, q, hw, seed)
-	default:
-		return nil, fmt.Errorf("pretext: colorization loss gradient: dtype %v, expected float32 or float64", x.Dtype())
-	}
-	return dx, nil
+	dx := ops.Reuse(buf, x.Dtype(), false, x.Shape()...)
+	err = floats(what, x.Dtype(),
+		func() { colorBackward(x.Float32s(), dx.Float32s(), k.st, n, q, hw, seed) },
+		func() { colorBackward(x.Float64s(), dx.Float64s(), k.st, n, q, hw, seed) })
+	return dx, err
 }

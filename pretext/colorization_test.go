@@ -274,21 +274,7 @@ func TestColorLossOp(t *testing.T) {
 	for i := range x {
 		x[i] = rng.NormFloat64()
 	}
-	g := G.NewGraph()
-	xn := G.NewTensor(g, tensor.Float64, 4, G.WithShape(n, q, h, w), G.WithValue(xv), G.WithName("x"))
-	loss, err := colorLoss(xn, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	total, err := G.Mul(loss, G.NewConstant(2.5))
-	if err != nil {
-		t.Fatal(err)
-	}
-	grads, err := G.Grad(total, xn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(g)
+	xn, loss, dx, vm := lossGraph(t, xv, "x", 2.5, func(x *G.Node) (*G.Node, error) { return colorLoss(x, st) })
 	if err := vm.RunAll(); err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +298,7 @@ func TestColorLossOp(t *testing.T) {
 	if st.Hits != hits || st.Count != n*hw {
 		t.Fatalf("hits %d of %d, reference %d of %d", st.Hits, st.Count, hits, n*hw)
 	}
-	analytic := append([]float64(nil), grads[0].Value().Data().([]float64)...)
+	analytic := append([]float64(nil), dx.Value().Data().([]float64)...)
 	vm.Close()
 	const eps = 1e-5
 	for i := range x {
@@ -330,17 +316,12 @@ func TestColorLossOp(t *testing.T) {
 
 	// Bad targets are errors.
 	st.Idx[3] = q
-	vm2 := G.NewTapeMachine(g)
+	vm2 := G.NewTapeMachine(xn.Graph())
 	defer vm2.Close()
-	if err := vm2.RunAll(); err == nil {
-		t.Fatal("target bin out of range accepted")
-	}
+	runFails(t, vm2, "target bin out of range")
 	st.Idx[3] = 0
 	st.W = st.W[:5]
-	vm2.Reset()
-	if err := vm2.RunAll(); err == nil {
-		t.Fatal("short weights accepted")
-	}
+	runFails(t, vm2, "short weights")
 }
 
 // colorImage is a picture whose colour is a function of its lightness
@@ -370,20 +351,7 @@ func colorImages(n, s int, seed int64) *gradientSet {
 
 func buildColor(t *testing.T, cfg Config, batch int, mode *ops.Mode) (*colorModel, *models.Backbone) {
 	t.Helper()
-	spec, err := models.New("resnet20c", cfg.InputChannels())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewSource(7))
-	bb, err := models.NewBackbone(G.NewGraph(), spec, models.InitWeights(spec, rng), tensor.Float32, mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Colorization{}.Build(bb, batch, cfg, nil, rng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.(*colorModel), bb
+	return buildTask[*colorModel](t, Colorization{}, "resnet20c", cfg.InputChannels(), cfg, batch, nil, mode, rand.New(rand.NewSource(7)))
 }
 
 // TestColorizationBatch: Prepare sets the lightness space, its one-value
@@ -481,13 +449,7 @@ func TestColorizationTrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, bb := buildColor(t, cfg, batch, &ops.Mode{Training: true})
-	params := append(bb.Learnables(), m.Learnables()...)
-	grads, err := G.Grad(m.Loss(), params...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(bb.Graph)
-	defer vm.Close()
+	params, grads, vm := trainGraph(t, m, bb)
 	score := func() *ColorScore {
 		t.Helper()
 		sc, err := Colorization{}.Evaluate("resnet20c", bb.Weights(), m.HeadWeights(), cfg, batch, held)
@@ -560,26 +522,7 @@ func checkColorPicture(t *testing.T, bb *models.Backbone, m *colorModel, cfg Con
 // 1-channel backbone and feeds it the normalised lightness of RGB images.
 func TestSupervisedOnLightness(t *testing.T) {
 	const s = 16
-	ds := colorImages(8, s, 3)
-	cfg := DefaultConfig(3, s)
-	if err := (Colorization{}).Prepare(&cfg, ds); err != nil {
-		t.Fatal(err)
-	}
-	cfg.NumClasses, cfg.NoAugment = 2, true
-	spec, _ := models.New("resnet20c", 1)
-	rng := rand.New(rand.NewSource(1))
-	bb, err := models.NewBackbone(G.NewGraph(), spec, models.InitWeights(spec, rng), tensor.Float32, &ops.Mode{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Supervised{}.Build(bb, 2, cfg, nil, rng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := m.MakeBatch(ds.imgs[:2], []int{0, 1}, []int{0, 1}, rng)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, ds, m, b := supervisedOn(t, Colorization{}, "resnet20c", 1, s)
 	want, _ := data.Normalize(data.ToLabL(data.ToTensor(ds.imgs[1])), cfg.Mean, cfg.Std)
 	if len(b.Inputs[0]) != 2*s*s || b.Inputs[0][s*s+5] != want.Data[5] {
 		t.Fatalf("%d input values; image 1 value 5 %v, lightness %v", len(b.Inputs[0]), b.Inputs[0][s*s+5], want.Data[5])

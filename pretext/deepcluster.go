@@ -138,18 +138,10 @@ func resolveDeepCluster(cfg Config, featDim int) (DeepClusterConfig, error) {
 	if cfg.DeepCluster != nil {
 		r = *cfg.DeepCluster
 		def := DefaultDeepClusterConfig()
-		if r.K == 0 {
-			r.K = def.K
-		}
-		if r.Images == 0 {
-			r.Images = def.Images
-		}
-		if r.Iters == 0 {
-			r.Iters = def.Iters
-		}
-		if r.Init == "" {
-			r.Init = def.Init
-		}
+		orDefault(&r.K, def.K)
+		orDefault(&r.Images, def.Images)
+		orDefault(&r.Iters, def.Iters)
+		orDefault(&r.Init, def.Init)
 	}
 	if r.PCADim == 0 {
 		r.PCADim = min(256, max(2, featDim/8))

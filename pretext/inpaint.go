@@ -127,24 +127,12 @@ func DefaultInpaintConfig() InpaintConfig {
 // Resolve returns c with its zero fields set to the defaults.
 func (c InpaintConfig) Resolve() InpaintConfig {
 	d := DefaultInpaintConfig()
-	if c.Mask == "" {
-		c.Mask = d.Mask
-	}
-	if c.OverlapWeight == 0 {
-		c.OverlapWeight = d.OverlapWeight
-	}
-	if c.BlockFrac == 0 {
-		c.BlockFrac = d.BlockFrac
-	}
-	if c.Coverage == 0 {
-		c.Coverage = d.Coverage
-	}
-	if c.Width == 0 {
-		c.Width = d.Width
-	}
-	if c.Tolerance == 0 {
-		c.Tolerance = d.Tolerance
-	}
+	orDefault(&c.Mask, d.Mask)
+	orDefault(&c.OverlapWeight, d.OverlapWeight)
+	orDefault(&c.BlockFrac, d.BlockFrac)
+	orDefault(&c.Coverage, d.Coverage)
+	orDefault(&c.Width, d.Width)
+	orDefault(&c.Tolerance, d.Tolerance)
 	return c
 }
 
@@ -674,54 +662,29 @@ func (t Inpaint) infer(arch string, backbone, heads models.Weights, cfg Config, 
 	if n < 1 || n > ds.Len() || batch < 1 {
 		return fmt.Errorf("pretext: evaluate inpaint: %d of %d images in batches of %d", n, ds.Len(), batch)
 	}
-	for _, name := range []string{"weight", "bias"} {
-		if _, ok := heads[inpaintPrefix+"out."+name]; !ok {
-			return fmt.Errorf("pretext: evaluate inpaint: head weights lack %sout.%s (not an inpainting checkpoint?)", inpaintPrefix, name)
-		}
-	}
-	spec, err := models.New(arch, cfg.Channels)
-	if err != nil {
+	if err := checkHeads("inpaint", "an inpainting", heads, inpaintPrefix, "out.weight", "out.bias"); err != nil {
 		return err
 	}
 	cfg.NoAugment = true
-	g := G.NewGraph()
-	bb, err := models.NewBackbone(g, spec, backbone, tensor.Float32, &ops.Mode{Training: false})
-	if err != nil {
-		return err
-	}
 	rng := rand.New(rand.NewSource(seed))
-	mod, err := t.Build(bb, batch, cfg, heads, rng)
+	mod, vm, err := buildInfer(t, arch, cfg.Channels, backbone, heads, cfg, batch, rng)
 	if err != nil {
 		return err
 	}
-	m := mod.(*inpaintModel)
-	vm := G.NewTapeMachine(g)
 	defer vm.Close()
+	m := mod.(*inpaintModel)
 	rr := m.geo.Region * m.geo.Region
-	for lo := 0; lo < n; lo += batch {
-		imgs := make([]data.Image, batch)
-		real := min(batch, n-lo)
-		for j := range imgs {
-			if imgs[j], err = ds.Image(min(lo+j, n-1)); err != nil {
-				return fmt.Errorf("pretext: evaluate inpaint: image %d: %w", min(lo+j, n-1), err)
-			}
+	return runBatches("inpaint", "images", m, vm, n, batch, func(lo, real int) (*Batch, error) {
+		imgs, err := batchImages("inpaint", ds, lo, n, batch, false)
+		if err != nil {
+			return nil, err
 		}
 		b, err := m.MakeBatch(imgs, make([]int, batch), make([]int, batch), rng)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		clear(b.Inputs[2][real*rr:])
 		clear(b.Inputs[3][real*rr:])
-		if err := m.Load(b); err != nil {
-			return err
-		}
-		vm.Reset()
-		if err := vm.RunAll(); err != nil {
-			return fmt.Errorf("pretext: evaluate inpaint: images %d-%d: %w", lo, lo+real-1, err)
-		}
-		if err := visit(m, b, lo, real); err != nil {
-			return err
-		}
-	}
-	return nil
+		return b, nil
+	}, func(b *Batch, lo, real int) error { return visit(m, b, lo, real) })
 }

@@ -2,14 +2,12 @@ package pretext
 
 import (
 	"fmt"
-	"hash"
-	"hash/fnv"
 	"math"
-	"sync/atomic"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/selfsup/selfsup/ops"
 )
 
 // inpaintTarget is what the masked L2 loss compares a prediction with; the
@@ -38,8 +36,6 @@ type inpaintTarget struct {
 	Hits     int
 }
 
-var inpaintSeq atomic.Uint64
-
 // inpaintL2 is the masked reconstruction loss of the context encoder
 // (Pathak et al. 2016, eq. 1: L_rec = ||M ⊙ (x − F((1 − M) ⊙ x))||²) with
 // per-pixel weights. For a prediction p [N, C, P, P] (P >= R), whose
@@ -50,13 +46,11 @@ var inpaintSeq atomic.Uint64
 //
 // and its gradient dL/dp = 2 w (p − t) / (C Σ w) inside the window, 0
 // outside. With weights 1 on the hole and 0 elsewhere L is the mean squared
-// error over the hole. Works on float32 and float64 (the statistics and
-// the sums are accumulated in float64).
+// error over the hole. It is the kernel of a lossOp; works on float32 and
+// float64 (the statistics and the sums are accumulated in float64).
 type inpaintL2 struct {
-	id  uint64
-	st  *inpaintTarget
-	r   int
-	buf *tensor.Dense
+	st *inpaintTarget
+	r  int
 }
 
 // inpaintLoss applies inpaintL2 to pred [N, C, P, P] against st (region
@@ -69,41 +63,22 @@ func inpaintLoss(pred *G.Node, st *inpaintTarget, r int) (*G.Node, error) {
 	if r < 1 || r > s[2] {
 		return nil, fmt.Errorf("pretext: inpaint loss: region side %d does not fit in a %dx%d prediction", r, s[2], s[3])
 	}
-	return G.ApplyOp(&inpaintL2{id: inpaintSeq.Add(1), st: st, r: r}, pred)
+	return applyLoss(pred, &inpaintL2{st: st, r: r}, "InpaintL2", fmt.Sprintf("InpaintL2[%d]", r), "inpaint loss", "prediction is")
 }
-
-func (op *inpaintL2) Arity() int { return 1 }
-func (op *inpaintL2) Type() hm.Type {
-	a := hm.TypeVariable('a')
-	return hm.NewFnType(G.TensorType{Dims: 4, Of: a}, a)
-}
-func (op *inpaintL2) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.ScalarShape(), nil
-}
-func (op *inpaintL2) ReturnsPtr() bool      { return false }
-func (op *inpaintL2) CallsExtern() bool     { return false }
-func (op *inpaintL2) OverwritesInput() int  { return -1 }
-func (op *inpaintL2) WriteHash(h hash.Hash) { fmt.Fprintf(h, "InpaintL2#%d", op.id) }
-func (op *inpaintL2) Hashcode() uint32 {
-	h := fnv.New32a()
-	op.WriteHash(h)
-	return h.Sum32()
-}
-func (op *inpaintL2) String() string { return fmt.Sprintf("InpaintL2[%d]", op.r) }
 
 // check verifies the prediction and the target buffers; it returns N, C,
 // P and the weight sum.
-func (op *inpaintL2) check(p *tensor.Dense) (n, c, side int, wsum float64, err error) {
+func (k *inpaintL2) check(p *tensor.Dense) (n, c, side int, wsum float64, err error) {
 	s := p.Shape()
-	if p.Dims() != 4 || s[2] != s[3] || s[2] < op.r {
-		return 0, 0, 0, 0, fmt.Errorf("pretext: inpaint loss: prediction %v, expected [N, C, P, P] with P >= %d", s, op.r)
+	if p.Dims() != 4 || s[2] != s[3] || s[2] < k.r {
+		return 0, 0, 0, 0, fmt.Errorf("pretext: inpaint loss: prediction %v, expected [N, C, P, P] with P >= %d", s, k.r)
 	}
 	n, c, side = s[0], s[1], s[2]
-	rr := op.r * op.r
-	st := op.st
+	rr := k.r * k.r
+	st := k.st
 	if len(st.T) != n*c*rr || len(st.W) != n*rr || len(st.Hole) != n*rr {
 		return 0, 0, 0, 0, fmt.Errorf("pretext: inpaint loss: target %d, weights %d, hole %d values, expected %d, %d, %d for prediction %v and region %d",
-			len(st.T), len(st.W), len(st.Hole), n*c*rr, n*rr, n*rr, s, op.r)
+			len(st.T), len(st.W), len(st.Hole), n*c*rr, n*rr, n*rr, s, k.r)
 	}
 	if st.Tol != nil && len(st.Tol) != c {
 		return 0, 0, 0, 0, fmt.Errorf("pretext: inpaint loss: %d tolerances for %d channels", len(st.Tol), c)
@@ -150,62 +125,17 @@ func inpaintForward[T float32 | float64](p []T, st *inpaintTarget, n, c, side, r
 	return loss
 }
 
-func (op *inpaintL2) Do(vs ...G.Value) (G.Value, error) {
-	p, ok := vs[0].(*tensor.Dense)
-	if !ok {
-		return nil, fmt.Errorf("pretext: inpaint loss: prediction is %T, expected a dense tensor", vs[0])
-	}
-	n, c, side, wsum, err := op.check(p)
+func (k *inpaintL2) forward(what string, p *tensor.Dense) (loss float64, err error) {
+	n, c, side, wsum, err := k.check(p)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	norm := float64(c) * wsum
-	switch p.Dtype() {
-	case tensor.Float32:
-		return G.NewF32(float32(inpaintForward(p.Float32s(), op.st, n, c, side, op.r) / norm)), nil
-	case tensor.Float64:
-		return G.NewF64(inpaintForward(p.Float64s(), op.st, n, c, side, op.r) / norm), nil
-	}
-	return nil, fmt.Errorf("pretext: inpaint loss: dtype %v, expected float32 or float64", p.Dtype())
+	err = floats(what, p.Dtype(),
+		func() { loss = inpaintForward(p.Float32s(), k.st, n, c, side, k.r) / norm },
+		func() { loss = inpaintForward(p.Float64s(), k.st, n, c, side, k.r) / norm })
+	return loss, err
 }
-
-func (op *inpaintL2) DiffWRT(int) []bool { return []bool{true} }
-func (op *inpaintL2) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	dp, err := G.ApplyOp(&inpaintL2Grad{fwd: op}, in[0], grad)
-	if err != nil {
-		return nil, err
-	}
-	return G.Nodes{dp}, nil
-}
-
-// inpaintL2Grad computes dL/dp [N, C, P, P] from (p, dL).
-type inpaintL2Grad struct {
-	fwd *inpaintL2
-	buf *tensor.Dense
-}
-
-func (op *inpaintL2Grad) Arity() int { return 2 }
-func (op *inpaintL2Grad) Type() hm.Type {
-	a := hm.TypeVariable('a')
-	return hm.NewFnType(G.TensorType{Dims: 4, Of: a}, a, G.TensorType{Dims: 4, Of: a})
-}
-func (op *inpaintL2Grad) InferShape(ns ...G.DimSizer) (tensor.Shape, error) {
-	s, ok := ns[0].(tensor.Shape)
-	if !ok {
-		return nil, fmt.Errorf("pretext: inpaint loss gradient: input shape %v", ns[0])
-	}
-	return s.Clone(), nil
-}
-func (op *inpaintL2Grad) ReturnsPtr() bool      { return false }
-func (op *inpaintL2Grad) CallsExtern() bool     { return false }
-func (op *inpaintL2Grad) OverwritesInput() int  { return -1 }
-func (op *inpaintL2Grad) WriteHash(h hash.Hash) { fmt.Fprintf(h, "InpaintL2Grad#%d", op.fwd.id) }
-func (op *inpaintL2Grad) Hashcode() uint32 {
-	h := fnv.New32a()
-	op.WriteHash(h)
-	return h.Sum32()
-}
-func (op *inpaintL2Grad) String() string { return "InpaintL2Grad" }
 
 func inpaintBackward[T float32 | float64](p, dp []T, st *inpaintTarget, n, c, side, r int, scale float64) {
 	o := (side - r) / 2
@@ -224,29 +154,16 @@ func inpaintBackward[T float32 | float64](p, dp []T, st *inpaintTarget, n, c, si
 	}
 }
 
-func (op *inpaintL2Grad) Do(vs ...G.Value) (G.Value, error) {
-	p, ok := vs[0].(*tensor.Dense)
-	if !ok {
-		return nil, fmt.Errorf("pretext: inpaint loss gradient: prediction is %T, expected a dense tensor", vs[0])
-	}
-	seed, err := gradSeed("inpaint loss gradient", vs[1])
-	if err != nil {
-		return nil, err
-	}
-	n, c, side, wsum, err := op.fwd.check(p)
+func (k *inpaintL2) backward(what string, p *tensor.Dense, seed float64, buf **tensor.Dense) (*tensor.Dense, error) {
+	n, c, side, wsum, err := k.check(p)
 	if err != nil {
 		return nil, err
 	}
 	// Cells outside the compared window get no gradient: zero them.
-	dp := reuse(&op.buf, p.Dtype(), side != op.fwd.r, p.Shape()...)
+	dp := ops.Reuse(buf, p.Dtype(), side != k.r, p.Shape()...)
 	scale := 2 * seed / (float64(c) * wsum)
-	switch p.Dtype() {
-	case tensor.Float32:
-		inpaintBackward(p.Float32s(), dp.Float32s(), op.fwd.st, n, c, side, op.fwd.r, scale)
-	case tensor.Float64:
-		inpaintBackward(p.Float64s(), dp.Float64s(), op.fwd.st, n, c, side, op.fwd.r, scale)
-	default:
-		return nil, fmt.Errorf("pretext: inpaint loss gradient: dtype %v, expected float32 or float64", p.Dtype())
-	}
-	return dp, nil
+	err = floats(what, p.Dtype(),
+		func() { inpaintBackward(p.Float32s(), dp.Float32s(), k.st, n, c, side, k.r, scale) },
+		func() { inpaintBackward(p.Float64s(), dp.Float64s(), k.st, n, c, side, k.r, scale) })
+	return dp, err
 }

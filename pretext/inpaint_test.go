@@ -71,21 +71,7 @@ func TestInpaintLossOp(t *testing.T) {
 		for i := range pv.Float64s() {
 			pv.Float64s()[i] = rng.NormFloat64()
 		}
-		g := G.NewGraph()
-		p := G.NewTensor(g, tensor.Float64, 4, G.WithShape(n, c, side, side), G.WithValue(pv), G.WithName("p"))
-		loss, err := inpaintLoss(p, st, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		total, err := G.Mul(loss, G.NewConstant(2.5))
-		if err != nil {
-			t.Fatal(err)
-		}
-		grads, err := G.Grad(total, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		vm := G.NewTapeMachine(g)
+		_, loss, dp, vm := lossGraph(t, pv, "p", 2.5, func(p *G.Node) (*G.Node, error) { return inpaintLoss(p, st, r) })
 		if err := vm.RunAll(); err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +106,7 @@ func TestInpaintLossOp(t *testing.T) {
 		if count == 0 || hits == 0 || hits == count {
 			t.Fatalf("%+v: degenerate test data: %d hits of %d", tc, hits, count)
 		}
-		analytic := append([]float64(nil), grads[0].Value().Data().([]float64)...)
+		analytic := append([]float64(nil), dp.Value().Data().([]float64)...)
 		vm.Close()
 		const h = 1e-5
 		x := pv.Float64s()
@@ -162,15 +148,10 @@ func TestInpaintLossErrors(t *testing.T) {
 	_ = loss
 	vm := G.NewTapeMachine(g)
 	defer vm.Close()
-	if err := vm.RunAll(); err == nil {
-		t.Fatal("all-zero weights accepted")
-	}
+	runFails(t, vm, "all-zero weights")
 	st.W[1] = 1
 	st.T = st.T[:3]
-	vm.Reset()
-	if err := vm.RunAll(); err == nil {
-		t.Fatal("short target accepted")
-	}
+	runFails(t, vm, "short target")
 }
 
 // TestInpaintGeometry checks the center hole (half the side, a quarter of
@@ -264,20 +245,7 @@ func gradientImage(rng *rand.Rand, s int) data.Image {
 
 func buildInpaint(t *testing.T, task Inpaint, arch string, cfg Config, batch int, heads models.Weights, mode *ops.Mode) (*inpaintModel, *models.Backbone) {
 	t.Helper()
-	spec, err := models.New(arch, cfg.Channels)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewSource(7))
-	bb, err := models.NewBackbone(G.NewGraph(), spec, models.InitWeights(spec, rng), tensor.Float32, mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := task.Build(bb, batch, cfg, heads, rng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.(*inpaintModel), bb
+	return buildTask[*inpaintModel](t, task, arch, cfg.Channels, cfg, batch, heads, mode, rand.New(rand.NewSource(7)))
 }
 
 // TestInpaintBatch checks MakeBatch against the plain pipeline: the view
@@ -451,13 +419,7 @@ func TestInpaintTrains(t *testing.T) {
 	task := Inpaint{Config: ic}
 	mode := &ops.Mode{Training: true}
 	m, bb := buildInpaint(t, task, "resnet20c", cfg, batch, nil, mode)
-	params := append(bb.Learnables(), m.Learnables()...)
-	grads, err := G.Grad(m.Loss(), params...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(bb.Graph)
-	defer vm.Close()
+	params, grads, vm := trainGraph(t, m, bb)
 	held := gradients(40, size, 99)
 	score := func() *InpaintScore {
 		t.Helper()

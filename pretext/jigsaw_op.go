@@ -2,13 +2,13 @@ package pretext
 
 import (
 	"fmt"
-	"hash"
-	"hash/fnv"
 	"sync/atomic"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/selfsup/selfsup/ops"
 )
 
 // rowIndex holds the rows a gatherConcat op reads; the task sets Rows
@@ -30,55 +30,12 @@ var gatherSeq atomic.Uint64
 // back: dx[idx.Rows[m*K+k]] += dy[m, k*D:(k+1)*D] (rows read twice
 // accumulate), in x's shape. Works on float32 and float64.
 type gatherConcat struct {
-	id   uint64
+	opBase
 	idx  *rowIndex
 	k    int // blocks per output row
 	m    int // output rows
 	rank int // of the input
 	buf  *tensor.Dense
-}
-
-// gradSeed reads the scalar gradient a loss op's backward pass receives,
-// whatever form Gorgonia gives it in (a float or a one-value slice); what
-// names the op in the error.
-func gradSeed(what string, v G.Value) (float64, error) {
-	switch v := v.Data().(type) {
-	case float32:
-		return float64(v), nil
-	case float64:
-		return v, nil
-	case []float32:
-		if len(v) == 1 {
-			return float64(v[0]), nil
-		}
-		return 0, fmt.Errorf("pretext: %s: seed has %d values, expected a scalar", what, len(v))
-	case []float64:
-		if len(v) == 1 {
-			return v[0], nil
-		}
-		return 0, fmt.Errorf("pretext: %s: seed has %d values, expected a scalar", what, len(v))
-	default:
-		return 0, fmt.Errorf("pretext: %s: seed is %T, expected a scalar", what, v)
-	}
-}
-
-// reuse returns *buf when it has dtype dt and the given shape (zeroed when
-// zero is set), else a fresh zeroed tensor stored in *buf: as in ops, an op
-// instance runs once per pass, so its previous output is dead by the next.
-func reuse(buf **tensor.Dense, dt tensor.Dtype, zero bool, shape ...int) *tensor.Dense {
-	if d := *buf; d != nil && d.Dtype() == dt && d.Shape().Eq(tensor.Shape(shape)) {
-		if zero {
-			switch x := d.Data().(type) {
-			case []float32:
-				clear(x)
-			case []float64:
-				clear(x)
-			}
-		}
-		return d
-	}
-	*buf = tensor.New(tensor.WithShape(shape...), tensor.Of(dt))
-	return *buf
 }
 
 // gatherRows applies gatherConcat to x [R, ...] with output [m, k*D]
@@ -91,7 +48,7 @@ func gatherRows(x *G.Node, idx *rowIndex, m, k int) (*G.Node, error) {
 	if m < 1 || k < 1 || len(idx.Rows) != m*k {
 		return nil, fmt.Errorf("pretext: gather rows: %d indices for a [%d, %d*dim] output", len(idx.Rows), m, k)
 	}
-	return G.ApplyOp(&gatherConcat{id: gatherSeq.Add(1), idx: idx, k: k, m: m, rank: x.Dims()}, x)
+	return G.ApplyOp(&gatherConcat{opBase: opBase{name: "GatherConcat", id: gatherSeq.Add(1)}, idx: idx, k: k, m: m, rank: x.Dims()}, x)
 }
 
 // flattenRows reshapes x [R, d1, d2, ...] to [R, d1*d2*...] (a gatherConcat
@@ -125,17 +82,6 @@ func (op *gatherConcat) InferShape(ns ...G.DimSizer) (tensor.Shape, error) {
 		return nil, fmt.Errorf("pretext: gather rows: input shape %v, expected rank %d", ns[0], op.rank)
 	}
 	return tensor.Shape{op.m, op.k * rowSize(s)}, nil
-}
-func (op *gatherConcat) ReturnsPtr() bool     { return false }
-func (op *gatherConcat) CallsExtern() bool    { return false }
-func (op *gatherConcat) OverwritesInput() int { return -1 }
-func (op *gatherConcat) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "GatherConcat#%d", op.id)
-}
-func (op *gatherConcat) Hashcode() uint32 {
-	h := fnv.New32a()
-	op.WriteHash(h)
-	return h.Sum32()
 }
 func (op *gatherConcat) String() string { return fmt.Sprintf("GatherConcat[%dx%d]", op.m, op.k) }
 
@@ -176,21 +122,18 @@ func (op *gatherConcat) Do(vs ...G.Value) (G.Value, error) {
 	if err := op.checkRows(r); err != nil {
 		return nil, err
 	}
-	y := reuse(&op.buf, x.Dtype(), false, op.m, op.k*d)
-	switch x.Dtype() {
-	case tensor.Float32:
-		gatherKernel(x.Float32s(), y.Float32s(), op.idx.Rows, d)
-	case tensor.Float64:
-		gatherKernel(x.Float64s(), y.Float64s(), op.idx.Rows, d)
-	default:
-		return nil, fmt.Errorf("pretext: gather rows: dtype %v, expected float32 or float64", x.Dtype())
+	y := ops.Reuse(&op.buf, x.Dtype(), false, op.m, op.k*d)
+	if err := floats("gather rows", x.Dtype(),
+		func() { gatherKernel(x.Float32s(), y.Float32s(), op.idx.Rows, d) },
+		func() { gatherKernel(x.Float64s(), y.Float64s(), op.idx.Rows, d) }); err != nil {
+		return nil, err
 	}
 	return y, nil
 }
 
 func (op *gatherConcat) DiffWRT(int) []bool { return []bool{true} }
 func (op *gatherConcat) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	n, err := G.ApplyOp(&scatterRows{fwd: op, shape: in[0].Shape().Clone()}, grad)
+	n, err := G.ApplyOp(&scatterRows{opBase: opBase{name: "ScatterRows", id: op.id}, fwd: op, shape: in[0].Shape().Clone()}, grad)
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +142,7 @@ func (op *gatherConcat) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) 
 
 // scatterRows is gatherConcat's gradient: dy [M, K*D] -> dx in x's shape.
 type scatterRows struct {
+	opBase
 	fwd   *gatherConcat
 	shape tensor.Shape
 	buf   *tensor.Dense
@@ -212,18 +156,6 @@ func (op *scatterRows) Type() hm.Type {
 func (op *scatterRows) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	return op.shape.Clone(), nil
 }
-func (op *scatterRows) ReturnsPtr() bool     { return false }
-func (op *scatterRows) CallsExtern() bool    { return false }
-func (op *scatterRows) OverwritesInput() int { return -1 }
-func (op *scatterRows) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "ScatterRows#%d", op.fwd.id)
-}
-func (op *scatterRows) Hashcode() uint32 {
-	h := fnv.New32a()
-	op.WriteHash(h)
-	return h.Sum32()
-}
-func (op *scatterRows) String() string { return "ScatterRows" }
 
 func (op *scatterRows) Do(vs ...G.Value) (G.Value, error) {
 	dy, ok := vs[0].(*tensor.Dense)
@@ -234,14 +166,11 @@ func (op *scatterRows) Do(vs ...G.Value) (G.Value, error) {
 	if err := op.fwd.checkRows(r); err != nil {
 		return nil, err
 	}
-	dx := reuse(&op.buf, dy.Dtype(), true, op.shape...)
-	switch dy.Dtype() {
-	case tensor.Float32:
-		scatterKernel(dy.Float32s(), dx.Float32s(), op.fwd.idx.Rows, d)
-	case tensor.Float64:
-		scatterKernel(dy.Float64s(), dx.Float64s(), op.fwd.idx.Rows, d)
-	default:
-		return nil, fmt.Errorf("pretext: gather rows gradient: dtype %v, expected float32 or float64", dy.Dtype())
+	dx := ops.Reuse(&op.buf, dy.Dtype(), true, op.shape...)
+	if err := floats("gather rows gradient", dy.Dtype(),
+		func() { scatterKernel(dy.Float32s(), dx.Float32s(), op.fwd.idx.Rows, d) },
+		func() { scatterKernel(dy.Float64s(), dx.Float64s(), op.fwd.idx.Rows, d) }); err != nil {
+		return nil, err
 	}
 	return dx, nil
 }

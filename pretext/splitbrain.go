@@ -98,15 +98,9 @@ func DefaultSplitBrainConfig() SplitBrainConfig {
 func (c SplitBrainConfig) Resolve() SplitBrainConfig {
 	d := DefaultSplitBrainConfig()
 	c.AB = c.AB.Resolve()
-	if c.LGrid == 0 {
-		c.LGrid = d.LGrid
-	}
-	if c.LNeighbours == 0 {
-		c.LNeighbours = d.LNeighbours
-	}
-	if c.LSigma == 0 {
-		c.LSigma = d.LSigma
-	}
+	orDefault(&c.LGrid, d.LGrid)
+	orDefault(&c.LNeighbours, d.LNeighbours)
+	orDefault(&c.LSigma, d.LSigma)
 	return c
 }
 

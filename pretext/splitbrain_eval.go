@@ -6,12 +6,10 @@ import (
 	"math"
 	"math/rand"
 
-	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
 	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/models"
-	"github.com/selfsup/selfsup/ops"
 )
 
 // SplitScore is a split-brain model's pretext figures on a set of images,
@@ -111,55 +109,28 @@ func (t SplitBrain) infer(arch string, backbone, heads models.Weights, cfg Confi
 	if n < 1 || n > ds.Len() || batch < 1 {
 		return fmt.Errorf("pretext: evaluate splitbrain: %d of %d images in batches of %d", n, ds.Len(), batch)
 	}
-	for _, name := range []string{"ab.out.weight", "ab.out.bias", "l.out.weight", "l.out.bias"} {
-		if _, ok := heads[splitPrefix+name]; !ok {
-			return fmt.Errorf("pretext: evaluate splitbrain: head weights lack %s%s (not a splitbrain checkpoint?)", splitPrefix, name)
-		}
+	if err := checkHeads("splitbrain", "a splitbrain", heads, splitPrefix, "ab.out.weight", "ab.out.bias", "l.out.weight", "l.out.bias"); err != nil {
+		return err
 	}
 	arch, _ = t.Arch(arch)
-	spec, err := models.New(arch, cfg.InputChannels())
-	if err != nil {
-		return err
-	}
 	cfg.NoAugment = true
-	g := G.NewGraph()
-	bb, err := models.NewBackbone(g, spec, backbone, tensor.Float32, &ops.Mode{Training: false})
-	if err != nil {
-		return err
-	}
 	rng := rand.New(rand.NewSource(1))
-	mod, err := t.Build(bb, batch, cfg, heads, rng)
+	mod, vm, err := buildInfer(t, arch, cfg.InputChannels(), backbone, heads, cfg, batch, rng)
 	if err != nil {
 		return err
 	}
-	m := mod.(*splitModel)
-	vm := G.NewTapeMachine(g)
 	defer vm.Close()
+	m := mod.(*splitModel)
 	s, side := cfg.InputSize, m.side
 	cells := side * side
 	logits := map[*splitHead][]float64{m.ab: make([]float64, m.ab.q), m.l: make([]float64, m.l.q)}
-	for lo := 0; lo < n; lo += batch {
-		imgs := make([]data.Image, batch)
-		real := min(batch, n-lo)
-		for j := range imgs {
-			if imgs[j], err = ds.Image(min(lo+j, n-1)); err != nil {
-				return fmt.Errorf("pretext: evaluate splitbrain: image %d: %w", min(lo+j, n-1), err)
-			}
-			if imgs[j].C != 3 {
-				return fmt.Errorf("pretext: evaluate splitbrain: %s has %d channels, expected 3 (RGB)", ds.Source(min(lo+j, n-1)), imgs[j].C)
-			}
+	var imgs []data.Image
+	return runBatches("splitbrain", "images", m, vm, n, batch, func(lo, _ int) (b *Batch, err error) {
+		if imgs, err = batchImages("splitbrain", ds, lo, n, batch, true); err != nil {
+			return nil, err
 		}
-		b, err := m.MakeBatch(imgs, make([]int, batch), make([]int, batch), rng)
-		if err != nil {
-			return err
-		}
-		if err := m.Load(b); err != nil {
-			return err
-		}
-		vm.Reset()
-		if err := vm.RunAll(); err != nil {
-			return fmt.Errorf("pretext: evaluate splitbrain: images %d-%d: %w", lo, lo+real-1, err)
-		}
+		return m.MakeBatch(imgs, make([]int, batch), make([]int, batch), rng)
+	}, func(_ *Batch, _, real int) error {
 		for j := 0; j < real; j++ {
 			v := splitVisit{cells: cells, truth: data.ToLab(data.Resize(data.ToTensor(imgs[j]), s, s))}
 			small := data.Tensor{C: 3, H: side, W: side, Data: make([]float32, 3*cells)}
@@ -180,8 +151,8 @@ func (t SplitBrain) infer(arch string, backbone, heads models.Weights, cfg Confi
 				return err
 			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // cellLogits copies the logits of grid cell (image cell/cells, position

@@ -138,21 +138,7 @@ func TestLBinsEncode(t *testing.T) {
 
 func buildSplit(t *testing.T, cfg Config, batch int, mode *ops.Mode, seed int64) (*splitModel, *models.Backbone) {
 	t.Helper()
-	spec, err := models.New("resnet20c-split", cfg.InputChannels())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewSource(seed))
-	w := models.InitWeights(spec, rng)
-	bb, err := models.NewBackbone(G.NewGraph(), spec, w, tensor.Float32, mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := SplitBrain{}.Build(bb, batch, cfg, nil, rng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.(*splitModel), bb
+	return buildTask[*splitModel](t, SplitBrain{}, "resnet20c-split", cfg.InputChannels(), cfg, batch, nil, mode, rand.New(rand.NewSource(seed)))
 }
 
 // TestSplitBrainBatch: Prepare sets the lab space with its three
@@ -424,13 +410,7 @@ func TestSplitBrainTrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, bb := buildSplit(t, cfg, batch, &ops.Mode{Training: true}, 7)
-	params := append(bb.Learnables(), m.Learnables()...)
-	grads, err := G.Grad(m.Loss(), params...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(bb.Graph)
-	defer vm.Close()
+	params, grads, vm := trainGraph(t, m, bb)
 	score := func() *SplitScore {
 		t.Helper()
 		sc, err := SplitBrain{}.Evaluate("resnet20c", bb.Weights(), m.HeadWeights(), cfg, batch, held)
@@ -509,26 +489,7 @@ func checkSplitPicture(t *testing.T, bb *models.Backbone, m *splitModel, cfg Con
 // split backbone and feeds it the normalised Lab values of RGB images.
 func TestSupervisedOnLab(t *testing.T) {
 	const s = 16
-	ds := colorImages(8, s, 3)
-	cfg := DefaultConfig(3, s)
-	if err := (SplitBrain{}).Prepare(&cfg, ds); err != nil {
-		t.Fatal(err)
-	}
-	cfg.NumClasses, cfg.NoAugment = 2, true
-	spec, _ := models.New("resnet20c-split", 3)
-	rng := rand.New(rand.NewSource(1))
-	bb, err := models.NewBackbone(G.NewGraph(), spec, models.InitWeights(spec, rng), tensor.Float32, &ops.Mode{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Supervised{}.Build(bb, 2, cfg, nil, rng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := m.MakeBatch(ds.imgs[:2], []int{0, 1}, []int{0, 1}, rng)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, ds, m, b := supervisedOn(t, SplitBrain{}, "resnet20c-split", 3, s)
 	want, _ := data.Normalize(data.ToLabSpace(data.ToTensor(ds.imgs[1])), cfg.Mean, cfg.Std)
 	if len(b.Inputs[0]) != 2*3*s*s || !slices.Equal(b.Inputs[0][3*s*s:], want.Data) {
 		t.Fatalf("%d input values; image 1 is not its normalised Lab", len(b.Inputs[0]))

@@ -118,21 +118,13 @@ func DefaultSyntheticConfig() SyntheticConfig {
 // Resolve returns c with its zero fields set to the defaults.
 func (c SyntheticConfig) Resolve() SyntheticConfig {
 	d := DefaultSyntheticConfig()
-	if c.Width == 0 {
-		c.Width = d.Width
-	}
+	orDefault(&c.Width, d.Width)
 	if c.DepthWeight == 0 && c.NormalWeight == 0 && c.ContourWeight == 0 {
 		c.DepthWeight, c.NormalWeight, c.ContourWeight = d.DepthWeight, d.NormalWeight, d.ContourWeight
 	}
-	if c.Supersample == 0 {
-		c.Supersample = d.Supersample
-	}
-	if c.AdaptLambda == 0 {
-		c.AdaptLambda = d.AdaptLambda
-	}
-	if c.AdaptHidden == 0 {
-		c.AdaptHidden = d.AdaptHidden
-	}
+	orDefault(&c.Supersample, d.Supersample)
+	orDefault(&c.AdaptLambda, d.AdaptLambda)
+	orDefault(&c.AdaptHidden, d.AdaptHidden)
 	return c
 }
 

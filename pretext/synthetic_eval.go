@@ -9,12 +9,10 @@ import (
 	"math/rand"
 	"sort"
 
-	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
 	"github.com/selfsup/selfsup/data/scene"
 	"github.com/selfsup/selfsup/models"
-	"github.com/selfsup/selfsup/ops"
 )
 
 // SyntheticEvalSeed is the seed of the held-out scenes Evaluate and
@@ -253,50 +251,23 @@ func (t Synthetic) infer(arch string, backbone, heads models.Weights, cfg Config
 	if n < 1 || batch < 1 {
 		return fmt.Errorf("pretext: evaluate synthetic: %d scenes in batches of %d", n, batch)
 	}
-	for _, name := range []string{"out.weight", "out.bias"} {
-		if _, ok := heads[synPrefix+name]; !ok {
-			return fmt.Errorf("pretext: evaluate synthetic: head weights lack %s%s (not a synthetic checkpoint?)", synPrefix, name)
-		}
+	if err := checkHeads("synthetic", "a synthetic", heads, synPrefix, "out.weight", "out.bias"); err != nil {
+		return err
 	}
 	sc := synConfig(cfg)
 	sc.Adapt, sc.AdaptImages = "", 0
 	cfg.Synthetic = &sc
-	spec, err := models.New(arch, cfg.InputChannels())
+	mod, vm, err := buildInfer(t, arch, cfg.InputChannels(), backbone, heads, cfg, batch, rand.New(rand.NewSource(1)))
 	if err != nil {
 		return err
 	}
-	g := G.NewGraph()
-	bb, err := models.NewBackbone(g, spec, backbone, tensor.Float32, &ops.Mode{Training: false})
-	if err != nil {
-		return err
-	}
-	mod, err := t.Build(bb, batch, cfg, heads, rand.New(rand.NewSource(1)))
-	if err != nil {
-		return err
-	}
-	m := mod.(*synModel)
-	vm := G.NewTapeMachine(g)
 	defer vm.Close()
-	for lo := 0; lo < n; lo += batch {
-		real := min(batch, n-lo)
+	m := mod.(*synModel)
+	return runBatches("synthetic", "scenes", m, vm, n, batch, func(lo, _ int) (*Batch, error) {
 		scenes := make([]*scene.Scene, batch)
 		for j := range scenes {
 			scenes[j] = scene.Generate(seed, min(lo+j, n-1))
 		}
-		b, err := m.sceneBatch(scenes, make([]int, batch))
-		if err != nil {
-			return err
-		}
-		if err := m.Load(b); err != nil {
-			return err
-		}
-		vm.Reset()
-		if err := vm.RunAll(); err != nil {
-			return fmt.Errorf("pretext: evaluate synthetic: scenes %d-%d: %w", lo, lo+real-1, err)
-		}
-		if err := visit(m, b, real); err != nil {
-			return err
-		}
-	}
-	return nil
+		return m.sceneBatch(scenes, make([]int, batch))
+	}, func(b *Batch, _, real int) error { return visit(m, b, real) })
 }

@@ -2,14 +2,12 @@ package pretext
 
 import (
 	"fmt"
-	"hash"
-	"hash/fnv"
 	"math"
-	"sync/atomic"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/selfsup/selfsup/ops"
 )
 
 // Channels of the synthetic task's prediction [M, 5, G, G].
@@ -48,8 +46,6 @@ var cos22 = math.Cos(22.5 * math.Pi / 180)
 // normEps2 keeps the normalisation of a predicted normal finite at 0.
 const normEps2 = 1e-12
 
-var synSeq atomic.Uint64
-
 // synLoss is the multi-task loss of Ren & Lee 2018 (section 3.1) on a
 // prediction x [M, 5, H, W] whose first N rows have labels: with P =
 // N*H*W pixels p, n̂_p = x[1:4]_p / sqrt(|x[1:4]_p|² + 1e-12),
@@ -62,10 +58,9 @@ var synSeq atomic.Uint64
 // with BCE(s, y) = −y log s − (1−y) log(1−s), computed from the logit
 // without overflow. The gradient is WDepth sign(x0 − depth)/P, WNormal
 // −(normal/s − (x·normal) x/s³)/P with s the regularised length,
-// WContour w (σ(x4) − contour)/P, and 0 for rows after N. Works on float32
-// and float64 (sums in float64).
+// WContour w (σ(x4) − contour)/P, and 0 for rows after N. It is the kernel
+// of a lossOp; works on float32 and float64 (sums in float64).
 type synLoss struct {
-	id uint64
 	st *synTarget
 }
 
@@ -74,30 +69,13 @@ func syntheticLoss(x *G.Node, st *synTarget) (*G.Node, error) {
 	if s := x.Shape(); x.Dims() != 4 || s[1] != synOut {
 		return nil, fmt.Errorf("pretext: synthetic loss: prediction %v, expected [M, %d, H, W]", s, synOut)
 	}
-	return G.ApplyOp(&synLoss{id: synSeq.Add(1), st: st}, x)
+	return applyLoss(x, &synLoss{st: st}, "SynLoss", "", "synthetic loss", "prediction is")
 }
-
-func (op *synLoss) Arity() int { return 1 }
-func (op *synLoss) Type() hm.Type {
-	a := hm.TypeVariable('a')
-	return hm.NewFnType(G.TensorType{Dims: 4, Of: a}, a)
-}
-func (op *synLoss) InferShape(...G.DimSizer) (tensor.Shape, error) { return tensor.ScalarShape(), nil }
-func (op *synLoss) ReturnsPtr() bool                               { return false }
-func (op *synLoss) CallsExtern() bool                              { return false }
-func (op *synLoss) OverwritesInput() int                           { return -1 }
-func (op *synLoss) WriteHash(h hash.Hash)                          { fmt.Fprintf(h, "SynLoss#%d", op.id) }
-func (op *synLoss) Hashcode() uint32 {
-	h := fnv.New32a()
-	op.WriteHash(h)
-	return h.Sum32()
-}
-func (op *synLoss) String() string { return "SynLoss" }
 
 // check verifies the prediction against the target buffers and returns
 // H*W.
-func (op *synLoss) check(x *tensor.Dense) (hw int, err error) {
-	s, st := x.Shape(), op.st
+func (k *synLoss) check(x *tensor.Dense) (hw int, err error) {
+	s, st := x.Shape(), k.st
 	if x.Dims() != 4 || s[1] != synOut {
 		return 0, fmt.Errorf("pretext: synthetic loss: prediction %v, expected [M, %d, H, W]", s, synOut)
 	}
@@ -161,61 +139,16 @@ func synForward[T float32 | float64](x []T, st *synTarget, hw int) float64 {
 	return st.WDepth*st.DepthL1 + st.WNormal*st.NormalCos + st.WContour*st.ContourBCE
 }
 
-func (op *synLoss) Do(vs ...G.Value) (G.Value, error) {
-	x, ok := vs[0].(*tensor.Dense)
-	if !ok {
-		return nil, fmt.Errorf("pretext: synthetic loss: prediction is %T, expected a dense tensor", vs[0])
-	}
-	hw, err := op.check(x)
+func (k *synLoss) forward(what string, x *tensor.Dense) (loss float64, err error) {
+	hw, err := k.check(x)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	switch x.Dtype() {
-	case tensor.Float32:
-		return G.NewF32(float32(synForward(x.Float32s(), op.st, hw))), nil
-	case tensor.Float64:
-		return G.NewF64(synForward(x.Float64s(), op.st, hw)), nil
-	}
-	return nil, fmt.Errorf("pretext: synthetic loss: dtype %v, expected float32 or float64", x.Dtype())
+	err = floats(what, x.Dtype(),
+		func() { loss = synForward(x.Float32s(), k.st, hw) },
+		func() { loss = synForward(x.Float64s(), k.st, hw) })
+	return loss, err
 }
-
-func (op *synLoss) DiffWRT(int) []bool { return []bool{true} }
-func (op *synLoss) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	dx, err := G.ApplyOp(&synLossGrad{fwd: op}, in[0], grad)
-	if err != nil {
-		return nil, err
-	}
-	return G.Nodes{dx}, nil
-}
-
-// synLossGrad computes dL/dx [M, 5, H, W] from (x, dL).
-type synLossGrad struct {
-	fwd *synLoss
-	buf *tensor.Dense
-}
-
-func (op *synLossGrad) Arity() int { return 2 }
-func (op *synLossGrad) Type() hm.Type {
-	a := hm.TypeVariable('a')
-	return hm.NewFnType(G.TensorType{Dims: 4, Of: a}, a, G.TensorType{Dims: 4, Of: a})
-}
-func (op *synLossGrad) InferShape(ns ...G.DimSizer) (tensor.Shape, error) {
-	s, ok := ns[0].(tensor.Shape)
-	if !ok {
-		return nil, fmt.Errorf("pretext: synthetic loss gradient: input shape %v", ns[0])
-	}
-	return s.Clone(), nil
-}
-func (op *synLossGrad) ReturnsPtr() bool      { return false }
-func (op *synLossGrad) CallsExtern() bool     { return false }
-func (op *synLossGrad) OverwritesInput() int  { return -1 }
-func (op *synLossGrad) WriteHash(h hash.Hash) { fmt.Fprintf(h, "SynLossGrad#%d", op.fwd.id) }
-func (op *synLossGrad) Hashcode() uint32 {
-	h := fnv.New32a()
-	op.WriteHash(h)
-	return h.Sum32()
-}
-func (op *synLossGrad) String() string { return "SynLossGrad" }
 
 func synBackward[T float32 | float64](x, dx []T, st *synTarget, hw int, seed float64) {
 	scale := seed / float64(st.N*hw)
@@ -249,28 +182,15 @@ func synBackward[T float32 | float64](x, dx []T, st *synTarget, hw int, seed flo
 	}
 }
 
-func (op *synLossGrad) Do(vs ...G.Value) (G.Value, error) {
-	x, ok := vs[0].(*tensor.Dense)
-	if !ok {
-		return nil, fmt.Errorf("pretext: synthetic loss gradient: prediction is %T, expected a dense tensor", vs[0])
-	}
-	seed, err := gradSeed("synthetic loss gradient", vs[1])
-	if err != nil {
-		return nil, err
-	}
-	hw, err := op.fwd.check(x)
+func (k *synLoss) backward(what string, x *tensor.Dense, seed float64, buf **tensor.Dense) (*tensor.Dense, error) {
+	hw, err := k.check(x)
 	if err != nil {
 		return nil, err
 	}
 	// Rows after N (real images) get no gradient: zero them.
-	dx := reuse(&op.buf, x.Dtype(), op.fwd.st.N < x.Shape()[0], x.Shape()...)
-	switch x.Dtype() {
-	case tensor.Float32:
-		synBackward(x.Float32s(), dx.Float32s(), op.fwd.st, hw, seed)
-	case tensor.Float64:
-		synBackward(x.Float64s(), dx.Float64s(), op.fwd.st, hw, seed)
-	default:
-		return nil, fmt.Errorf("pretext: synthetic loss gradient: dtype %v, expected float32 or float64", x.Dtype())
-	}
-	return dx, nil
+	dx := ops.Reuse(buf, x.Dtype(), k.st.N < x.Shape()[0], x.Shape()...)
+	err = floats(what, x.Dtype(),
+		func() { synBackward(x.Float32s(), dx.Float32s(), k.st, hw, seed) },
+		func() { synBackward(x.Float64s(), dx.Float64s(), k.st, hw, seed) })
+	return dx, err
 }

@@ -78,21 +78,7 @@ func TestSyntheticLossOp(t *testing.T) {
 	for c := 0; c < 3; c++ {
 		x[(0*synOut+synNormal+c)*hw+1] = 2 * float64(st.Normal[(0*3+c)*hw+1])
 	}
-	g := G.NewGraph()
-	xn := G.NewTensor(g, tensor.Float64, 4, G.WithShape(m, synOut, h, w), G.WithValue(xv), G.WithName("x"))
-	loss, err := syntheticLoss(xn, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	total, err := G.Mul(loss, G.NewConstant(1.7))
-	if err != nil {
-		t.Fatal(err)
-	}
-	grads, err := G.Grad(total, xn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(g)
+	xn, loss, dx, vm := lossGraph(t, xv, "x", 1.7, func(x *G.Node) (*G.Node, error) { return syntheticLoss(x, st) })
 	defer vm.Close()
 	run := func() float64 {
 		vm.Reset()
@@ -129,7 +115,7 @@ func TestSyntheticLossOp(t *testing.T) {
 		t.Fatalf("normal hits %d, reference %d", st.NormalHits, hits)
 	}
 	run()
-	analytic := append([]float64(nil), grads[0].Value().Data().([]float64)...)
+	analytic := append([]float64(nil), dx.Value().Data().([]float64)...)
 	const eps = 1e-6
 	for i := range x {
 		old := x[i]
@@ -151,16 +137,10 @@ func TestSyntheticLossOp(t *testing.T) {
 	if _, err := syntheticLoss(xn, st); err != nil {
 		t.Fatal(err) // shapes are checked when the graph runs
 	}
-	vm.Reset()
-	if err := vm.RunAll(); err == nil {
-		t.Fatal("short contour targets accepted")
-	}
+	runFails(t, vm, "short contour targets")
 	st.Contour, st.N = make([]float32, n*hw), m+1
-	vm.Reset()
-	if err := vm.RunAll(); err == nil {
-		t.Fatal("more labelled rows than the prediction holds accepted")
-	}
-	bad := G.NewTensor(g, tensor.Float64, 4, G.WithShape(1, 4, 2, 2), G.WithName("bad"))
+	runFails(t, vm, "more labelled rows than the prediction holds")
+	bad := G.NewTensor(xn.Graph(), tensor.Float64, 4, G.WithShape(1, 4, 2, 2), G.WithName("bad"))
 	if _, err := syntheticLoss(bad, st); err == nil {
 		t.Fatal("4-channel prediction accepted")
 	}
@@ -238,20 +218,7 @@ func TestSceneTargets(t *testing.T) {
 
 func buildSynthetic(t *testing.T, cfg Config, batch int, mode *ops.Mode) (*synModel, *models.Backbone) {
 	t.Helper()
-	spec, err := models.New("resnet20c", cfg.InputChannels())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewSource(7))
-	bb, err := models.NewBackbone(G.NewGraph(), spec, models.InitWeights(spec, rng), tensor.Float32, mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Synthetic{}.Build(bb, batch, cfg, nil, rng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.(*synModel), bb
+	return buildTask[*synModel](t, Synthetic{}, "resnet20c", cfg.InputChannels(), cfg, batch, nil, mode, rand.New(rand.NewSource(7)))
 }
 
 // TestSyntheticBatch: the batch renders one scene per source image from
@@ -351,13 +318,7 @@ func TestSyntheticTrains(t *testing.T) {
 	const size, batch, steps = 16, 8, 60
 	cfg := DefaultConfig(3, size)
 	m, bb := buildSynthetic(t, cfg, batch, &ops.Mode{Training: true})
-	params := append(bb.Learnables(), m.Learnables()...)
-	grads, err := G.Grad(m.Loss(), params...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(bb.Graph)
-	defer vm.Close()
+	params, grads, vm := trainGraph(t, m, bb)
 	score := func() *SyntheticScore {
 		t.Helper()
 		sc, err := Synthetic{}.Evaluate("resnet20c", bb.Weights(), m.HeadWeights(), cfg, batch, 24, 99)
@@ -523,13 +484,7 @@ func TestSyntheticAdapt(t *testing.T) {
 			}
 		}
 	}
-	params := append(bb.Learnables(), m.Learnables()...)
-	grads, err := G.Grad(m.Loss(), params...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(bb.Graph)
-	defer vm.Close()
+	params, grads, vm := trainGraph(t, m, bb)
 	first, last := sgdSteps(t, m, vm, params, grads, make([]data.Image, 16), 4, batch, 0.05)
 	mt := m.Metrics()
 	if math.IsNaN(first) || math.IsNaN(last) || !(mt["disc_loss"] > 0) || mt["disc_acc"] < 0 || mt["disc_acc"] > 1 {

@@ -341,3 +341,12 @@ func predAccuracy(l *ops.Labels) float64 {
 	}
 	return float64(correct) / float64(len(l.Y))
 }
+
+// orDefault sets *v to d when *v is zero: what a config's Resolve does
+// field by field.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
+}

@@ -1,17 +1,12 @@
 package main
 
 import (
-	"encoding/json"
-	"image/png"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/selfsup/selfsup/data"
-	"github.com/selfsup/selfsup/internal/npy"
 	"github.com/selfsup/selfsup/internal/testenv"
-	"github.com/selfsup/selfsup/runtime"
 )
 
 // Colorization through the real binary: pretrain on the toy set (RGB),
@@ -22,17 +17,9 @@ import (
 // every layer.
 func TestColorizationCLI(t *testing.T) {
 	bin := buildBinary(t)
-	dir := t.TempDir()
-	ds := filepath.Join(dir, "toy.tar")
-	writeTar(t, ds, 48, 16, false)
+	dir, ds := toySet(t, 48, 16)
 	run := filepath.Join(dir, "run")
-	var pre struct {
-		Steps      int     `json:"steps"`
-		FinalLoss  float64 `json:"final_loss"`
-		ValPretext float64 `json:"val_pretext_acc"`
-	}
-	lastJSON(t, runCmd(t, nil, bin, "pretrain", "--task", "colorization", "--data", ds, "--out", run,
-		"--epochs", "1", "--batch", "8", "--val-images", "8", "--json"), &pre)
+	pre := pretrainToy(t, bin, run, "--task", "colorization", "--data", ds)
 	if pre.Steps != 5 || !(pre.FinalLoss > 0) || pre.ValPretext < 0 || pre.ValPretext > 1 {
 		t.Fatalf("pretrain: %+v", pre)
 	}
@@ -46,13 +33,7 @@ func TestColorizationCLI(t *testing.T) {
 			} `json:"colorization"`
 		} `json:"pretext"`
 	}
-	b, err := os.ReadFile(filepath.Join(run, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		t.Fatal(err)
-	}
+	readJSON(t, filepath.Join(run, "config.json"), &cfg)
 	if p := cfg.Pretext; p.Channels != 3 || p.Input != data.SpaceLabL || len(p.Mean) != 1 || len(p.Colorization.Prior) != 261 {
 		t.Fatalf("config.json pretext: %d channels, input %q, mean %v, prior of %d bins", p.Channels, p.Input, p.Mean, len(p.Colorization.Prior))
 	}
@@ -70,41 +51,16 @@ func TestColorizationCLI(t *testing.T) {
 		!(*res.AuC > 0 && *res.AuC < 1) || !(*res.GreyAuC > 0 && *res.GreyAuC < 1) {
 		t.Fatalf("eval pretext: %+v (trainer: %v)", res, pre.ValPretext)
 	}
-	f, err := os.Open(pic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := png.Decode(f)
-	f.Close()
-	if err != nil {
-		t.Fatalf("--save-colorized wrote no PNG: %v", err)
-	}
-	if b := img.Bounds(); b.Dx() != 3*(6*16+2)+2 || b.Dy() != 8*(6*16+2)+2 {
+	if b := pngBounds(t, pic, "--save-colorized"); b.Dx() != 3*(6*16+2)+2 || b.Dy() != 8*(6*16+2)+2 {
 		t.Fatalf("picture %v: expected 3 columns and 8 rows of 16 px images drawn 6x", b)
 	}
 
 	model := filepath.Join(dir, "m.onnx")
-	if r := runCmd(t, nil, bin, "export", "--run", run, "--bn-data", ds, "--outputs", "all", "--out", model); r.code != 0 {
-		t.Fatal(r.stderr)
-	}
+	exportAll(t, bin, run, ds, model)
 	testenv.ORT(t)
 	feats := filepath.Join(dir, "f.npy")
-	if r := runCmd(t, nil, bin, "extract", "--model", model, "--data", ds, "--out", feats); r.code != 0 {
-		t.Fatal(r.stderr)
-	}
-	got, shape, err := npy.ReadFloat32(feats)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := runtime.Open(model, runtime.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	p, err := sess.Preprocess()
-	if err != nil {
-		t.Fatal(err)
-	}
+	got, shape := extractFeatures(t, bin, model, ds, feats)
+	sess, p := openModel(t, model)
 	if p.Space != data.SpaceLabL || p.Channels != 1 || len(p.Mean) != 1 || p.Mean[0] != cfg.Pretext.Mean[0] {
 		t.Fatalf("model preprocessing %+v, expected lab-l with the run's mean %v", p, cfg.Pretext.Mean)
 	}
@@ -145,13 +101,7 @@ func TestColorizationCLI(t *testing.T) {
 			t.Fatalf("feature %d: extracted %v, lightness by hand %v", i, got[i], want[i])
 		}
 	}
-	var lin struct {
-		Layers []struct {
-			Layer string  `json:"layer"`
-			Top1  float64 `json:"top1"`
-		} `json:"layers"`
-	}
-	lastJSON(t, runCmd(t, nil, bin, "eval", "linear", "--model", model, "--data", ds, "--layers", "all", "--json"), &lin)
+	lin := evalLinearAll(t, bin, model, ds)
 	if len(lin.Layers) < 2 {
 		t.Fatalf("eval linear --layers all: %+v", lin)
 	}

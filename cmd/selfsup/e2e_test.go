@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"image"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,6 +66,119 @@ func lastJSON(t *testing.T, r cmdResult, v any) {
 	}
 }
 
+// toySet writes the toy tar (nTrain training and nTest test images) as
+// toy.tar into a new temporary folder and returns the folder and the
+// tar's path.
+func toySet(t *testing.T, nTrain, nTest int) (dir, ds string) {
+	t.Helper()
+	dir = t.TempDir()
+	ds = filepath.Join(dir, "toy.tar")
+	writeTar(t, ds, nTrain, nTest, false)
+	return dir, ds
+}
+
+// pretrainSummary is what the task tests read of pretrain's --json line.
+type pretrainSummary struct {
+	Steps      int     `json:"steps"`
+	FinalLoss  float64 `json:"final_loss"`
+	ValPretext float64 `json:"val_pretext_acc"`
+}
+
+// pretrainToy runs pretrain through bin with args (task, flags, --data)
+// into run: one epoch, batches of 8, 8 held-out images; it fails the
+// test if pretrain fails and returns its summary.
+func pretrainToy(t *testing.T, bin, run string, args ...string) pretrainSummary {
+	t.Helper()
+	args = append(append([]string{"pretrain"}, args...), "--out", run, "--epochs", "1", "--batch", "8", "--val-images", "8", "--json")
+	var pre pretrainSummary
+	lastJSON(t, runCmd(t, nil, bin, args...), &pre)
+	return pre
+}
+
+// readJSON decodes the JSON file at path into v and returns its bytes.
+func readJSON(t *testing.T, path string, v any) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// pngBounds decodes the PNG that flag (an eval pretext option) wrote at
+// path and returns its bounds.
+func pngBounds(t *testing.T, path, flag string) image.Rectangle {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(f)
+	f.Close()
+	if err != nil {
+		t.Fatalf("%s wrote no PNG: %v", flag, err)
+	}
+	return img.Bounds()
+}
+
+// exportAll exports run as model with every output, its batch norms
+// recalibrated on ds.
+func exportAll(t *testing.T, bin, run, ds, model string) {
+	t.Helper()
+	if r := runCmd(t, nil, bin, "export", "--run", run, "--bn-data", ds, "--outputs", "all", "--out", model); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+}
+
+// extractFeatures extracts model's features of ds's images into feats
+// and reads them back.
+func extractFeatures(t *testing.T, bin, model, ds, feats string) ([]float32, []int) {
+	t.Helper()
+	if r := runCmd(t, nil, bin, "extract", "--model", model, "--data", ds, "--out", feats); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	got, shape, err := npy.ReadFloat32(feats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, shape
+}
+
+// openModel opens model in ONNX Runtime (closed when the test ends) and
+// returns the session and its preprocessing.
+func openModel(t *testing.T, model string) (*runtime.Session, runtime.Preprocess) {
+	t.Helper()
+	sess, err := runtime.Open(model, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	p, err := sess.Preprocess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sess, p
+}
+
+// linearLayers is what the tests read of `eval linear --json`.
+type linearLayers struct {
+	Layers []struct {
+		Layer string  `json:"layer"`
+		Top1  float64 `json:"top1"`
+	} `json:"layers"`
+}
+
+// evalLinearAll runs the linear probe on every layer of model over ds.
+func evalLinearAll(t *testing.T, bin, model, ds string) linearLayers {
+	t.Helper()
+	var lin linearLayers
+	lastJSON(t, runCmd(t, nil, bin, "eval", "linear", "--model", model, "--data", ds, "--layers", "all", "--json"), &lin)
+	return lin
+}
+
 func pythonOrSkip(t *testing.T) string {
 	return testenv.Python(t, "onnx", "onnxruntime", "numpy")
 }
@@ -74,9 +189,7 @@ func pythonOrSkip(t *testing.T) string {
 func TestEndToEnd(t *testing.T) {
 	testenv.ORT(t)
 	bin := buildBinary(t)
-	dir := t.TempDir()
-	ds := filepath.Join(dir, "toy.tar")
-	writeTar(t, ds, 64, 32, false)
+	dir, ds := toySet(t, 64, 32)
 	run := filepath.Join(dir, "run")
 
 	var pre struct {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 )
@@ -12,15 +10,9 @@ import (
 // flags reach the task's config.
 func TestEvalPretext(t *testing.T) {
 	bin := buildBinary(t)
-	dir := t.TempDir()
-	ds := filepath.Join(dir, "toy.tar")
-	writeTar(t, ds, 48, 16, false)
+	dir, ds := toySet(t, 48, 16)
 	run := filepath.Join(dir, "run")
-	var pre struct {
-		ValPretext float64 `json:"val_pretext_acc"`
-	}
-	lastJSON(t, runCmd(t, nil, bin, "pretrain", "--task", "jigsaw", "--jigsaw-n", "10", "--jigsaw-method", "maxmin", "--no-gap",
-		"--data", ds, "--out", run, "--epochs", "1", "--batch", "8", "--val-images", "8", "--json"), &pre)
+	pre := pretrainToy(t, bin, run, "--task", "jigsaw", "--jigsaw-n", "10", "--jigsaw-method", "maxmin", "--no-gap", "--data", ds)
 	var cfg struct {
 		Pretext struct {
 			Jigsaw struct {
@@ -32,13 +24,7 @@ func TestEvalPretext(t *testing.T) {
 			} `json:"jigsaw"`
 		} `json:"pretext"`
 	}
-	b, err := os.ReadFile(filepath.Join(run, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		t.Fatal(err)
-	}
+	b := readJSON(t, filepath.Join(run, "config.json"), &cfg)
 	if j := cfg.Pretext.Jigsaw; j.N != 10 || j.Method != "maxmin" || j.Tiles.Gap {
 		t.Fatalf("pretrain's jigsaw flags did not reach the config: %+v\n%s", j, b)
 	}

@@ -17,9 +17,7 @@ import (
 func TestEvalSuiteEndToEnd(t *testing.T) {
 	testenv.ORT(t)
 	bin := buildBinary(t)
-	dir := t.TempDir()
-	ds := filepath.Join(dir, "toy.tar")
-	writeTar(t, ds, 64, 32, false)
+	dir, ds := toySet(t, 64, 32)
 	run := filepath.Join(dir, "rotation")
 	var pre struct {
 		Steps int `json:"steps"`

@@ -9,9 +9,7 @@ import (
 // class-balanced subsets and reports test accuracy per fraction and seed.
 func TestLowShotFinetune(t *testing.T) {
 	bin := buildBinary(t)
-	dir := t.TempDir()
-	ds := filepath.Join(dir, "toy.tar")
-	writeTar(t, ds, 40, 20, false)
+	dir, ds := toySet(t, 40, 20)
 	run := filepath.Join(dir, "run")
 	if r := runCmd(t, nil, bin, "pretrain", "--data", ds, "--out", run, "--epochs", "1", "--batch", "8", "--val-images", "0"); r.code != 0 {
 		t.Fatalf("pretrain: %s", r.stderr)

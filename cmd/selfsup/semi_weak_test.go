@@ -14,9 +14,7 @@ import (
 // map or image list.
 func TestSemiAndWeakCLI(t *testing.T) {
 	bin := buildBinary(t)
-	dir := t.TempDir()
-	ds := filepath.Join(dir, "toy.tar")
-	writeTar(t, ds, 32, 8, false)
+	dir, ds := toySet(t, 32, 8)
 	common := []string{"--arch", "resnet20c", "--data", ds, "--epochs", "1", "--batch", "4", "--val-images", "0", "--json"}
 
 	var pre struct {

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"encoding/json"
-	"image/png"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,12 +12,10 @@ import (
 
 	"github.com/selfsup/selfsup/data"
 	"github.com/selfsup/selfsup/export"
-	"github.com/selfsup/selfsup/internal/npy"
 	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/models"
 	"github.com/selfsup/selfsup/ops"
 	"github.com/selfsup/selfsup/pipeline"
-	"github.com/selfsup/selfsup/runtime"
 )
 
 // Split-brain through the real binary: pretrain resnet20c-split on the
@@ -34,17 +29,9 @@ import (
 // probe on every layer.
 func TestSplitBrainCLI(t *testing.T) {
 	bin := buildBinary(t)
-	dir := t.TempDir()
-	ds := filepath.Join(dir, "toy.tar")
-	writeTar(t, ds, 48, 16, false)
+	dir, ds := toySet(t, 48, 16)
 	run := filepath.Join(dir, "run")
-	var pre struct {
-		Steps      int     `json:"steps"`
-		FinalLoss  float64 `json:"final_loss"`
-		ValPretext float64 `json:"val_pretext_acc"`
-	}
-	lastJSON(t, runCmd(t, nil, bin, "pretrain", "--task", "splitbrain", "--arch", "resnet20c-split", "--data", ds, "--out", run,
-		"--epochs", "1", "--batch", "8", "--val-images", "8", "--json"), &pre)
+	pre := pretrainToy(t, bin, run, "--task", "splitbrain", "--arch", "resnet20c-split", "--data", ds)
 	if pre.Steps != 5 || !(pre.FinalLoss > 0) || pre.ValPretext < 0 || pre.ValPretext > 1 {
 		t.Fatalf("pretrain: %+v", pre)
 	}
@@ -62,13 +49,7 @@ func TestSplitBrainCLI(t *testing.T) {
 			} `json:"splitbrain"`
 		} `json:"pretext"`
 	}
-	b, err := os.ReadFile(filepath.Join(run, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		t.Fatal(err)
-	}
+	readJSON(t, filepath.Join(run, "config.json"), &cfg)
 	if p := cfg.Pretext; cfg.Arch != "resnet20c-split" || p.Channels != 3 || p.Input != data.SpaceLab || len(p.Mean) != 3 ||
 		len(p.SplitBrain.AB.Prior) != 261 || p.SplitBrain.LGrid != 5 {
 		t.Fatalf("config.json: arch %s, pretext %+v", cfg.Arch, p)
@@ -92,23 +73,12 @@ func TestSplitBrainCLI(t *testing.T) {
 		t.Fatalf("eval pretext: %+v (trainer: %v)", res, pre.ValPretext)
 	}
 
-	f, err := os.Open(pic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := png.Decode(f)
-	f.Close()
-	if err != nil {
-		t.Fatalf("--save-colorized wrote no PNG: %v", err)
-	}
-	if b := img.Bounds(); b.Dx() != 4*(6*16+2)+2 || b.Dy() != 8*(6*16+2)+2 {
+	if b := pngBounds(t, pic, "--save-colorized"); b.Dx() != 4*(6*16+2)+2 || b.Dy() != 8*(6*16+2)+2 {
 		t.Fatalf("picture %v: expected 4 columns and 8 rows of 16 px images drawn 6x", b)
 	}
 
 	model := filepath.Join(dir, "m.onnx")
-	if r := runCmd(t, nil, bin, "export", "--run", run, "--bn-data", ds, "--outputs", "all", "--out", model); r.code != 0 {
-		t.Fatal(r.stderr)
-	}
+	exportAll(t, bin, run, ds, model)
 	info, err := export.Inspect(model)
 	if err != nil {
 		t.Fatal(err)
@@ -118,22 +88,8 @@ func TestSplitBrainCLI(t *testing.T) {
 	}
 	testenv.ORT(t)
 	feats := filepath.Join(dir, "f.npy")
-	if r := runCmd(t, nil, bin, "extract", "--model", model, "--data", ds, "--out", feats); r.code != 0 {
-		t.Fatal(r.stderr)
-	}
-	got, shape, err := npy.ReadFloat32(feats)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := runtime.Open(model, runtime.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	p, err := sess.Preprocess()
-	if err != nil {
-		t.Fatal(err)
-	}
+	got, shape := extractFeatures(t, bin, model, ds, feats)
+	sess, p := openModel(t, model)
 	if p.Space != data.SpaceLab || p.Channels != 3 || !slices.Equal(p.Mean, cfg.Pretext.Mean) {
 		t.Fatalf("model preprocessing %+v, expected lab with the run's mean %v", p, cfg.Pretext.Mean)
 	}
@@ -211,13 +167,7 @@ func TestSplitBrainCLI(t *testing.T) {
 			t.Fatalf("%s: %d values by ORT, %d by Go; max |ORT - Go| %.3g, scale %.3g", o, len(ort[o].Data), len(ref), d, scale)
 		}
 	}
-	var lin struct {
-		Layers []struct {
-			Layer string  `json:"layer"`
-			Top1  float64 `json:"top1"`
-		} `json:"layers"`
-	}
-	lastJSON(t, runCmd(t, nil, bin, "eval", "linear", "--model", model, "--data", ds, "--layers", "all", "--json"), &lin)
+	lin := evalLinearAll(t, bin, model, ds)
 	if len(lin.Layers) != 4 {
 		t.Fatalf("eval linear --layers all: %+v", lin)
 	}

@@ -14,9 +14,7 @@ import (
 // inpainting, and its picture), and export of the backbone.
 func TestSurveyTasksPretrainEvalExport(t *testing.T) {
 	bin := buildBinary(t)
-	dir := t.TempDir()
-	ds := filepath.Join(dir, "toy.tar")
-	writeTar(t, ds, 48, 16, false)
+	dir, ds := toySet(t, 48, 16)
 	for _, c := range []struct {
 		task  string
 		flags []string
@@ -29,14 +27,7 @@ func TestSurveyTasksPretrainEvalExport(t *testing.T) {
 	} {
 		t.Run(c.task, func(t *testing.T) {
 			run := filepath.Join(dir, c.task)
-			var pre struct {
-				Steps      int     `json:"steps"`
-				FinalLoss  float64 `json:"final_loss"`
-				ValPretext float64 `json:"val_pretext_acc"`
-			}
-			args := append([]string{"pretrain", "--task", c.task, "--data", ds, "--out", run,
-				"--epochs", "1", "--batch", "8", "--val-images", "8", "--json"}, c.flags...)
-			lastJSON(t, runCmd(t, nil, bin, args...), &pre)
+			pre := pretrainToy(t, bin, run, append([]string{"--task", c.task, "--data", ds}, c.flags...)...)
 			if pre.Steps != 5 || !(pre.FinalLoss > 0) || pre.ValPretext < 0 || pre.ValPretext > 1 {
 				t.Fatalf("pretrain: %+v", pre)
 			}

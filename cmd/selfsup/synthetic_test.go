@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/selfsup/selfsup/data"
-	"github.com/selfsup/selfsup/internal/npy"
 	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/models"
 	"github.com/selfsup/selfsup/runtime"
@@ -29,17 +27,9 @@ import (
 // linear probe on every layer.
 func TestSyntheticCLI(t *testing.T) {
 	bin := buildBinary(t)
-	dir := t.TempDir()
-	ds := filepath.Join(dir, "toy.tar")
-	writeTar(t, ds, 48, 16, false)
+	dir, ds := toySet(t, 48, 16)
 	run := filepath.Join(dir, "run")
-	var pre struct {
-		Steps      int     `json:"steps"`
-		FinalLoss  float64 `json:"final_loss"`
-		ValPretext float64 `json:"val_pretext_acc"`
-	}
-	lastJSON(t, runCmd(t, nil, bin, "pretrain", "--task", "synthetic", "--data", ds, "--synthetic-adapt", ds, "--out", run,
-		"--epochs", "1", "--batch", "8", "--val-images", "8", "--json"), &pre)
+	pre := pretrainToy(t, bin, run, "--task", "synthetic", "--data", ds, "--synthetic-adapt", ds)
 	if pre.Steps != 5 || !(pre.FinalLoss > 0) || pre.ValPretext < 0 || pre.ValPretext > 1 {
 		t.Fatalf("pretrain: %+v", pre)
 	}
@@ -53,13 +43,7 @@ func TestSyntheticCLI(t *testing.T) {
 			} `json:"synthetic"`
 		} `json:"pretext"`
 	}
-	b, err := os.ReadFile(filepath.Join(run, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		t.Fatal(err)
-	}
+	readJSON(t, filepath.Join(run, "config.json"), &cfg)
 	if s := cfg.Pretext.Synthetic; s.Adapt != ds || s.AdaptImages != 48 || s.Width != 32 || s.Lambda != 0.1 {
 		t.Fatalf("config.json synthetic: %+v", s)
 	}
@@ -99,16 +83,7 @@ func TestSyntheticCLI(t *testing.T) {
 		res.ContourAP == nil || !(*res.ContourAP > 0 && *res.ContourAP <= 1) || res.Within[0] > res.Within[1] || res.Within[1] > res.Within[2] {
 		t.Fatalf("eval pretext: %+v (trainer: %v)", res, pre.ValPretext)
 	}
-	pf, err := os.Open(pic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := png.Decode(pf)
-	pf.Close()
-	if err != nil {
-		t.Fatalf("--save-scenes wrote no PNG: %v", err)
-	}
-	if b := img.Bounds(); b.Dx() != 7*(6*16+2)+2 || b.Dy() != 8*(6*16+2)+2 {
+	if b := pngBounds(t, pic, "--save-scenes"); b.Dx() != 7*(6*16+2)+2 || b.Dy() != 8*(6*16+2)+2 {
 		t.Fatalf("picture %v: expected 7 columns and 8 rows of 16 px scenes drawn 6x", b)
 	}
 
@@ -167,20 +142,12 @@ func TestSyntheticCLI(t *testing.T) {
 	}
 
 	model := filepath.Join(dir, "m.onnx")
-	if r := runCmd(t, nil, bin, "export", "--run", run, "--bn-data", ds, "--outputs", "all", "--out", model); r.code != 0 {
-		t.Fatal(r.stderr)
-	}
+	exportAll(t, bin, run, ds, model)
 	if r := runCmd(t, nil, bin, "export", "--inspect", model); r.code != 0 || !strings.Contains(r.stdout, "synthetic") || !strings.Contains(r.stdout, "bn_recalibrated") {
 		t.Fatalf("inspect:\n%s\n%s", r.stdout, r.stderr)
 	}
 	feats := filepath.Join(dir, "f.npy")
-	if r := runCmd(t, nil, bin, "extract", "--model", model, "--data", ds, "--out", feats); r.code != 0 {
-		t.Fatal(r.stderr)
-	}
-	got, fshape, err := npy.ReadFloat32(feats)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got, fshape := extractFeatures(t, bin, model, ds, feats)
 	sess, err = runtime.Open(model, runtime.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -198,13 +165,7 @@ func TestSyntheticCLI(t *testing.T) {
 			t.Fatalf("feature %d: extracted %v, by hand %v", i, got[i], v)
 		}
 	}
-	var lin struct {
-		Layers []struct {
-			Layer string  `json:"layer"`
-			Top1  float64 `json:"top1"`
-		} `json:"layers"`
-	}
-	lastJSON(t, runCmd(t, nil, bin, "eval", "linear", "--model", model, "--data", ds, "--layers", "all", "--json"), &lin)
+	lin := evalLinearAll(t, bin, model, ds)
 	if len(lin.Layers) < 2 {
 		t.Fatalf("eval linear --layers all: %+v", lin)
 	}
