@@ -161,12 +161,16 @@ func (e *reproEnv) denseModel(name, path string) ([]string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return layers, nil
 	}
+	_, channels, err := data.SpaceChannels(b.Space, b.Spec.InC)
+	if err != nil {
+		return nil, err
+	}
 	train, err := data.OpenAnnotated(c.Dense, c.DenseSplits[0], data.AnnotatedOptions{})
 	if err != nil {
 		return nil, err
 	}
 	b.Size = c.DenseSize
-	if err := b.Recalibrate(train, c.BNImages, c.Seed); err != nil {
+	if err := b.Recalibrate(annotatedImages{train, channels}, c.BNImages, c.Seed); err != nil {
 		return nil, err
 	}
 	opts := export.DefaultOptions()
@@ -283,4 +287,15 @@ func writeDenseReport(w io.Writer, c ReproduceConfig, res *ReproduceResult) {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", r.Name, strings.Join(layer, " / "), seg, dice, ap, ap50, ap75)
 	}
+}
+
+// annotatedImages reads an annotated set's images with the channel count
+// a backbone takes (COCO128 has grayscale photographs among colour ones).
+type annotatedImages struct {
+	*data.Annotated
+	channels int
+}
+
+func (a annotatedImages) Image(i int) (data.Image, error) {
+	return a.Decode(i, data.DecodeOptions{Channels: a.channels})
 }

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"image"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,6 +112,19 @@ func TestReproduceMethodBudget(t *testing.T) {
 func TestReproduceDense(t *testing.T) {
 	testenv.ORT(t)
 	dense, _ := denseFixture(t)
+	// A grayscale photograph among the colour ones, as COCO128 has: batch
+	// norm is re-estimated on it converted to RGB.
+	gray := image.NewGray(image.Rect(0, 0, 32, 32))
+	for p := range gray.Pix {
+		gray.Pix[p] = uint8(p)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, gray); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dense, "images", "train", "train03.png"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	ds := filepath.Join(dir, "toy.tar")
 	testenv.ToyTar(t, ds, 64, 20, false)
