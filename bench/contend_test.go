@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/selfsup/selfsup/internal/testenv"
 )
 
 // cpuTicks is a process's user + system time in clock ticks, from
@@ -24,7 +26,7 @@ func cpuTicks(t *testing.T, pid int) int {
 // The competing load really burns CPU, and stop ends it.
 func TestContend(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		t.Skip("no /proc")
+		testenv.Skip(t, testenv.ProcStat, "reading a process's CPU time: %v", err)
 	}
 	pids, stop, err := Contend(1)
 	if err != nil {

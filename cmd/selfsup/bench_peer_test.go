@@ -67,3 +67,16 @@ func TestBenchTrainPeerCLI(t *testing.T) {
 		t.Errorf("load %q -> %q, date %q", rep.LoadBefore, rep.LoadAfter, rep.Date)
 	}
 }
+
+// TestBenchTrainContendCLI: --contend reaches the JSON of a one-engine
+// run (the peer test above covers the report of a --peer run, where
+// torch is installed).
+func TestBenchTrainContendCLI(t *testing.T) {
+	bin := buildBinary(t)
+	var r bench.TrainResult
+	lastJSON(t, runCmd(t, nil, bin, "bench", "train", "--arch", "resnet20c", "--batch", "2", "--size", "16", "--warmup", "0", "--steps", "1",
+		"--contend", "1", "--json"), &r)
+	if r.Contend != 1 || r.Engine != "fast" || !(r.ImagesPerSec > 0) {
+		t.Errorf("bench train --contend 1: %+v", r)
+	}
+}

@@ -50,16 +50,8 @@ func TestObjectivesSameOnAnyCores(t *testing.T) {
 	if ls1 != ls4 || ld1 != ld4 {
 		t.Fatalf("losses on 1 and 4 cores: segment %v vs %v, detect %v vs %v", ls1, ls4, ld1, ld4)
 	}
-	for j := range gs1 {
-		if gs1[j] != gs4[j] {
-			t.Fatalf("segment gradient %d: %v on 1 core, %v on 4", j, gs1[j], gs4[j])
-		}
-	}
-	for j := range gd1 {
-		if gd1[j] != gd4[j] {
-			t.Fatalf("detect gradient %d: %v on 1 core, %v on 4", j, gd1[j], gd4[j])
-		}
-	}
+	sameBits(t, "segment gradient on 1 and 4 cores", gs1, gs4)
+	sameBits(t, "detect gradient on 1 and 4 cores", gd1, gd4)
 	// And sumRows on 3 cores is the sequential sum, bit for bit.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
 	g, h := make([]float64, len(seg.P)), make([]float64, len(det.P))
@@ -68,14 +60,16 @@ func TestObjectivesSameOnAnyCores(t *testing.T) {
 	if gotS != sumS || gotD != sumD {
 		t.Fatalf("sumRows on 3 cores: %v, %v; sequential %v, %v", gotS, gotD, sumS, sumD)
 	}
-	for j := range g {
-		if g[j] != refS[j] {
-			t.Fatalf("segment: sumRows gradient %d %v, sequential %v", j, g[j], refS[j])
-		}
-	}
-	for j := range h {
-		if h[j] != refD[j] {
-			t.Fatalf("detect: sumRows gradient %d %v, sequential %v", j, h[j], refD[j])
+	sameBits(t, "segment: sumRows on 3 cores vs sequential", g, refS)
+	sameBits(t, "detect: sumRows on 3 cores vs sequential", h, refD)
+}
+
+// sameBits fails t at the first entry where a and b differ.
+func sameBits(t *testing.T, what string, a, b []float64) {
+	t.Helper()
+	for j := range a {
+		if a[j] != b[j] {
+			t.Fatalf("%s: entry %d: %v vs %v", what, j, a[j], b[j])
 		}
 	}
 }

@@ -43,6 +43,7 @@ const (
 	CUDA          Requirement = "cuda"          // an NVIDIA GPU with ONNX Runtime's CUDA provider
 	FashionMNIST  Requirement = "fashion-mnist" // the Debian package dataset-fashion-mnist
 	ProcMeminfo   Requirement = "proc-meminfo"  // Linux's /proc/meminfo
+	ProcStat      Requirement = "proc-stat"     // Linux's /proc/PID/stat
 )
 
 // Unavailable is what CI cannot have, with the reason: a test that needs
