@@ -35,6 +35,9 @@ type TrainResult struct {
 	// Contend is the number of busy-looping processes beside the
 	// measurement (--contend).
 	Contend int `json:"contend"`
+	// Sched is where the process's threads spent the timed steps (Linux;
+	// absent elsewhere).
+	Sched *SchedStats `json:"sched,omitempty"`
 }
 
 // TrainConfig is one `selfsup bench train` measurement.
@@ -160,6 +163,7 @@ func Train(c TrainConfig) (*TrainResult, error) {
 	}
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
+	sched0 := schedSnapshot("/proc/self")
 	t0 := time.Now()
 	for i := 0; i < steps; i++ {
 		if err := step(); err != nil {
@@ -167,6 +171,7 @@ func Train(c TrainConfig) (*TrainResult, error) {
 		}
 	}
 	el := time.Since(t0).Seconds()
+	sched := schedDelta(sched0, schedSnapshot("/proc/self"))
 	runtime.ReadMemStats(&ms1)
 	gemm, conv := ops.Backend, ops.ConvBackend
 	if engine == "stock" {
@@ -176,7 +181,7 @@ func Train(c TrainConfig) (*TrainResult, error) {
 		Engine: engine, GEMM: gemm, Conv: conv, Arch: arch, Batch: batch, Size: size, Steps: steps,
 		StepSeconds: el / float64(steps), ImagesPerSec: float64(batch*steps) / el,
 		PeakRSSMB: peakRSSMB(), AllocMBStep: float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(steps) / (1 << 20),
-		Threads: runtime.GOMAXPROCS(0),
+		Threads: runtime.GOMAXPROCS(0), Sched: sched,
 	}, nil
 }
 

@@ -54,6 +54,7 @@ type dnnlRequest struct {
 // one goroutine locked to its thread: requests arrive on reqs and convs is
 // touched only there.
 type dnnlState struct {
+	mu    sync.Mutex // serialises the calls when directCalls is set
 	once  sync.Once
 	reqs  chan dnnlRequest
 	ready bool
@@ -70,8 +71,25 @@ func (s *dnnlState) loop() {
 	}
 }
 
-// do runs f on the oneDNN thread and waits for it.
+// directCalls (SELFSUP_DNNL_CALLS=direct, an experiment's switch, see
+// BENCHMARKS.md "Training speed beside competing load") makes every
+// calling goroutine its own oneDNN thread: it is locked to its OS thread
+// for the rest of its life (libgomp keeps a thread team per OS thread, and
+// a goroutine that ends locked takes its thread and team with it) and the
+// calls are serialised by a mutex instead of handed to one engine thread.
+// It removes two thread hand-offs per call; it is not the default because
+// alone it was no faster (see there).
+var directCalls = os.Getenv("SELFSUP_DNNL_CALLS") == "direct"
+
+// do runs f on the oneDNN thread and waits for it (with directCalls, on
+// the caller's own thread).
 func (s *dnnlState) do(f func() error) error {
+	if directCalls {
+		runtime.LockOSThread()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return f()
+	}
 	s.once.Do(func() {
 		s.reqs = make(chan dnnlRequest)
 		go s.loop()

@@ -248,7 +248,12 @@ func TestConv32Deterministic(t *testing.T) {
 
 // TestConv32Concurrent: convolutions called from several goroutines at once
 // (serialised onto one oneDNN thread) give the results of serial calls.
-func TestConv32Concurrent(t *testing.T) {
+func TestConv32Concurrent(t *testing.T) { checkConcurrent(t, func() {}) }
+
+// checkConcurrent computes serial results, then calls switchMode, then
+// checks that the same convolutions called from several goroutines at
+// once give them bit for bit.
+func checkConcurrent(t *testing.T, switchMode func()) {
 	rng := rand.New(rand.NewSource(14))
 	cases := []convCase{convCases[1], convCases[3], convCases[12], convCases[22]}
 	type io struct {
@@ -261,6 +266,7 @@ func TestConv32Concurrent(t *testing.T) {
 		ios[i] = io{x: randF32(rng, xn), w: randF32(rng, wn), dy: randF32(rng, yn)}
 		ios[i].want = runConv32(t, c, ios[i].x, ios[i].w, ios[i].dy)
 	}
+	switchMode()
 	var wg sync.WaitGroup
 	errs := make([]error, len(cases)*3)
 	for r := 0; r < 3; r++ {
