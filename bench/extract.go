@@ -465,19 +465,7 @@ func featureCosine(a, b *runtime.Session, tensors []float32, n, batch int, chw [
 		fa, fb := oa[output].Data, ob[output].Data
 		d := len(fa) / k
 		for i := 0; i < k; i++ {
-			var dot, na, nb float64
-			for j := i * d; j < (i+1)*d; j++ {
-				dot += float64(fa[j]) * float64(fb[j])
-				na += float64(fa[j]) * float64(fa[j])
-				nb += float64(fb[j]) * float64(fb[j])
-			}
-			cos := 1.0 // both zero
-			if na > 0 || nb > 0 {
-				cos = dot / math.Sqrt(na*nb)
-			}
-			if na == 0 != (nb == 0) {
-				cos = 0
-			}
+			cos := runtime.Cosine(fa[i*d:(i+1)*d], fb[i*d:(i+1)*d])
 			sum += cos
 			lo = math.Min(lo, cos)
 		}

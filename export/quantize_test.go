@@ -15,6 +15,7 @@ import (
 	"github.com/selfsup/selfsup/export/onnxpb"
 	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/models"
+	"github.com/selfsup/selfsup/runtime"
 )
 
 // TestActivationParamsClosedForm checks uint8 scales and zero points
@@ -567,7 +568,7 @@ func TestQuantizePythonCheck(t *testing.T) {
 				// maps and 0.991 to 0.995 on the pooled ones.
 				const bound = 0.997
 				for i := 0; i < n; i++ {
-					cos := cosine(got[i*d:(i+1)*d], want[i*d:(i+1)*d])
+					cos := runtime.Cosine(got[i*d:(i+1)*d], want[i*d:(i+1)*d])
 					worst = math.Min(worst, cos)
 					if cos < bound {
 						t.Errorf("%s image %d: cosine(int8, float reference) = %.5f < %g", o, i, cos, bound)
@@ -591,17 +592,4 @@ func stageLayers(spec *models.Spec, outs []string) []string {
 		}
 	}
 	return l
-}
-
-func cosine(a, b []float32) float64 {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	if na == 0 && nb == 0 {
-		return 1
-	}
-	return dot / math.Sqrt(na*nb)
 }

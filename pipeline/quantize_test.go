@@ -328,7 +328,7 @@ func TestInt8ExportAgreesOnCIFAR(t *testing.T) {
 		bf := feats[i8][name]
 		worst, mean := 1.0, 0.0
 		for i := 0; i < test.Len(); i++ {
-			c := cosine(a.Data[i*a.Dim:(i+1)*a.Dim], bf.Data[i*bf.Dim:(i+1)*bf.Dim])
+			c := runtime.Cosine(a.Data[i*a.Dim:(i+1)*a.Dim], bf.Data[i*bf.Dim:(i+1)*bf.Dim])
 			worst, mean = math.Min(worst, c), mean+c/float64(test.Len())
 		}
 		t.Logf("%s: cosine(int8, float32) over %d CIFAR-10 test images: mean %.5f, lowest %.5f", name, test.Len(), mean, worst)
@@ -337,19 +337,6 @@ func TestInt8ExportAgreesOnCIFAR(t *testing.T) {
 		}
 	}
 	os.Remove(i8)
-}
-
-func cosine(a, b []float32) float64 {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	if na == 0 && nb == 0 {
-		return 1
-	}
-	return dot / math.Sqrt(na*nb)
 }
 
 // TestInt8FusesEveryArch exports resnet20c, resnet18c and resnet50 (at

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"github.com/selfsup/selfsup/bench"
 	"github.com/selfsup/selfsup/export"
 	"github.com/selfsup/selfsup/internal/npy"
+	"github.com/selfsup/selfsup/runtime"
 )
 
 // testInt8ExportExtract runs the real binary through export --quantize int8
@@ -57,7 +57,7 @@ func testInt8ExportExtract(t *testing.T, bin string) {
 	}
 	for i := 0; i < 8; i++ {
 		// Measured above 0.999; see pipeline's TestInt8ExportAgreesOnCIFAR.
-		if c := cosine(feats[f32][i*64:(i+1)*64], feats[i8][i*64:(i+1)*64]); c < 0.99 {
+		if c := runtime.Cosine(feats[f32][i*64:(i+1)*64], feats[i8][i*64:(i+1)*64]); c < 0.99 {
 			t.Errorf("image %d: cosine(int8, float32 features) %.5f < 0.99", i, c)
 		}
 	}
@@ -104,14 +104,4 @@ func testInt8ExportExtract(t *testing.T, bin string) {
 			t.Errorf("%v: wrote %s anyway", c.args, out)
 		}
 	}
-}
-
-func cosine(a, b []float32) float64 {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	return dot / math.Sqrt(na*nb)
 }
