@@ -221,7 +221,7 @@ func WriteReproduceReport(w io.Writer, c ReproduceConfig, res *ReproduceResult) 
 			}
 		}
 	}
-	fmt.Fprintf(w, "| method | budget | steps | pretext acc |")
+	fmt.Fprintf(w, "| method | budget | steps (source images) | pretext acc |")
 	for _, l := range layers {
 		fmt.Fprintf(w, " %s |", l)
 	}
@@ -250,6 +250,9 @@ func WriteReproduceReport(w io.Writer, c ReproduceConfig, res *ReproduceResult) 
 		steps, acc := "-", "-"
 		if r.Steps > 0 {
 			steps = fmt.Sprint(r.Steps)
+			if r.ImagesSeen > 0 {
+				steps += " (" + countSI(r.ImagesSeen) + ")"
+			}
 			acc = fmt.Sprintf("%.3f", r.PretextAcc)
 			if r.Name == "npid" {
 				acc = "-" // instance discrimination has no held-out pretext metric
@@ -418,4 +421,18 @@ func SplitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// countSI writes an image count the way the report's steps column reads
+// best: 950, 237k, 1.32M.
+func countSI(n int) string {
+	switch {
+	case n >= 999_500:
+		return fmt.Sprintf("%.2fM", float64(n)/1e6)
+	case n >= 10_000:
+		return fmt.Sprintf("%.0fk", float64(n)/1e3)
+	case n >= 1_000:
+		return fmt.Sprintf("%.1fk", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -56,7 +57,12 @@ func TestReproduceSmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"random init (BN recalibrated)", "random init (BN 0/1)", "stage2_pool", "Table 4", "Table 5", "PIRL vs its pretext", "orderings", "linear.png"} {
+	rot := res.Rows[3]
+	if rot.ImagesSeen <= 0 {
+		t.Fatalf("rotation row: %d images seen", rot.ImagesSeen)
+	}
+	stepsCell := fmt.Sprintf("| %d (%s) |", rot.Steps, countSI(rot.ImagesSeen))
+	for _, s := range []string{"random init (BN recalibrated)", "random init (BN 0/1)", "stage2_pool", "Table 4", "Table 5", "PIRL vs its pretext", "orderings", "linear.png", "steps (source images)", stepsCell} {
 		if !strings.Contains(string(md), s) {
 			t.Fatalf("report lacks %q:\n%s", s, md)
 		}
@@ -82,6 +88,15 @@ func TestReproduceSmall(t *testing.T) {
 	}
 	if _, err := Reproduce(context.Background(), ReproduceConfig{Data: ds, Out: c.Out, Steps: 1, Methods: []string{"random-init"}}); err == nil {
 		t.Fatal("random-init as a method was accepted")
+	}
+}
+
+// countSI: the steps column's image counts.
+func TestCountSI(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 950: "950", 1000: "1.0k", 9_949: "9.9k", 10_000: "10k", 237_376: "237k", 999_499: "999k", 999_500: "1.00M", 1_000_000: "1.00M", 1_315_584: "1.32M"} {
+		if got := countSI(n); got != want {
+			t.Errorf("countSI(%d) = %q, want %q", n, got, want)
+		}
 	}
 }
 
