@@ -1,12 +1,12 @@
 package bench
 
 import (
-	"bufio"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/selfsup/selfsup/train"
 )
 
 // SchedStats is where a process's threads spent a measured interval, from
@@ -50,33 +50,14 @@ func schedSnapshot(proc string) map[string]threadSched {
 		var t threadSched
 		t.runNS, _ = strconv.ParseInt(f[0], 10, 64)
 		t.waitNS, _ = strconv.ParseInt(f[1], 10, 64)
-		t.vol, t.invol = switches(filepath.Join(dir, "status"))
+		t.vol, _ = train.ProcField(filepath.Join(dir, "status"), "voluntary_ctxt_switches:")
+		t.invol, _ = train.ProcField(filepath.Join(dir, "status"), "nonvoluntary_ctxt_switches:")
 		snap[e.Name()] = t
 	}
 	if len(snap) == 0 {
 		return nil
 	}
 	return snap
-}
-
-// switches reads the voluntary and involuntary context-switch counts of
-// a /proc status file (0, 0 where it cannot).
-func switches(path string) (vol, invol int64) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var n int64
-		if _, err := fmt.Sscanf(sc.Text(), "voluntary_ctxt_switches: %d", &n); err == nil {
-			vol = n
-		} else if _, err := fmt.Sscanf(sc.Text(), "nonvoluntary_ctxt_switches: %d", &n); err == nil {
-			invol = n
-		}
-	}
-	return vol, invol
 }
 
 // schedDelta sums the change of every thread present in both snapshots;

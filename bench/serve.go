@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/selfsup/selfsup/runtime"
 	"github.com/selfsup/selfsup/serve"
+	"github.com/selfsup/selfsup/train"
 )
 
 // ServeConfig is `selfsup bench serve`.
@@ -255,20 +255,6 @@ func percentile(sorted []float64, q float64) float64 {
 
 // rssBytes is this process's resident set size (VmRSS), 0 when unknown.
 func rssBytes() int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			fs := strings.Fields(rest)
-			if len(fs) > 0 {
-				v, _ := strconv.ParseInt(fs[0], 10, 64)
-				return v << 10
-			}
-		}
-	}
-	return 0
+	b, _ := train.ProcField("/proc/self/status", "VmRSS:")
+	return b
 }

@@ -3,10 +3,7 @@ package bench
 import (
 	"fmt"
 	"math/rand"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 
 	G "gorgonia.org/gorgonia"
@@ -196,18 +193,6 @@ func oneHot(y []int, k int) *tensor.Dense {
 // peakRSSMB reads the process's peak resident set size (VmHWM) from
 // /proc/self/status; 0 where that file does not exist.
 func peakRSSMB() float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			f := strings.Fields(line)
-			if len(f) >= 2 {
-				kb, _ := strconv.ParseFloat(f[1], 64)
-				return kb / 1024
-			}
-		}
-	}
-	return 0
+	b, _ := train.ProcField("/proc/self/status", "VmHWM:")
+	return float64(b) / (1 << 20)
 }

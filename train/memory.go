@@ -70,7 +70,7 @@ func systemAvailableMemory() (free int64, what string, ok bool) {
 			free, what, ok = v, w, true
 		}
 	}
-	if v, found := procField("/proc/meminfo", "MemAvailable:"); found {
+	if v, found := ProcField("/proc/meminfo", "MemAvailable:"); found {
 		consider(v, "available memory")
 	}
 	if b, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
@@ -84,7 +84,7 @@ func systemAvailableMemory() (free int64, what string, ok bool) {
 	}
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_AS, &rl); err == nil && rl.Cur < 1<<62 {
-		if vm, found := procField("/proc/self/status", "VmSize:"); found {
+		if vm, found := ProcField("/proc/self/status", "VmSize:"); found {
 			consider(int64(rl.Cur)-vm, "address-space limit (ulimit -v)")
 		}
 	}
@@ -92,7 +92,7 @@ func systemAvailableMemory() (free int64, what string, ok bool) {
 }
 
 // procField reads a "Name:   123 kB" line of a /proc file, in bytes.
-func procField(path, name string) (int64, bool) {
+func ProcField(path, name string) (int64, bool) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, false
