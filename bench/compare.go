@@ -151,7 +151,7 @@ func Compare(c CompareConfig) (*TrainReport, error) {
 // process of the selfsup binary exe and returns its result.
 func TrainInChild(exe string, c TrainConfig, engine, cpuprofile string, log io.Writer) (*TrainResult, error) {
 	args := []string{"bench", "train", "--engine", engine, "--stock-blas", c.StockBLAS, "--arch", c.Arch, "--batch", fmt.Sprint(c.Batch),
-		"--size", fmt.Sprint(c.Size), "--warmup", fmt.Sprint(c.Warmup), "--steps", fmt.Sprint(c.Steps), "--json"}
+		"--size", fmt.Sprint(c.Size), "--warmup", fmt.Sprint(c.Warmup), "--steps", fmt.Sprint(c.Steps), "--streams", fmt.Sprint(c.Streams), "--json"}
 	if cpuprofile != "" {
 		args = append(args, "--cpuprofile", cpuprofile)
 	}

@@ -29,6 +29,9 @@ type TrainResult struct {
 	PeakRSSMB    float64 `json:"peak_rss_mb"`
 	AllocMBStep  float64 `json:"alloc_mb_per_step"`
 	Threads      int     `json:"threads"`
+	// Streams is the number of data-parallel streams (TrainConfig.Streams;
+	// 0 or 1: one graph).
+	Streams int `json:"streams,omitempty"`
 	// Contend is the number of busy-looping processes beside the
 	// measurement (--contend).
 	Contend int `json:"contend"`
@@ -51,6 +54,9 @@ type TrainConfig struct {
 	// Batch images per step at Size x Size pixels (0: the architecture's
 	// input size); Warmup untimed steps, then Steps timed ones.
 	Batch, Size, Warmup, Steps int
+	// Streams > 1 runs the fast engine as Replicas: that many copies of
+	// the graph, each on a stream of one thread with Batch/Streams images.
+	Streams int
 }
 
 // Train times whole training steps (forward, backward, SGD update) of
@@ -68,6 +74,9 @@ func Train(c TrainConfig) (*TrainResult, error) {
 	}
 	if size <= 0 {
 		size = spec.InputSize
+	}
+	if c.Streams > 1 && engine == "fast" {
+		return trainStreams(c, spec, size)
 	}
 	rng := rand.New(rand.NewSource(1))
 	stockGEMM := "gonum (gorgonia's default)"

@@ -250,13 +250,13 @@ func (op *batchNorm) forwardDNNL(x, gamma, beta, y []float32, xs tensor.Shape) e
 		copy(op.var32, st.Var)
 	}
 	if op.relu && op.trained && !op.wsShape.Eq(xs) {
-		n, err := bnWorkspace(xs, st.Eps, op.lay, true)
+		n, err := bnWorkspace(op.strm, xs, st.Eps, op.lay, true)
 		if err != nil {
 			return err
 		}
 		op.ws, op.wsShape = make([]byte, n), xs.Clone()
 	}
-	if err := bnForward32(x, gamma, beta, op.mean32, op.var32, y, xs, st.Eps, op.lay, op.trained, op.relu, op.ws); err != nil {
+	if err := bnForward32(op.strm, x, gamma, beta, op.mean32, op.var32, y, xs, st.Eps, op.lay, op.trained, op.relu, op.ws); err != nil {
 		return err
 	}
 	if !st.Mode.Training {
@@ -451,7 +451,7 @@ func (op *bnGrad) backwardDNNL(x, gamma, dy *tensor.Dense, dt tensor.Dtype) (G.V
 			}
 			g = f.dz
 		}
-		if err := bnBackward32(x.Float32s(), g, gamma.Float32s(), f.beta32, f.mean32, f.var32, dx.Float32s(),
+		if err := bnBackward32(f.strm, x.Float32s(), g, gamma.Float32s(), f.beta32, f.mean32, f.var32, dx.Float32s(),
 			f.dgamma, f.dbeta, x.Shape(), f.st.Eps, f.lay, f.trained, f.relu, f.ws); err != nil {
 			return nil, err
 		}

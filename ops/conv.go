@@ -124,7 +124,7 @@ func (op *conv2d) Do(vs ...G.Value) (G.Value, error) {
 	out := op.output(dt, false, s...)
 	switch dt {
 	case tensor.Float32:
-		if err := convL(passForward, x.Float32s(), w.Float32s(), out.Float32s(), x.Shape(), w.Shape()[0], op.g, op.lay); err != nil {
+		if err := convL(op.strm, passForward, x.Float32s(), w.Float32s(), out.Float32s(), x.Shape(), w.Shape()[0], op.g, op.lay); err != nil {
 			return nil, err
 		}
 	default:
@@ -183,7 +183,7 @@ func (op *convBwdData) Do(vs ...G.Value) (G.Value, error) {
 	dx := op.output(dt, true, op.xShape...)
 	switch dt {
 	case tensor.Float32:
-		if err := convL(passBackwardData, dy.Float32s(), w.Float32s(), dx.Float32s(), op.xShape, w.Shape()[0], op.g, op.lay); err != nil {
+		if err := convL(op.strm, passBackwardData, dy.Float32s(), w.Float32s(), dx.Float32s(), op.xShape, w.Shape()[0], op.g, op.lay); err != nil {
 			return nil, err
 		}
 	default:
@@ -224,7 +224,7 @@ func (op *convBwdWeight) Do(vs ...G.Value) (G.Value, error) {
 	dw := op.output(dt, false, op.wShape...)
 	switch dt {
 	case tensor.Float32:
-		if err := convL(passBackwardWeights, x.Float32s(), dy.Float32s(), dw.Float32s(), x.Shape(), op.wShape[0], op.g, op.lay); err != nil {
+		if err := convL(op.strm, passBackwardWeights, x.Float32s(), dy.Float32s(), dw.Float32s(), x.Shape(), op.wShape[0], op.g, op.lay); err != nil {
 			return nil, err
 		}
 	default:

@@ -120,7 +120,7 @@ func (op *convTranspose) Do(vs ...G.Value) (G.Value, error) {
 	cin := w.Shape()[0]
 	switch dt {
 	case tensor.Float32:
-		if err := conv32BackwardData(w.Float32s(), x.Float32s(), y.Float32s(), ys, cin, op.g); err != nil {
+		if err := convL(op.strm, passBackwardData, x.Float32s(), w.Float32s(), y.Float32s(), ys, cin, op.g, plainLayouts); err != nil {
 			return nil, fmt.Errorf("ops: conv transpose: x %v w %v: %w", x.Shape(), w.Shape(), err)
 		}
 	default:
@@ -179,7 +179,7 @@ func (op *convTransposeGradX) Do(vs ...G.Value) (G.Value, error) {
 	cin := w.Shape()[0]
 	switch dt {
 	case tensor.Float32:
-		if err := conv32Forward(dy.Float32s(), w.Float32s(), dx.Float32s(), dy.Shape(), cin, op.g); err != nil {
+		if err := convL(op.strm, passForward, dy.Float32s(), w.Float32s(), dx.Float32s(), dy.Shape(), cin, op.g, plainLayouts); err != nil {
 			return nil, fmt.Errorf("ops: conv transpose grad x: dy %v w %v: %w", dy.Shape(), w.Shape(), err)
 		}
 	default:
@@ -225,7 +225,7 @@ func (op *convTransposeGradW) Do(vs ...G.Value) (G.Value, error) {
 	cin := op.wShape[0]
 	switch dt {
 	case tensor.Float32:
-		if err := conv32BackwardWeight(dy.Float32s(), x.Float32s(), dw.Float32s(), dy.Shape(), cin, op.g); err != nil {
+		if err := convL(op.strm, passBackwardWeights, dy.Float32s(), x.Float32s(), dw.Float32s(), dy.Shape(), cin, op.g, plainLayouts); err != nil {
 			return nil, fmt.Errorf("ops: conv transpose grad w: x %v dy %v: %w", x.Shape(), dy.Shape(), err)
 		}
 	default:

@@ -53,16 +53,33 @@ type dnnlRequest struct {
 // keeps one thread team per calling OS thread, so every call goes through
 // one goroutine locked to its thread: requests arrive on reqs and convs is
 // touched only there.
+// A Stream (stream.go) has a state of its own, with its own goroutine,
+// thread, oneDNN context and caches.
 type dnnlState struct {
-	mu    sync.Mutex // serialises the calls when directCalls is set
-	once  sync.Once
-	reqs  chan dnnlRequest
-	ready bool
-	convs map[dnnlKey]*C.sxd_conv
-	bns   map[bnKey]*C.sxd_bn
+	mu      sync.Mutex // serialises the calls when directCalls is set
+	once    sync.Once
+	reqs    chan dnnlRequest
+	ready   bool
+	convs   map[dnnlKey]*C.sxd_conv
+	bns     map[bnKey]*C.sxd_bn
+	own     bool       // a Stream's: calls run on the caller's thread with ctx bound
+	threads int        // a Stream's OpenMP team size
+	ctx     *C.sxd_ctx // a Stream's oneDNN stream and work buffers
 }
 
 var dnnl dnnlState
+
+// initMu guards loading oneDNN and creating its engine, which the default
+// state and every stream's thread may ask for at once.
+var initMu sync.Mutex
+
+// state is the state an op bound to st runs on: st, or the default.
+func state(st *dnnlState) *dnnlState {
+	if st == nil {
+		return &dnnl
+	}
+	return st
+}
 
 func (s *dnnlState) loop() {
 	runtime.LockOSThread()
@@ -84,6 +101,19 @@ var directCalls = os.Getenv("SELFSUP_DNNL_CALLS") == "direct"
 // do runs f on the oneDNN thread and waits for it (with directCalls, on
 // the caller's own thread).
 func (s *dnnlState) do(f func() error) error {
+	if s.own {
+		// A stream: on the caller's thread, its context bound for the call.
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := s.start(); err != nil {
+			return err
+		}
+		C.sxd_bind(s.ctx)
+		defer C.sxd_bind(nil)
+		return f()
+	}
 	if directCalls {
 		runtime.LockOSThread()
 		s.mu.Lock()
@@ -118,7 +148,7 @@ const ompWaitPolicy = "PASSIVE"
 // load opens libdnnl (and with it libgomp) with the OpenMP settings above;
 // the variable it sets is removed again once the library has read it, so
 // child processes do not inherit it.
-func (s *dnnlState) load() error {
+func load() error {
 	set := false
 	if os.Getenv("OMP_WAIT_POLICY") == "" && os.Getenv("GOMP_SPINCOUNT") == "" {
 		set = os.Setenv("OMP_WAIT_POLICY", ompWaitPolicy) == nil
@@ -138,11 +168,24 @@ func (s *dnnlState) start() error {
 	if s.ready {
 		return nil
 	}
-	if err := s.load(); err != nil {
+	initMu.Lock()
+	err := func() error {
+		if err := load(); err != nil {
+			return err
+		}
+		if st := C.sxd_init(); st != 0 {
+			return dnnlError("engine", st)
+		}
+		return nil
+	}()
+	initMu.Unlock()
+	if err != nil {
 		return err
 	}
-	if st := C.sxd_init(); st != 0 {
-		return dnnlError("engine", st)
+	if s.own {
+		if st := C.sxd_ctx_create(C.int(s.threads), &s.ctx); st != 0 {
+			return dnnlError("stream", st)
+		}
 	}
 	s.ready, s.convs, s.bns = true, map[dnnlKey]*C.sxd_conv{}, map[bnKey]*C.sxd_bn{}
 	return nil
@@ -224,7 +267,7 @@ var passNames = [3]string{"forward", "backward data", "backward weights"}
 // activations are in layout lay[0] (x, dx) and lay[1] (y, dy), the
 // weights OIHW; the slices live in Go memory: cgo pins them for the
 // duration of the C call, and the bridge forgets them before returning.
-func dnnlConv(pass int, in0, in1, out []float32, xs tensor.Shape, O int, g ConvGeom, lay [2]Layout) error {
+func dnnlConv(st *dnnlState, pass int, in0, in1, out []float32, xs tensor.Shape, O int, g ConvGeom, lay [2]Layout) error {
 	N, Cin, H, W := shape4(xs)
 	k := dnnlKey{N, Cin, H, W, O, g, lay[0], lay[1]}
 	for i, l := range lay {
@@ -246,8 +289,9 @@ func dnnlConv(pass int, in0, in1, out []float32, xs tensor.Shape, O int, g ConvG
 		clear(out)
 		return nil
 	}
-	return dnnl.do(func() error {
-		cv, err := dnnl.conv(k)
+	s := state(st)
+	return s.do(func() error {
+		cv, err := s.conv(k)
 		if err != nil {
 			return err
 		}
@@ -284,33 +328,34 @@ func BlockedLayout(dt tensor.Dtype) bool {
 }
 
 func conv32Forward(x, w, y []float32, xs tensor.Shape, O int, g ConvGeom) error {
-	return dnnlConv(passForward, x, w, y, xs, O, g, plainLayouts)
+	return dnnlConv(nil, passForward, x, w, y, xs, O, g, plainLayouts)
 }
 
 func conv32BackwardData(w, dy, dx []float32, xs tensor.Shape, O int, g ConvGeom) error {
-	return dnnlConv(passBackwardData, dy, w, dx, xs, O, g, plainLayouts)
+	return dnnlConv(nil, passBackwardData, dy, w, dx, xs, O, g, plainLayouts)
 }
 
 func conv32BackwardWeight(x, dy, dw []float32, xs tensor.Shape, O int, g ConvGeom) error {
-	return dnnlConv(passBackwardWeights, x, dy, dw, xs, O, g, plainLayouts)
+	return dnnlConv(nil, passBackwardWeights, x, dy, dw, xs, O, g, plainLayouts)
 }
 
 // convL runs a float32 convolution pass with activations in the layouts
 // lay (x, y); in0, in1 and out are as for dnnlConv.
-func convL(pass int, in0, in1, out []float32, xs tensor.Shape, O int, g ConvGeom, lay [2]Layout) error {
-	return dnnlConv(pass, in0, in1, out, xs, O, g, lay)
+func convL(st *dnnlState, pass int, in0, in1, out []float32, xs tensor.Shape, O int, g ConvGeom, lay [2]Layout) error {
+	return dnnlConv(st, pass, in0, in1, out, xs, O, g, lay)
 }
 
 // bnWorkspace returns the bytes of workspace a training forward pass of
 // the batch norm (with a fused ReLU) needs: 0 without the ReLU.
-func bnWorkspace(xs tensor.Shape, eps float64, l Layout, relu bool) (int, error) {
+func bnWorkspace(st *dnnlState, xs tensor.Shape, eps float64, l Layout, relu bool) (int, error) {
 	if !relu {
 		return 0, nil
 	}
 	N, Cc, H, W := shape4(xs)
 	var n int
-	err := dnnl.do(func() error {
-		b, err := dnnl.bn(bnKey{N, Cc, H, W, float32(eps), l, relu})
+	s := state(st)
+	err := s.do(func() error {
+		b, err := s.bn(bnKey{N, Cc, H, W, float32(eps), l, relu})
 		if err != nil {
 			return err
 		}
@@ -335,13 +380,14 @@ func wsptr(ws []byte) unsafe.Pointer {
 // followed by a ReLU where relu is set: in training mean and variance
 // receive the batch statistics (biased variance) and, with the ReLU, ws
 // the workspace (bnWorkspace bytes); otherwise they are read.
-func bnForward32(x, gamma, beta, mean, variance, y []float32, xs tensor.Shape, eps float64, l Layout, training, relu bool, ws []byte) error {
+func bnForward32(st *dnnlState, x, gamma, beta, mean, variance, y []float32, xs tensor.Shape, eps float64, l Layout, training, relu bool, ws []byte) error {
 	N, Cc, H, W := shape4(xs)
 	if err := checkKernelSize("onednn batchnorm", N*Cc*H*W); err != nil {
 		return err
 	}
-	return dnnl.do(func() error {
-		b, err := dnnl.bn(bnKey{N, Cc, H, W, float32(eps), l, relu})
+	s := state(st)
+	return s.do(func() error {
+		b, err := s.bn(bnKey{N, Cc, H, W, float32(eps), l, relu})
 		if err != nil {
 			return err
 		}
@@ -356,13 +402,14 @@ func bnForward32(x, gamma, beta, mean, variance, y []float32, xs tensor.Shape, e
 // bnBackward32 computes dx, dgamma and dbeta with oneDNN. With relu (a
 // fused ReLU, training only) dy is the gradient of the ReLU's output and
 // ws the forward pass's workspace.
-func bnBackward32(x, dy, gamma, beta, mean, variance, dx, dgamma, dbeta []float32, xs tensor.Shape, eps float64, l Layout, training, relu bool, ws []byte) error {
+func bnBackward32(st *dnnlState, x, dy, gamma, beta, mean, variance, dx, dgamma, dbeta []float32, xs tensor.Shape, eps float64, l Layout, training, relu bool, ws []byte) error {
 	N, Cc, H, W := shape4(xs)
 	if err := checkKernelSize("onednn batchnorm", N*Cc*H*W); err != nil {
 		return err
 	}
-	return dnnl.do(func() error {
-		b, err := dnnl.bn(bnKey{N, Cc, H, W, float32(eps), l, relu})
+	s := state(st)
+	return s.do(func() error {
+		b, err := s.bn(bnKey{N, Cc, H, W, float32(eps), l, relu})
 		if err != nil {
 			return err
 		}
@@ -382,6 +429,9 @@ func fptr(s []float32) *C.float { return (*C.float)(unsafe.Pointer(&s[0])) }
 // call at any time (and twice); call it when a process is done training to
 // return the memory. Builds without oneDNN make it a no-op.
 func CloseDNNL() error {
+	if n := openStreams.Load(); n > 0 {
+		return fmt.Errorf("ops: onednn: close: %d streams still open (close them first)", n)
+	}
 	return dnnl.do(func() error {
 		if !dnnl.ready {
 			return nil
@@ -389,6 +439,28 @@ func CloseDNNL() error {
 		dnnl.freeConvs()
 		C.sxd_shutdown()
 		dnnl.ready = false
+		return nil
+	})
+}
+
+func newStreamState(threads int) *dnnlState { return &dnnlState{own: true, threads: threads} }
+
+// close frees a stream's objects and context.
+func (s *dnnlState) close() error {
+	s.mu.Lock()
+	ready := s.ready
+	s.mu.Unlock()
+	if !ready {
+		return nil
+	}
+	return s.do(func() error {
+		if !s.ready {
+			return nil
+		}
+		s.freeConvs()
+		C.sxd_bind(nil)
+		C.sxd_ctx_destroy(s.ctx)
+		s.ctx, s.ready = nil, false
 		return nil
 	})
 }

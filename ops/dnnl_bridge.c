@@ -118,19 +118,44 @@ int sxd_load(void) {
 
 enum { NSLOT = 4, SLOT_SCRATCH = 3 };
 
-static struct {
-	int ready;
-	dnnl_engine_t eng;
+// A context is a oneDNN stream and its work buffers. The default context
+// serves every thread with none bound (in practice ops/dnnl.go's one
+// engine thread); an ops.Stream has one of its own, bound to the calling
+// thread for the duration of each call (sxd_bind), so two streams can run
+// primitives at the same time.
+struct sxd_ctx {
 	dnnl_stream_t strm;
 	void *slot[NSLOT];
 	size_t cap[NSLOT];
+	int threads; // OpenMP team size while bound (0: leave it)
+	int prev;    // the thread's team size before sxd_bind
+};
+
+static struct {
+	int ready;
+	dnnl_engine_t eng;
+	sxd_ctx def;
 } g;
+
+static __thread sxd_ctx *tctx;
+
+static sxd_ctx *ctx(void) { return tctx ? tctx : &g.def; }
+
+static void ctx_free(sxd_ctx *c) {
+	for (int i = 0; i < NSLOT; i++) {
+		free(c->slot[i]);
+		c->slot[i] = NULL;
+		c->cap[i] = 0;
+	}
+	if (c->strm) dnnl_stream_destroy(c->strm);
+	c->strm = NULL;
+}
 
 int sxd_init(void) {
 	if (g.ready) return dnnl_success;
 	if (!lib) return SXD_LOAD_ERROR;
 	CHECK(dnnl_engine_create(&g.eng, dnnl_cpu, 0));
-	dnnl_status_t st = dnnl_stream_create(&g.strm, g.eng, dnnl_stream_default_flags);
+	dnnl_status_t st = dnnl_stream_create(&g.def.strm, g.eng, dnnl_stream_default_flags);
 	if (st != dnnl_success) {
 		dnnl_engine_destroy(g.eng);
 		g.eng = NULL;
@@ -141,28 +166,70 @@ int sxd_init(void) {
 }
 
 void sxd_shutdown(void) {
-	for (int i = 0; i < NSLOT; i++) {
-		free(g.slot[i]);
-		g.slot[i] = NULL;
-		g.cap[i] = 0;
-	}
-	if (g.strm) dnnl_stream_destroy(g.strm);
+	ctx_free(&g.def);
 	if (g.eng) dnnl_engine_destroy(g.eng);
-	g.strm = NULL;
 	g.eng = NULL;
 	g.ready = 0;
 }
 
-// slot returns work buffer i with at least size bytes (64-byte aligned).
-static void *slot(int i, size_t size) {
-	if (size == 0) size = 64;
-	if (g.cap[i] < size) {
-		free(g.slot[i]);
-		size_t sz = (size + 4095) & ~(size_t)4095;
-		g.slot[i] = aligned_alloc(64, sz);
-		g.cap[i] = g.slot[i] ? sz : 0;
+static void (*p_omp_set_num_threads)(int);
+static int (*p_omp_get_max_threads)(void);
+
+int sxd_ctx_create(int threads, sxd_ctx **out) {
+	*out = NULL;
+	if (!g.ready) return dnnl_invalid_arguments;
+	if (threads > 0 && !p_omp_set_num_threads) {
+		// libgomp, loaded with libdnnl, keeps the team size per thread.
+		*(void **)&p_omp_set_num_threads = dlsym(lib, "omp_set_num_threads");
+		*(void **)&p_omp_get_max_threads = dlsym(lib, "omp_get_max_threads");
+		if (!p_omp_set_num_threads || !p_omp_get_max_threads) {
+			p_omp_set_num_threads = NULL;
+			snprintf(load_err, sizeof load_err, "%s: no symbol omp_set_num_threads / omp_get_max_threads", SXD_LIBDNNL);
+			return SXD_LOAD_ERROR;
+		}
 	}
-	return g.slot[i];
+	sxd_ctx *c = calloc(1, sizeof *c);
+	if (!c) return dnnl_out_of_memory;
+	dnnl_status_t st = dnnl_stream_create(&c->strm, g.eng, dnnl_stream_default_flags);
+	if (st != dnnl_success) {
+		free(c);
+		return (int)st;
+	}
+	c->threads = threads;
+	*out = c;
+	return dnnl_success;
+}
+
+void sxd_ctx_destroy(sxd_ctx *c) {
+	if (!c) return;
+	ctx_free(c);
+	free(c);
+}
+
+void sxd_bind(sxd_ctx *c) {
+	if (c) {
+		if (c->threads > 0) {
+			c->prev = p_omp_get_max_threads();
+			p_omp_set_num_threads(c->threads);
+		}
+	} else if (tctx && tctx->threads > 0) {
+		p_omp_set_num_threads(tctx->prev);
+	}
+	tctx = c;
+}
+
+// slot returns the calling thread's work buffer i with at least size
+// bytes (64-byte aligned).
+static void *slot(int i, size_t size) {
+	sxd_ctx *c = ctx();
+	if (size == 0) size = 64;
+	if (c->cap[i] < size) {
+		free(c->slot[i]);
+		size_t sz = (size + 4095) & ~(size_t)4095;
+		c->slot[i] = aligned_alloc(64, sz);
+		c->cap[i] = c->slot[i] ? sz : 0;
+	}
+	return c->slot[i];
 }
 
 // An argument of one pass.
@@ -361,7 +428,7 @@ static void pass_free(sxd_pass *ps) {
 
 static int reorder(dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to) {
 	dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
-	return (int)dnnl_primitive_execute(r, g.strm, 2, ra);
+	return (int)dnnl_primitive_execute(r, ctx()->strm, 2, ra);
 }
 
 static int exec(sxd_pass *ps, const float *ptr[3]) {
@@ -383,9 +450,9 @@ static int exec(sxd_pass *ps, const float *ptr[3]) {
 		CHECK(dnnl_memory_set_data_handle(ps->scratch, buf));
 		ea[na++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, ps->scratch};
 	}
-	CHECK(dnnl_primitive_execute(ps->prim, g.strm, na, ea));
+	CHECK(dnnl_primitive_execute(ps->prim, ctx()->strm, na, ea));
 	if (ps->a[2].mem != ps->a[2].user) CHECK(reorder(ps->a[2].reorder, ps->a[2].mem, ps->a[2].user));
-	CHECK(dnnl_stream_wait(g.strm));
+	CHECK(dnnl_stream_wait(ctx()->strm));
 	return dnnl_success;
 }
 
@@ -557,8 +624,8 @@ static int bn_exec(sxd_bn *bn, int k, int n, const int *argk, void *const *ptrs,
 			nm++;
 		}
 	}
-	if (st == dnnl_success) st = dnnl_primitive_execute(bn->prim[k], g.strm, na, ea);
-	if (st == dnnl_success) st = dnnl_stream_wait(g.strm);
+	if (st == dnnl_success) st = dnnl_primitive_execute(bn->prim[k], ctx()->strm, na, ea);
+	if (st == dnnl_success) st = dnnl_stream_wait(ctx()->strm);
 	for (int i = 0; i < nm; i++) dnnl_memory_destroy(mems[i]);
 	return (int)st;
 }

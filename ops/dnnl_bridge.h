@@ -2,9 +2,11 @@
 // dnnl_bridge.c over oneDNN's C API 2.x (Debian libdnnl-dev 2.6: headers
 // at build time, libdnnl.so.2 opened at run time).
 //
-// Every function here must be called from one OS thread (oneDNN's OpenMP
-// team belongs to the calling thread); ops/dnnl.go routes all calls through
-// one goroutine locked to its thread.
+// oneDNN's OpenMP team belongs to the calling thread, and a convolution or
+// batch norm object holds per-call state: ops/dnnl.go routes every call
+// through one goroutine locked to its thread (the default context), or,
+// for an ops.Stream, on the caller's thread with the stream's context
+// bound (sxd_bind), one call at a time per stream.
 
 #ifndef SELFSUP_DNNL_BRIDGE_H
 #define SELFSUP_DNNL_BRIDGE_H
@@ -39,6 +41,24 @@ int sxd_init(void);
 // sxd_shutdown frees the shared work buffers, the stream and the engine.
 // Every sxd_conv must have been destroyed before. Safe to call twice.
 void sxd_shutdown(void);
+
+typedef struct sxd_ctx sxd_ctx;
+
+// sxd_ctx_create makes a context of its own (a oneDNN stream and work
+// buffers) whose calls run with an OpenMP team of threads threads (0: the
+// thread's own setting). Needs sxd_init. Returns a dnnl_status_t or
+// SXD_LOAD_ERROR.
+int sxd_ctx_create(int threads, sxd_ctx **out);
+
+// sxd_ctx_destroy frees a context; the objects used with it must have been
+// destroyed before. NULL is allowed.
+void sxd_ctx_destroy(sxd_ctx *c);
+
+// sxd_bind makes every later call on the calling thread use c (and its
+// team size), until sxd_bind(NULL) puts the default context and the
+// thread's previous team size back. A context is bound to one thread at a
+// time.
+void sxd_bind(sxd_ctx *c);
 
 // sxd_conv_create builds the forward primitive descriptor of a float32
 // convolution (no bias, dilation 1, one group, square kernel k, stride s,

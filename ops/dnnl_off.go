@@ -17,7 +17,7 @@ func errNoBlocked(what string) error {
 }
 
 // convL runs a convolution pass; this build has plain NCHW only.
-func convL(pass int, in0, in1, out []float32, xs tensor.Shape, O int, g ConvGeom, lay [2]Layout) error {
+func convL(_ *dnnlState, pass int, in0, in1, out []float32, xs tensor.Shape, O int, g ConvGeom, lay [2]Layout) error {
 	if lay != [2]Layout{NCHW, NCHW} {
 		return errNoBlocked("conv2d")
 	}
@@ -31,15 +31,15 @@ func convL(pass int, in0, in1, out []float32, xs tensor.Shape, O int, g ConvGeom
 	}
 }
 
-func bnWorkspace(xs tensor.Shape, eps float64, l Layout, relu bool) (int, error) {
+func bnWorkspace(_ *dnnlState, xs tensor.Shape, eps float64, l Layout, relu bool) (int, error) {
 	return 0, errNoBlocked("batchnorm")
 }
 
-func bnForward32(x, gamma, beta, mean, variance, y []float32, xs tensor.Shape, eps float64, l Layout, training, relu bool, ws []byte) error {
+func bnForward32(_ *dnnlState, x, gamma, beta, mean, variance, y []float32, xs tensor.Shape, eps float64, l Layout, training, relu bool, ws []byte) error {
 	return errNoBlocked("batchnorm")
 }
 
-func bnBackward32(x, dy, gamma, beta, mean, variance, dx, dgamma, dbeta []float32, xs tensor.Shape, eps float64, l Layout, training, relu bool, ws []byte) error {
+func bnBackward32(_ *dnnlState, x, dy, gamma, beta, mean, variance, dx, dgamma, dbeta []float32, xs tensor.Shape, eps float64, l Layout, training, relu bool, ws []byte) error {
 	return errNoBlocked("batchnorm")
 }
 
@@ -77,3 +77,10 @@ func CloseDNNL() error { return nil }
 func dnnlConvImpl(pass int, xs tensor.Shape, O int, g ConvGeom) (string, error) {
 	return ConvBackend, nil
 }
+
+// dnnlState is empty in this build: streams have nothing to run.
+type dnnlState struct{}
+
+func newStreamState(int) *dnnlState { return &dnnlState{} }
+
+func (*dnnlState) close() error { return nil }

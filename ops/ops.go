@@ -43,6 +43,9 @@ type base struct {
 	// step the ops allocate nothing. An op instance belongs to one graph
 	// node and runs once per pass, so by the next pass the old value is dead.
 	buf *tensor.Dense
+	// strm is the Stream the op's oneDNN calls run on (nil: the default),
+	// the one being built on when the op was made (OnStream).
+	strm *dnnlState
 }
 
 // output returns a dense tensor for this run's result: the previous
@@ -73,7 +76,7 @@ func Reuse(buf **tensor.Dense, dt tensor.Dtype, zero bool, shape ...int) *tensor
 	return *buf
 }
 
-func newBase(name string) base { return base{name: name, id: opSeq.Add(1)} }
+func newBase(name string) base { return base{name: name, id: opSeq.Add(1), strm: building()} }
 
 func (b base) ReturnsPtr() bool     { return false }
 func (b base) CallsExtern() bool    { return false }
@@ -169,6 +172,9 @@ func parallelFor(n int, f func(worker, lo, hi int)) {
 
 // Workers is the number of chunks parallelFor uses for n items.
 func Workers(n int) int {
+	if openStreams.Load() > 0 {
+		return 1
+	}
 	w := runtime.GOMAXPROCS(0)
 	if w > n {
 		w = n

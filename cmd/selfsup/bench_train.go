@@ -32,6 +32,7 @@ func benchTrainCommand() *cli.Command {
 				"torch (PyTorch CPU, once NCHW-contiguous and once channels_last, each in its own process; " + bench.SetupHint + " first)"},
 			&cli.StringFlag{Name: "python", Value: bench.DefaultPython, EnvVars: []string{"SELFSUP_PYTHON"},
 				Usage: "Python interpreter with torch for --peer torch (a relative default is looked up in the working directory, then next to the binary's folder)"},
+			&cli.IntFlag{Name: "streams", Value: 1, Usage: "fast engine: split each batch over this many streams of one thread each, run at once (data-parallel, see BENCHMARKS.md)"},
 			&cli.IntFlag{Name: "contend", Usage: "start this many busy-looping processes (one core each) for the whole benchmark, stopped at its end: the documented competing load"},
 			jsonFlag,
 		},
@@ -42,7 +43,7 @@ func benchTrainCommand() *cli.Command {
 			}
 			defer stop()
 			tc := bench.TrainConfig{Arch: c.String("arch"), Engine: c.String("engine"), StockBLAS: c.String("stock-blas"),
-				Batch: c.Int("batch"), Size: c.Int("size"), Warmup: c.Int("warmup"), Steps: c.Int("steps")}
+				Batch: c.Int("batch"), Size: c.Int("size"), Warmup: c.Int("warmup"), Steps: c.Int("steps"), Streams: c.Int("streams")}
 			switch c.String("peer") {
 			case "":
 			case "torch":

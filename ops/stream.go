@@ -1,0 +1,70 @@
+package ops
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// A Stream runs the oneDNN calls of the ops built on it (OnStream) on an
+// OS thread of its own, with its own oneDNN stream, work buffers,
+// primitive caches and OpenMP team size. Two graphs built on two streams
+// of one thread each can run at the same time, each on a core, with no
+// fork-join barrier between them: the data-parallel alternative to one
+// graph whose every convolution is split over a team of two threads (see
+// BENCHMARKS.md, "Two streams"). Ops built outside OnStream use the
+// default state, one engine thread with a team of every core.
+//
+// While any Stream is open, the Go kernels split over goroutines
+// (parallelFor) run in one piece: each stream is one core's worth of work.
+// Builds without oneDNN accept streams and ignore them (their kernels are
+// Go).
+type Stream struct {
+	st   *dnnlState
+	once sync.Once
+	err  error
+}
+
+var (
+	buildMu     sync.Mutex
+	buildSt     *dnnlState
+	openStreams atomic.Int32
+)
+
+// NewStream opens a stream whose oneDNN calls use an OpenMP team of
+// threads threads (0: the OpenMP default). Close it when done.
+func NewStream(threads int) (*Stream, error) {
+	if threads < 0 {
+		return nil, fmt.Errorf("ops: stream: %d threads, expected >= 0", threads)
+	}
+	openStreams.Add(1)
+	return &Stream{st: newStreamState(threads)}, nil
+}
+
+// Close frees the stream's primitives, work buffers and thread; ops built
+// on it must not run afterwards. Safe to call twice.
+func (s *Stream) Close() error {
+	s.once.Do(func() {
+		s.err = s.st.close()
+		openStreams.Add(-1)
+	})
+	return s.err
+}
+
+// OnStream calls f with every op made meanwhile (the graph f builds, and
+// its gradient if f takes it) bound to s; nil s binds to the default
+// state. Calls are serialised: graphs are built one at a time.
+func OnStream(s *Stream, f func() error) error {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	prev := buildSt
+	buildSt = nil
+	if s != nil {
+		buildSt = s.st
+	}
+	defer func() { buildSt = prev }()
+	return f()
+}
+
+// building is the state new ops bind to.
+func building() *dnnlState { return buildSt }
