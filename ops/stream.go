@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	G "gorgonia.org/gorgonia"
 )
 
 // A Stream runs the oneDNN calls of the ops built on it (OnStream) on an
@@ -68,3 +70,18 @@ func OnStream(s *Stream, f func() error) error {
 
 // building is the state new ops bind to.
 func building() *dnnlState { return buildSt }
+
+// BNStates returns the running statistics of every batch norm in g, in
+// node order, each once: two graphs built alike list theirs alike (see
+// train's streams, which average them across copies after each step).
+func BNStates(g *G.ExprGraph) []*BNState {
+	var out []*BNState
+	seen := map[*BNState]bool{}
+	for _, n := range g.AllNodes() {
+		if op, ok := n.Op().(*batchNorm); ok && !seen[op.st] {
+			seen[op.st] = true
+			out = append(out, op.st)
+		}
+	}
+	return out
+}

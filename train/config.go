@@ -47,6 +47,14 @@ type Config struct {
 	CheckpointEvery int `json:"checkpoint_every"`
 	// KeepCheckpoints is how many periodic checkpoints to keep (default 3).
 	KeepCheckpoints int `json:"keep_checkpoints"`
+	// Streams > 1 splits every batch over that many copies of the graph,
+	// each on a oneDNN stream of one thread, run at the same time
+	// (data-parallel; batch norm sees each copy's share, and the running
+	// statistics are averaged after every step). It keeps its speed beside
+	// other load far better than one graph over all cores (BENCHMARKS.md,
+	// "Two streams"). Tasks with state, hooks or reassignment (PIRL, NPID,
+	// DeepCluster, the semi-supervised ones) do not support it yet.
+	Streams int `json:"streams,omitempty"`
 	// Workers prepare batches ahead of the compute (default 2).
 	Workers int `json:"workers"`
 	// LogEvery writes a metrics line every this many steps (default 10).
@@ -99,6 +107,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: give epochs, steps or a time budget")
 	case checkBudgetClock(c.BudgetClock) != nil:
 		return checkBudgetClock(c.BudgetClock)
+	case c.Streams > 1 && c.Batch%c.Streams != 0:
+		return fmt.Errorf("train: batch %d does not split into %d streams", c.Batch, c.Streams)
 	case c.Pretext.Channels != 1 && c.Pretext.Channels != 3:
 		return fmt.Errorf("train: images must have 1 or 3 channels, got %d", c.Pretext.Channels)
 	case c.Pretext.InputSize < 8:

@@ -35,11 +35,12 @@ func Evaluate(ck *Checkpoint, ds data.Dataset) (*EvalResult, error) {
 		cfg = ck.Config
 	}
 	cfg.Pretext.NoAugment = true
+	cfg.Streams = 1 // inference: one graph
 	s, err := build(cfg, ck, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer s.machine.Close()
+	defer s.close()
 	ev, _, err := s.classify(ds)
 	return ev, err
 }
@@ -105,7 +106,7 @@ func EvaluatePretext(ck *Checkpoint, ds data.Dataset) (float64, int, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	defer s.machine.Close()
+	defer s.close()
 	acc, err := s.evaluate(ds)
 	return acc, (ds.Len() / ck.Config.Batch) * ck.Config.Batch, err
 }

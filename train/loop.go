@@ -80,6 +80,10 @@ type session struct {
 	// resumed).
 	clock0, wall0     time.Time
 	prevSec, prevWall float64
+	// copies and streams: Config.Streams > 1 (streams.go); copies[0] is
+	// bb, model, params, grads and machine above.
+	copies  []*graphCopy
+	streams []*ops.Stream
 }
 
 // spent is the run's training time so far, by its budget clock and by
@@ -110,18 +114,25 @@ func build(cfg Config, ck *Checkpoint, init models.Weights) (*session, error) {
 		w = init
 	}
 	s := &session{cfg: cfg, mode: &ops.Mode{Training: true}}
-	g := G.NewGraph()
-	if s.bb, err = models.NewBackbone(g, spec, w, tensor.Float32, s.mode); err != nil {
-		return nil, err
+	if cfg.Streams > 1 {
+		if err := s.buildCopies(cfg, task, spec, w, heads, rng); err != nil {
+			s.close()
+			return nil, err
+		}
+	} else {
+		g := G.NewGraph()
+		if s.bb, err = models.NewBackbone(g, spec, w, tensor.Float32, s.mode); err != nil {
+			return nil, err
+		}
+		if s.model, err = task.Build(s.bb, cfg.Batch, cfg.Pretext, heads, rng); err != nil {
+			return nil, err
+		}
+		s.params = append(s.bb.Learnables(), s.model.Learnables()...)
+		if s.grads, err = G.Grad(s.model.Loss(), s.params...); err != nil {
+			return nil, fmt.Errorf("train: gradient: %w", err)
+		}
+		s.machine = G.NewTapeMachine(g)
 	}
-	if s.model, err = task.Build(s.bb, cfg.Batch, cfg.Pretext, heads, rng); err != nil {
-		return nil, err
-	}
-	s.params = append(s.bb.Learnables(), s.model.Learnables()...)
-	if s.grads, err = G.Grad(s.model.Loss(), s.params...); err != nil {
-		return nil, fmt.Errorf("train: gradient: %w", err)
-	}
-	s.machine = G.NewTapeMachine(g)
 	s.opt = NewSGD(cfg.Momentum, cfg.WeightDecay)
 	s.opt.Nesterov = cfg.Nesterov
 	if ck != nil {
@@ -139,19 +150,36 @@ func build(cfg Config, ck *Checkpoint, init models.Weights) (*session, error) {
 	return s, nil
 }
 
-// run executes the graph once on a loaded batch and returns the loss.
+// run executes the graph once on a loaded batch and returns the loss
+// (with streams: every copy, the mean of their losses).
 func (s *session) run() (float64, error) {
+	if len(s.copies) > 0 {
+		losses, err := s.runCopies()
+		if err != nil {
+			return 0, err
+		}
+		sum := 0.0
+		for _, l := range losses {
+			sum += l
+		}
+		return sum / float64(len(losses)), nil
+	}
 	s.machine.Reset()
 	if err := s.machine.RunAll(); err != nil {
 		return 0, fmt.Errorf("train: step: %w", err)
 	}
-	switch v := s.model.Loss().Value().Data().(type) {
+	return lossValue(s.model)
+}
+
+// lossValue reads a model's loss after its graph has run.
+func lossValue(m pretext.Model) (float64, error) {
+	switch v := m.Loss().Value().Data().(type) {
 	case float32:
 		return float64(v), nil
 	case float64:
 		return v, nil
 	}
-	return 0, fmt.Errorf("train: loss has unexpected type %T", s.model.Loss().Value().Data())
+	return 0, fmt.Errorf("train: loss has unexpected type %T", m.Loss().Value().Data())
 }
 
 func (s *session) checkpoint(step int) *Checkpoint {
@@ -192,8 +220,8 @@ func heldOutIndices(model pretext.Model, idx []int) []int {
 }
 
 type prepared struct {
-	batch *pretext.Batch
-	err   error
+	batches []*pretext.Batch // one per graph copy
+	err     error
 }
 
 // batchIndices returns the dataset indices of step's source images.
@@ -282,7 +310,7 @@ func makeBatch(model pretext.Model, ds data.Dataset, idx []int, rng *rand.Rand) 
 
 // prefetch prepares the batches of steps [from, to) on workers, in order.
 // Closing stop abandons the rest.
-func prefetch(cfg Config, model pretext.Model, ds data.Dataset, from, to int, stop <-chan struct{}) <-chan chan prepared {
+func prefetch(cfg Config, ms []pretext.Model, ds data.Dataset, from, to int, stop <-chan struct{}) <-chan chan prepared {
 	type job struct {
 		step int
 		out  chan prepared
@@ -296,12 +324,12 @@ func prefetch(cfg Config, model pretext.Model, ds data.Dataset, from, to int, st
 	for w := 0; w < workers; w++ {
 		go func() {
 			for j := range jobs {
-				idx, err := stepIndices(cfg, model, ds.Len(), j.step)
-				var b *pretext.Batch
+				idx, err := stepIndices(cfg, ms[0], ds.Len(), j.step)
+				var bs []*pretext.Batch
 				if err == nil {
-					b, err = makeBatch(model, ds, idx, stepRNG(cfg.Seed, j.step))
+					bs, err = makeBatches(ms, ds, idx, func(r int) *rand.Rand { return copyRNG(cfg.Seed, j.step, r, len(ms)) })
 				}
-				j.out <- prepared{b, err}
+				j.out <- prepared{bs, err}
 			}
 		}()
 	}
@@ -422,7 +450,7 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	if err != nil {
 		return nil, err
 	}
-	defer s.machine.Close()
+	defer s.close()
 	s.progress = progress
 	if err := checkMemory(cfg, s.model.Loss().Graph(), progress); err != nil {
 		return nil, err
@@ -490,7 +518,7 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	var batches <-chan chan prepared
 	segEnd, reassignSec := start, 0.0
 	if reassigner == nil {
-		batches, segEnd = prefetch(cfg, s.model, labelled, start, prefetchTo, stop), prefetchTo
+		batches, segEnd = prefetch(cfg, s.models(), labelled, start, prefetchTo, stop), prefetchTo
 	}
 	t0, wall0 := now(), time.Now()
 	s.clock0, s.wall0 = t0, wall0
@@ -580,13 +608,13 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 				fmt.Fprintf(progress, "\nstep %d: reassigned in %.1fs %s\n", step, reassignSec, formatFigures(rm))
 			}
 			segEnd = min((step/every+1)*every, prefetchTo)
-			batches = prefetch(cfg, s.model, labelled, step, segEnd, stop)
+			batches = prefetch(cfg, s.models(), labelled, step, segEnd, stop)
 		}
 		p := <-<-batches
 		if p.err != nil {
 			return nil, fmt.Errorf("train: batch for step %d: %w", step, p.err)
 		}
-		if err := s.model.Load(p.batch); err != nil {
+		if err := s.load(p.batches); err != nil {
 			return nil, err
 		}
 		loss, err := s.run()
@@ -600,14 +628,15 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 		if err := s.opt.Step(s.params, s.grads, lr); err != nil {
 			return nil, fmt.Errorf("train: step %d: %w; stopped without saving; last good checkpoint: %s", step, err, orNone(lastCkpt))
 		}
+		s.syncBN()
 		if h, ok := s.model.(pretext.StepHook); ok {
-			if err := h.AfterStep(p.batch); err != nil {
+			if err := h.AfterStep(p.batches[0]); err != nil {
 				return nil, fmt.Errorf("train: step %d: %w", step, err)
 			}
 		}
 		lastLoss = loss
 		done := step + 1
-		m := s.model.Metrics()
+		m := s.metrics()
 		el := now().Sub(t0).Seconds()
 		pending = map[string]any{"step": done, "epoch": float64(done*cfg.Batch) / float64(ds.Len()), "images_seen": done * cfg.Batch,
 			"loss": loss, "lr": lr, "elapsed_s": el, "images_per_sec": float64((done-start)*cfg.Batch) / el}
@@ -728,11 +757,11 @@ func (s *session) timeStep(ds data.Dataset) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	b, err := makeBatch(s.model, ds, idx, stepRNG(s.cfg.Seed, 0))
+	bs, err := makeBatches(s.models(), ds, idx, func(r int) *rand.Rand { return copyRNG(s.cfg.Seed, 0, r, len(s.models())) })
 	if err != nil {
 		return 0, err
 	}
-	if err := s.model.Load(b); err != nil {
+	if err := s.load(bs); err != nil {
 		return 0, err
 	}
 	s.mode.Training = false
@@ -766,17 +795,17 @@ func (s *session) evaluate(val data.Dataset) (float64, error) {
 		for j := range idx {
 			idx[j] = i*s.cfg.Batch + j
 		}
-		b, err := makeBatch(s.model, val, heldOutIndices(s.model, idx), stepRNG(s.cfg.Seed+99, i))
+		bs, err := makeBatches(s.models(), val, heldOutIndices(s.model, idx), func(r int) *rand.Rand { return copyRNG(s.cfg.Seed+99, i, r, len(s.models())) })
 		if err != nil {
 			return 0, err
 		}
-		if err := s.model.Load(b); err != nil {
+		if err := s.load(bs); err != nil {
 			return 0, err
 		}
 		if _, err := s.run(); err != nil {
 			return 0, err
 		}
-		sum += s.model.Metrics()["pretext_acc"]
+		sum += s.metrics()["pretext_acc"]
 	}
 	return sum / float64(n), nil
 }

@@ -131,6 +131,7 @@ func gb(b int64) string {
 // in one line naming the need, the free memory and the flags to lower.
 func checkMemory(cfg Config, g *G.ExprGraph, progress io.Writer) error {
 	graph, largest := graphBytes(g)
+	graph *= int64(max(cfg.Streams, 1)) // the copies are alike
 	need := max(graph*27/20+memoryBase, graph+memorySlack)
 	free, what, ok := availableMemory()
 	// Kernels index with 32-bit integers in places: refuse a single

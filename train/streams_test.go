@@ -1,0 +1,125 @@
+package train
+
+import (
+	"math"
+	"math/rand"
+	"strings"
+	"testing"
+
+	"github.com/selfsup/selfsup/models"
+)
+
+// A run on two streams resumes bit-identically: the copies' running
+// batch-norm statistics are averaged after every step, so the first copy's
+// checkpoint is the whole state.
+func TestStreamsResumeIsBitIdentical(t *testing.T) {
+	cfg := tinyConfig("rotation")
+	cfg.Streams = 2
+	ds := blobs(40, 1, 12, 4)
+	a, err := Run(cfg, ds, blobs(16, 1, 12, 2), t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.IsNaN(a.FinalLoss) || a.FinalLoss <= 0 || a.Steps != 6 {
+		t.Fatalf("%+v", a)
+	}
+	part := t.TempDir()
+	if _, err := Run(cfg, ds, nil, part, Options{StopAfter: 3}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Run(cfg, ds, nil, part, Options{Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := LoadCheckpoint(a.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := LoadCheckpoint(b.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ca.Config.Streams != 2 {
+		t.Fatalf("checkpoint config streams %d", ca.Config.Streams)
+	}
+	for _, grp := range [][2]models.Weights{{ca.Backbone, cb.Backbone}, {ca.Heads, cb.Heads}, {ca.Velocity, cb.Velocity}} {
+		for name, ta := range grp[0] {
+			tb := grp[1][name]
+			for i := range ta.Data {
+				if math.Float32bits(ta.Data[i]) != math.Float32bits(tb.Data[i]) {
+					t.Fatalf("%s[%d]: uninterrupted %v, resumed %v", name, i, ta.Data[i], tb.Data[i])
+				}
+			}
+		}
+	}
+	// One stream (the same seed) trains differently: batch norm sees
+	// halves, and each copy draws its own augmentation.
+	one := tinyConfig("rotation")
+	c1, err := Run(one, ds, nil, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c1.FinalLoss == a.FinalLoss {
+		t.Fatalf("one stream and two end at the same loss %v", a.FinalLoss)
+	}
+}
+
+func TestStreamsRefused(t *testing.T) {
+	cfg := tinyConfig("npid")
+	cfg.Streams = 2
+	if _, err := Run(cfg, blobs(40, 1, 12, 4), nil, t.TempDir(), Options{}); err == nil || !strings.Contains(err.Error(), "--streams") {
+		t.Fatalf("npid on two streams: %v", err)
+	}
+	cfg = tinyConfig("rotation")
+	cfg.Batch, cfg.Streams = 7, 2
+	if err := cfg.Validate(); err == nil {
+		t.Fatal("batch 7 on two streams accepted")
+	}
+}
+
+// After a step the copies' running statistics differ (each saw its half);
+// syncBN gives every copy their average.
+func TestStreamsSyncBN(t *testing.T) {
+	cfg := tinyConfig("rotation")
+	cfg.Streams = 2
+	s, err := build(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	ds := blobs(8, 1, 12, 5)
+	idx := []int{0, 1, 2, 3, 4, 5, 6, 7}
+	bs, err := makeBatches(s.models(), ds, idx, func(r int) *rand.Rand { return copyRNG(cfg.Seed, 0, r, 2) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.load(bs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.run(); err != nil {
+		t.Fatal(err)
+	}
+	c0, c1 := s.copies[0].bns, s.copies[1].bns
+	if len(c0) == 0 || len(c0) != len(c1) {
+		t.Fatalf("%d and %d batch norms", len(c0), len(c1))
+	}
+	want := make([][]float32, len(c0))
+	differ := false
+	for i := range c0 {
+		for j := range c0[i].Mean {
+			want[i] = append(want[i], (c0[i].Mean[j]+c1[i].Mean[j])*0.5)
+			differ = differ || c0[i].Mean[j] != c1[i].Mean[j]
+		}
+	}
+	if !differ {
+		t.Fatal("the copies' running means agree before syncing: the test shows nothing")
+	}
+	s.syncBN()
+	for i := range c0 {
+		for j, w := range want[i] {
+			if c0[i].Mean[j] != w || c1[i].Mean[j] != w {
+				t.Fatalf("batch norm %d channel %d: copies %v, %v after sync, average %v", i, j, c0[i].Mean[j], c1[i].Mean[j], w)
+			}
+		}
+	}
+}
