@@ -15,7 +15,7 @@ import (
 // gradients that two separate graphs (the default engine state) give on
 // the halves, and both copies see the parameters after an update: two
 // steps with SGD in between are compared.
-func TestReplicasMatchSeparateGraphs(t *testing.T) {
+func TestCopiesMatchSeparateGraphs(t *testing.T) {
 	build := tinyReplicaBuild(t)
 	// The reference: two graphs on the default state, each with its own
 	// parameters, updated alike.
@@ -38,11 +38,13 @@ func TestReplicasMatchSeparateGraphs(t *testing.T) {
 		refs[r] = ref{G.NewTapeMachine(g), params, grads, train.NewSGD(0.9, 5e-4)}
 		defer refs[r].m.Close()
 	}
-	rs, err := NewReplicas(2, build)
+	rs, err := train.NewCopies(2, build)
+	if rs != nil {
+		defer rs.Close()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rs.Close()
 	opt := train.NewSGD(0.9, 5e-4)
 	for step := 0; step < 2; step++ {
 		avg := make([][]float32, len(rs.Grads))
@@ -94,51 +96,6 @@ func TestReplicasMatchSeparateGraphs(t *testing.T) {
 	}
 }
 
-// A stream's results do not depend on another stream running at the same
-// time: each copy run alone and the two run at once give every copy the
-// same gradient, bit for bit.
-func TestReplicasConcurrentBitExact(t *testing.T) {
-	rs, err := NewReplicas(2, tinyReplicaBuild(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	alone := make([][][]float32, 2)
-	for r, c := range rs.copies {
-		c.m.Reset()
-		if err := c.m.RunAll(); err != nil {
-			t.Fatal(err)
-		}
-		for _, g := range c.grads {
-			alone[r] = append(alone[r], append([]float32(nil), g.Value().Data().([]float32)...))
-		}
-	}
-	for rep := 0; rep < 3; rep++ {
-		for _, c := range rs.copies {
-			c.m.Reset()
-		}
-		errs := make(chan error, 2)
-		for _, c := range rs.copies {
-			go func(m G.VM) { errs <- m.RunAll() }(c.m)
-		}
-		for range rs.copies {
-			if err := <-errs; err != nil {
-				t.Fatal(err)
-			}
-		}
-		for r, c := range rs.copies {
-			for i, g := range c.grads {
-				got := g.Value().Data().([]float32)
-				for j := range got {
-					if math.Float32bits(got[j]) != math.Float32bits(alone[r][i][j]) {
-						t.Fatalf("run %d: copy %d gradient %s[%d] = %v at once, %v alone", rep, r, c.params[i].Name(), j, got[j], alone[r][i][j])
-					}
-				}
-			}
-		}
-	}
-}
-
 func TestTrainStreams(t *testing.T) {
 	r, err := Train(TrainConfig{Arch: "resnet20c", Engine: "fast", Batch: 4, Size: 16, Steps: 1, Streams: 2})
 	if err != nil {
@@ -154,7 +111,7 @@ func TestTrainStreams(t *testing.T) {
 
 // tinyReplicaBuild is classifierCopies for resnet20c on two 16 px images
 // per copy (four in all).
-func tinyReplicaBuild(t *testing.T) BuildFunc {
+func tinyReplicaBuild(t *testing.T) train.CopyBuilder {
 	spec, err := models.New("resnet20c", 3)
 	if err != nil {
 		t.Fatal(err)

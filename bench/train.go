@@ -54,8 +54,9 @@ type TrainConfig struct {
 	// Batch images per step at Size x Size pixels (0: the architecture's
 	// input size); Warmup untimed steps, then Steps timed ones.
 	Batch, Size, Warmup, Steps int
-	// Streams > 1 runs the fast engine as Replicas: that many copies of
-	// the graph, each on a stream of one thread with Batch/Streams images.
+	// Streams > 1 runs the fast engine as train.Copies: that many copies
+	// of the graph, each on a stream of one thread with Batch/Streams
+	// images.
 	Streams int
 }
 

@@ -80,10 +80,10 @@ type session struct {
 	// resumed).
 	clock0, wall0     time.Time
 	prevSec, prevWall float64
-	// copies and streams: Config.Streams > 1 (streams.go); copies[0] is
-	// bb, model, params, grads and machine above.
-	copies  []*graphCopy
-	streams []*ops.Stream
+	// copies and copyModels: Config.Streams > 1 (streams.go); the first
+	// copy is bb, model, params, grads and machine above.
+	copies     *Copies
+	copyModels []pretext.Model
 }
 
 // spent is the run's training time so far, by its budget clock and by
@@ -153,16 +153,8 @@ func build(cfg Config, ck *Checkpoint, init models.Weights) (*session, error) {
 // run executes the graph once on a loaded batch and returns the loss
 // (with streams: every copy, the mean of their losses).
 func (s *session) run() (float64, error) {
-	if len(s.copies) > 0 {
-		losses, err := s.runCopies()
-		if err != nil {
-			return 0, err
-		}
-		sum := 0.0
-		for _, l := range losses {
-			sum += l
-		}
-		return sum / float64(len(losses)), nil
+	if s.copies != nil {
+		return s.runCopies()
 	}
 	s.machine.Reset()
 	if err := s.machine.RunAll(); err != nil {
@@ -628,7 +620,9 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 		if err := s.opt.Step(s.params, s.grads, lr); err != nil {
 			return nil, fmt.Errorf("train: step %d: %w; stopped without saving; last good checkpoint: %s", step, err, orNone(lastCkpt))
 		}
-		s.syncBN()
+		if s.copies != nil {
+			s.copies.SyncBN()
+		}
 		if h, ok := s.model.(pretext.StepHook); ok {
 			if err := h.AfterStep(p.batches[0]); err != nil {
 				return nil, fmt.Errorf("train: step %d: %w", step, err)

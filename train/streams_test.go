@@ -78,7 +78,7 @@ func TestStreamsRefused(t *testing.T) {
 }
 
 // After a step the copies' running statistics differ (each saw its half);
-// syncBN gives every copy their average.
+// SyncBN gives every copy their average.
 func TestStreamsSyncBN(t *testing.T) {
 	cfg := tinyConfig("rotation")
 	cfg.Streams = 2
@@ -99,7 +99,7 @@ func TestStreamsSyncBN(t *testing.T) {
 	if _, err := s.run(); err != nil {
 		t.Fatal(err)
 	}
-	c0, c1 := s.copies[0].bns, s.copies[1].bns
+	c0, c1 := s.copies.copies[0].bns, s.copies.copies[1].bns
 	if len(c0) == 0 || len(c0) != len(c1) {
 		t.Fatalf("%d and %d batch norms", len(c0), len(c1))
 	}
@@ -114,11 +114,58 @@ func TestStreamsSyncBN(t *testing.T) {
 	if !differ {
 		t.Fatal("the copies' running means agree before syncing: the test shows nothing")
 	}
-	s.syncBN()
+	s.copies.SyncBN()
 	for i := range c0 {
 		for j, w := range want[i] {
 			if c0[i].Mean[j] != w || c1[i].Mean[j] != w {
 				t.Fatalf("batch norm %d channel %d: copies %v, %v after sync, average %v", i, j, c0[i].Mean[j], c1[i].Mean[j], w)
+			}
+		}
+	}
+}
+
+// The copies' results do not depend on timing: running them one after
+// another and at the same time gives the same averaged gradient, and the
+// same second copy's, bit for bit.
+func TestCopiesConcurrentBitExact(t *testing.T) {
+	cfg := tinyConfig("rotation")
+	cfg.Streams = 2
+	s, err := build(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	bs, err := makeBatches(s.models(), blobs(8, 1, 12, 6), []int{0, 1, 2, 3, 4, 5, 6, 7}, func(r int) *rand.Rand { return copyRNG(cfg.Seed, 0, r, 2) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.load(bs); err != nil {
+		t.Fatal(err)
+	}
+	grads := func() [][]float32 {
+		var out [][]float32
+		for _, c := range s.copies.copies {
+			for _, g := range c.grads {
+				out = append(out, append([]float32(nil), g.Value().Data().([]float32)...))
+			}
+		}
+		return out
+	}
+	s.copies.sequential = true
+	if _, err := s.run(); err != nil {
+		t.Fatal(err)
+	}
+	want := grads()
+	s.copies.sequential = false
+	for rep := 0; rep < 3; rep++ {
+		if _, err := s.run(); err != nil {
+			t.Fatal(err)
+		}
+		for i, g := range grads() {
+			for j := range g {
+				if math.Float32bits(g[j]) != math.Float32bits(want[i][j]) {
+					t.Fatalf("run %d: gradient %d[%d] = %v at once, %v one after another", rep, i, j, g[j], want[i][j])
+				}
 			}
 		}
 	}
