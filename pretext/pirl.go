@@ -487,6 +487,23 @@ func (m *bankModel) AfterStep(b *Batch) error {
 	return m.bank.Update(b.Index, m.mem.Seen[f])
 }
 
+// ShareState makes m use from's memory bank (from: a model of the same
+// task and bank). The NCE variant with a fixed Z is refused: each copy
+// would estimate its own Z.
+func (m *bankModel) ShareState(from Model) error {
+	f, ok := from.(*bankModel)
+	switch {
+	case !ok || f.task.name != m.task.name:
+		return fmt.Errorf("pretext: %s: cannot share the memory bank of %T", m.task.name, from)
+	case f.bank.N != m.bank.N || f.bank.Dim != m.bank.Dim:
+		return fmt.Errorf("pretext: %s: memory banks of [%d %d] and [%d %d] cannot be shared", m.task.name, m.bank.N, m.bank.Dim, f.bank.N, f.bank.Dim)
+	case m.mem.Variant == ops.NCEUniform:
+		return fmt.Errorf("pretext: %s: the NCE loss with a fixed Z (--pirl-loss nce) estimates Z per graph, so its copies cannot share one bank; use the default loss", m.task.name)
+	}
+	m.bank, m.mem.Bank = f.bank, f.bank.Data
+	return nil
+}
+
 // EvalBatchStats is true for PIRL (whose backbone sees whole images and
 // transformed ones), false for NPID (whole images only).
 func (m *bankModel) EvalBatchStats() bool { return m.terms > 0 }

@@ -161,6 +161,14 @@ type Stateful interface {
 	SetState(models.Weights) error
 }
 
+// StateSharer is implemented by Stateful models whose copies can share
+// one state (train's Config.Streams: copies of the graph on batch shares):
+// ShareState makes the receiver read and update from's state, which the
+// trainer then fills, saves and restores through the first copy.
+type StateSharer interface {
+	ShareState(from Model) error
+}
+
 // StepHook is implemented by models that update state after each training
 // step, once the graph has run and the optimiser has stepped, with the
 // batch that was loaded (for example the memory-bank update at b.Index).

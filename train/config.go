@@ -50,10 +50,10 @@ type Config struct {
 	// Streams > 1 splits every batch over that many copies of the graph,
 	// each on a oneDNN stream of one thread, run at the same time
 	// (data-parallel; batch norm sees each copy's share, and the running
-	// statistics are averaged after every step). It keeps its speed beside
-	// other load far better than one graph over all cores (BENCHMARKS.md,
-	// "Two streams"). Tasks with state, hooks or reassignment (PIRL, NPID,
-	// DeepCluster, the semi-supervised ones) do not support it yet.
+	// statistics are averaged after every step; PIRL's and NPID's copies
+	// share one memory bank). It keeps its speed beside other load far
+	// better than one graph over all cores (BENCHMARKS.md, "Two streams").
+	// DeepCluster and the semi-supervised tasks do not support it yet.
 	Streams int `json:"streams,omitempty"`
 	// Workers prepare batches ahead of the compute (default 2).
 	Workers int `json:"workers"`

@@ -623,9 +623,11 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 		if s.copies != nil {
 			s.copies.SyncBN()
 		}
-		if h, ok := s.model.(pretext.StepHook); ok {
-			if err := h.AfterStep(p.batches[0]); err != nil {
-				return nil, fmt.Errorf("train: step %d: %w", step, err)
+		for r, m := range s.models() { // copies in order; their images differ
+			if h, ok := m.(pretext.StepHook); ok {
+				if err := h.AfterStep(p.batches[r]); err != nil {
+					return nil, fmt.Errorf("train: step %d: %w", step, err)
+				}
 			}
 		}
 		lastLoss = loss

@@ -34,6 +34,11 @@ func (s *session) buildCopies(cfg Config, task pretext.Task, spec *models.Spec, 
 		if err := streamable(cfg.Task, m); err != nil {
 			return nil, nil, err
 		}
+		if sh, ok := m.(pretext.StateSharer); ok && r > 0 {
+			if err := sh.ShareState(ms[0]); err != nil {
+				return nil, nil, err
+			}
+		}
 		bbs[r], ms[r] = bb, m
 		return append(bb.Learnables(), m.Learnables()...), m.Loss(), nil
 	})
@@ -46,13 +51,13 @@ func (s *session) buildCopies(cfg Config, task pretext.Task, spec *models.Spec, 
 	return nil
 }
 
-// streamable rejects the tasks whose models keep state or change the
-// trainer's schedule: their state would have to be shared by the copies.
+// streamable rejects the tasks whose models change the trainer's schedule
+// or keep state that their copies cannot share (pretext.StateSharer).
 func streamable(task string, m pretext.Model) error {
+	_, share := m.(pretext.StateSharer)
 	for what, ok := range map[string]bool{
-		"keeps state (a memory bank)": isA[pretext.Stateful](m), "updates after each step": isA[pretext.StepHook](m),
+		"keeps state":           !share && (isA[pretext.Stateful](m) || isA[pretext.StepHook](m) || isA[pretext.Initializer](m)),
 		"reassigns its targets": isA[pretext.Reassigner](m), "mixes labelled images into each step": isA[pretext.Mixer](m),
-		"initialises state from the backbone": isA[pretext.Initializer](m),
 	} {
 		if ok {
 			return fmt.Errorf("train: --streams: task %s %s, which copies of the graph cannot share yet; train it with one stream", task, what)

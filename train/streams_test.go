@@ -3,72 +3,114 @@ package train
 import (
 	"math"
 	"math/rand"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/selfsup/selfsup/models"
+	"github.com/selfsup/selfsup/pretext"
 )
 
 // A run on two streams resumes bit-identically: the copies' running
-// batch-norm statistics are averaged after every step, so the first copy's
-// checkpoint is the whole state.
+// batch-norm statistics are averaged after every step, and NPID's copies
+// share one memory bank, so the first copy's checkpoint is the whole state.
 func TestStreamsResumeIsBitIdentical(t *testing.T) {
-	cfg := tinyConfig("rotation")
-	cfg.Streams = 2
-	ds := blobs(40, 1, 12, 4)
-	a, err := Run(cfg, ds, blobs(16, 1, 12, 2), t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if math.IsNaN(a.FinalLoss) || a.FinalLoss <= 0 || a.Steps != 6 {
-		t.Fatalf("%+v", a)
-	}
-	part := t.TempDir()
-	if _, err := Run(cfg, ds, nil, part, Options{StopAfter: 3}); err != nil {
-		t.Fatal(err)
-	}
-	b, err := Run(cfg, ds, nil, part, Options{Resume: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := LoadCheckpoint(a.Checkpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, err := LoadCheckpoint(b.Checkpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ca.Config.Streams != 2 {
-		t.Fatalf("checkpoint config streams %d", ca.Config.Streams)
-	}
-	for _, grp := range [][2]models.Weights{{ca.Backbone, cb.Backbone}, {ca.Heads, cb.Heads}, {ca.Velocity, cb.Velocity}} {
-		for name, ta := range grp[0] {
-			tb := grp[1][name]
-			for i := range ta.Data {
-				if math.Float32bits(ta.Data[i]) != math.Float32bits(tb.Data[i]) {
-					t.Fatalf("%s[%d]: uninterrupted %v, resumed %v", name, i, ta.Data[i], tb.Data[i])
+	for _, task := range []string{"rotation", "npid"} {
+		cfg := tinyConfig(task)
+		cfg.Streams = 2
+		ds := blobs(40, 1, 12, 4)
+		a, err := Run(cfg, ds, blobs(16, 1, 12, 2), t.TempDir(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.IsNaN(a.FinalLoss) || a.FinalLoss <= 0 || a.Steps != 6 {
+			t.Fatalf("%s: %+v", task, a)
+		}
+		part := t.TempDir()
+		if _, err := Run(cfg, ds, nil, part, Options{StopAfter: 3}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := Run(cfg, ds, nil, part, Options{Resume: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ca, err := LoadCheckpoint(a.Checkpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cb, err := LoadCheckpoint(b.Checkpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ca.Config.Streams != 2 || (task == "npid") != (len(ca.State) > 0) {
+			t.Fatalf("%s: checkpoint config streams %d, %d state tensors", task, ca.Config.Streams, len(ca.State))
+		}
+		for _, grp := range [][2]models.Weights{{ca.Backbone, cb.Backbone}, {ca.Heads, cb.Heads}, {ca.Velocity, cb.Velocity}, {ca.State, cb.State}} {
+			for name, ta := range grp[0] {
+				tb := grp[1][name]
+				for i := range ta.Data {
+					if math.Float32bits(ta.Data[i]) != math.Float32bits(tb.Data[i]) {
+						t.Fatalf("%s: %s[%d]: uninterrupted %v, resumed %v", task, name, i, ta.Data[i], tb.Data[i])
+					}
 				}
 			}
 		}
+		// One stream (the same seed) trains differently: batch norm sees
+		// halves, and each copy draws its own augmentation.
+		c1, err := Run(tinyConfig(task), ds, nil, t.TempDir(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c1.FinalLoss == a.FinalLoss {
+			t.Fatalf("%s: one stream and two end at the same loss %v", task, a.FinalLoss)
+		}
 	}
-	// One stream (the same seed) trains differently: batch norm sees
-	// halves, and each copy draws its own augmentation.
-	one := tinyConfig("rotation")
-	c1, err := Run(one, ds, nil, t.TempDir(), Options{})
+}
+
+// NPID's copies update one memory bank: after a step on two streams every
+// image of the batch, from either copy's half, has its entry written.
+func TestStreamsShareTheBank(t *testing.T) {
+	cfg := tinyConfig("npid")
+	cfg.Streams, cfg.Pretext.TrainImages = 2, 8
+	s, err := build(cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c1.FinalLoss == a.FinalLoss {
-		t.Fatalf("one stream and two end at the same loss %v", a.FinalLoss)
+	defer s.close()
+	st0 := s.copyModels[0].(pretext.Stateful).State()
+	st1 := s.copyModels[1].(pretext.Stateful).State()
+	if !reflect.DeepEqual(st0, st1) {
+		t.Fatal("the copies start with different banks")
+	}
+	ds := blobs(8, 1, 12, 7)
+	bs, err := makeBatches(s.models(), ds, []int{0, 1, 2, 3, 4, 5, 6, 7}, func(r int) *rand.Rand { return copyRNG(cfg.Seed, 0, r, 2) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.load(bs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.run(); err != nil {
+		t.Fatal(err)
+	}
+	for r, m := range s.models() {
+		if err := m.(pretext.StepHook).AfterStep(bs[r]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	written := s.copyModels[1].(pretext.Stateful).State()["memory_bank_written"].Data
+	for i, w := range written {
+		if w != 1 {
+			t.Fatalf("bank entry %d not written after a step that had its image (written flags %v)", i, written)
+		}
 	}
 }
 
 func TestStreamsRefused(t *testing.T) {
-	cfg := tinyConfig("npid")
+	cfg := tinyConfig("deepcluster")
 	cfg.Streams = 2
 	if _, err := Run(cfg, blobs(40, 1, 12, 4), nil, t.TempDir(), Options{}); err == nil || !strings.Contains(err.Error(), "--streams") {
-		t.Fatalf("npid on two streams: %v", err)
+		t.Fatalf("deepcluster on two streams: %v", err)
 	}
 	cfg = tinyConfig("rotation")
 	cfg.Batch, cfg.Streams = 7, 2

@@ -29,7 +29,7 @@ func pretrainCommand() *cli.Command {
 			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed for weights, data order and augmentation"},
 			&cli.IntFlag{Name: "checkpoint-every", Value: 200, Usage: "write a checkpoint every N steps (0: only at the end)"},
 			&cli.IntFlag{Name: "workers", Value: 2, Usage: "goroutines preparing batches ahead of the compute"},
-			&cli.IntFlag{Name: "streams", Value: 1, Usage: "split each batch over this many graph copies on one-thread oneDNN streams, run at once: keeps its speed beside other load (stateless tasks; see README)"},
+			&cli.IntFlag{Name: "streams", Value: 1, Usage: "split each batch over this many graph copies on one-thread oneDNN streams, run at once: keeps its speed beside other load (not deepcluster, semi-*; see README)"},
 			&cli.IntFlag{Name: "val-images", Value: 1024, Usage: "training images held out to measure pretext accuracy"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue from the newest valid checkpoint in --out"},
 			&cli.IntFlag{Name: "jigsaw-n", Usage: "jigsaw: permutations in the set (default 100; the paper uses 1000)"},
