@@ -42,6 +42,10 @@ type ReproduceConfig struct {
 	// Steps, when > 0, trains every method and ablation row for exactly
 	// this many steps instead of a budget (tests).
 	Steps int
+	// Streams > 1 trains each method row on that many streams
+	// (train.Config.Streams; a task that cannot falls back to one, and
+	// the row's config.json says which).
+	Streams int
 	// Out receives runs/, models/, eval/, ablate/, report.md,
 	// results.json and the plots.
 	Out string
@@ -361,7 +365,13 @@ func (e *reproEnv) method(ctx context.Context, spec string) (*MethodResult, erro
 		if e.c.Steps > 0 {
 			cfg.Steps, cfg.BudgetSeconds = e.c.Steps, 0
 		}
+		cfg.Streams = e.c.Streams
 		res, err := Pretrain(ctx, PretrainConfig{Train: cfg, Data: e.c.Data, Out: dir, Resume: true, Log: e.log})
+		if errors.Is(err, train.ErrStreams) {
+			fmt.Fprintf(e.log, "%s: %v; training it on one stream\n", task, err)
+			cfg.Streams = 1
+			res, err = Pretrain(ctx, PretrainConfig{Train: cfg, Data: e.c.Data, Out: dir, Resume: true, Log: e.log})
+		}
 		if err != nil {
 			return nil, err
 		}

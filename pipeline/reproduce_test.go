@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/png"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/selfsup/selfsup/internal/testenv"
+	"github.com/selfsup/selfsup/train"
 )
 
 // TestReproduceSmall runs the whole protocol on a toy set (two methods, a
@@ -88,6 +90,37 @@ func TestReproduceSmall(t *testing.T) {
 	}
 	if _, err := Reproduce(context.Background(), ReproduceConfig{Data: ds, Out: c.Out, Steps: 1, Methods: []string{"random-init"}}); err == nil {
 		t.Fatal("random-init as a method was accepted")
+	}
+}
+
+// --streams trains the rows on two streams; a task that cannot
+// (deepcluster) falls back to one and says so.
+func TestReproduceStreams(t *testing.T) {
+	testenv.ORT(t)
+	dir := t.TempDir()
+	ds := filepath.Join(dir, "toy.tar")
+	testenv.ToyTar(t, ds, 64, 20, false)
+	var log bytes.Buffer
+	c := ReproduceConfig{Data: ds, Out: filepath.Join(dir, "out"), Steps: 2, Methods: []string{"rotation", "deepcluster"},
+		BNImages: 32, Seed: 1, Streams: 2, Log: &log}
+	if _, err := Reproduce(context.Background(), c); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	for task, want := range map[string]int{"rotation": 2, "deepcluster": 1} {
+		var cfg train.Config
+		b, err := os.ReadFile(filepath.Join(c.Out, "runs", task, "config.json"))
+		if err == nil {
+			err = json.Unmarshal(b, &cfg)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if max(cfg.Streams, 1) != want {
+			t.Errorf("%s trained on %d streams, expected %d", task, cfg.Streams, want)
+		}
+	}
+	if !strings.Contains(log.String(), "deepcluster: train: --streams") || !strings.Contains(log.String(), "training it on one stream") {
+		t.Fatalf("no word of the fallback:\n%s", log.String())
 	}
 }
 

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"math/rand"
 
@@ -51,6 +52,10 @@ func (s *session) buildCopies(cfg Config, task pretext.Task, spec *models.Spec, 
 	return nil
 }
 
+// ErrStreams is wrapped by the error of a run whose task cannot train on
+// several streams (Config.Streams > 1).
+var ErrStreams = errors.New("task cannot train on streams")
+
 // streamable rejects the tasks whose models change the trainer's schedule
 // or keep state that their copies cannot share (pretext.StateSharer).
 func streamable(task string, m pretext.Model) error {
@@ -60,7 +65,7 @@ func streamable(task string, m pretext.Model) error {
 		"reassigns its targets": isA[pretext.Reassigner](m), "mixes labelled images into each step": isA[pretext.Mixer](m),
 	} {
 		if ok {
-			return fmt.Errorf("train: --streams: task %s %s, which copies of the graph cannot share yet; train it with one stream", task, what)
+			return fmt.Errorf("train: --streams: task %s %s, which copies of the graph cannot share yet; train it with one stream: %w", task, what, ErrStreams)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"math"
 	"math/rand"
 	"reflect"
@@ -109,7 +110,7 @@ func TestStreamsShareTheBank(t *testing.T) {
 func TestStreamsRefused(t *testing.T) {
 	cfg := tinyConfig("deepcluster")
 	cfg.Streams = 2
-	if _, err := Run(cfg, blobs(40, 1, 12, 4), nil, t.TempDir(), Options{}); err == nil || !strings.Contains(err.Error(), "--streams") {
+	if _, err := Run(cfg, blobs(40, 1, 12, 4), nil, t.TempDir(), Options{}); !errors.Is(err, ErrStreams) || !strings.Contains(err.Error(), "--streams") {
 		t.Fatalf("deepcluster on two streams: %v", err)
 	}
 	cfg = tinyConfig("rotation")

@@ -28,6 +28,7 @@ func reproduceCommand() *cli.Command {
 			&cli.StringFlag{Name: "perm-rows", Value: pipeline.DefaultPermRows, Usage: "Table 4 rows N:method,..."},
 			&cli.IntFlag{Name: "probe-train", Value: 20000, Usage: "training images (class-balanced) the probes fit on (0: all)"},
 			&cli.IntFlag{Name: "steps", Usage: "train every row for exactly this many steps instead of the budgets (smoke runs)"},
+			&cli.IntFlag{Name: "streams", Value: 1, Usage: "train the method rows on this many streams (as pretrain --streams; a task that cannot trains on one)"},
 			&cli.StringFlag{Name: "dense", Usage: "also probe every backbone frozen on this annotated set (COCO128 layout, e.g. ../shared/data/coco128.tar): segmentation / detection heads, with the pixel and prior baselines"},
 			&cli.IntFlag{Name: "dense-size", Value: 128, Usage: "with --dense: input size in pixels"},
 			&cli.StringFlag{Name: "dense-tasks", Value: "segment", Usage: "with --dense: segment, detect or both (comma-separated)"},
@@ -38,7 +39,7 @@ func reproduceCommand() *cli.Command {
 			res, err := pipeline.Reproduce(c.Context, pipeline.ReproduceConfig{
 				Data: c.String("data"), Out: c.String("out"), Budget: c.Duration("budget"), AblationBudget: c.Duration("ablation-budget"),
 				Arch: c.String("arch"), Methods: pipeline.SplitList(c.String("methods")), Ablations: c.Bool("ablations"), PermRows: c.String("perm-rows"),
-				ProbeTrain: c.Int("probe-train"), Steps: c.Int("steps"), BudgetClock: c.String("budget-clock"), Seed: c.Int64("seed"), Log: os.Stderr,
+				ProbeTrain: c.Int("probe-train"), Steps: c.Int("steps"), Streams: c.Int("streams"), BudgetClock: c.String("budget-clock"), Seed: c.Int64("seed"), Log: os.Stderr,
 				Dense: c.String("dense"), DenseSize: c.Int("dense-size"), DenseTasks: pipeline.SplitList(c.String("dense-tasks")),
 			})
 			if err != nil {
