@@ -53,10 +53,11 @@ type dnnlRequest struct {
 // keeps one thread team per calling OS thread, so every call goes through
 // one goroutine locked to its thread: requests arrive on reqs and convs is
 // touched only there.
-// A Stream (stream.go) has a state of its own, with its own goroutine,
-// thread, oneDNN context and caches.
+// A Stream (stream.go) has a state of its own (own set): its calls run on
+// the calling goroutine's thread, one at a time, with the stream's oneDNN
+// context bound, and its caches are its own.
 type dnnlState struct {
-	mu      sync.Mutex // serialises the calls when directCalls is set
+	mu      sync.Mutex // serialises the calls of a stream, or with directCalls
 	once    sync.Once
 	reqs    chan dnnlRequest
 	ready   bool

@@ -8,9 +8,10 @@ import (
 	G "gorgonia.org/gorgonia"
 )
 
-// A Stream runs the oneDNN calls of the ops built on it (OnStream) on an
-// OS thread of its own, with its own oneDNN stream, work buffers,
-// primitive caches and OpenMP team size. Two graphs built on two streams
+// A Stream runs the oneDNN calls of the ops built on it (OnStream) with
+// its own oneDNN stream, work buffers, primitive caches and OpenMP team
+// size, on the calling goroutine's thread (bound for each call, one call
+// at a time). Two graphs built on two streams
 // of one thread each can run at the same time, each on a core, with no
 // fork-join barrier between them: the data-parallel alternative to one
 // graph whose every convolution is split over a team of two threads (see
