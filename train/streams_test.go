@@ -72,24 +72,12 @@ func TestStreamsResumeIsBitIdentical(t *testing.T) {
 // image of the batch, from either copy's half, has its entry written.
 func TestStreamsShareTheBank(t *testing.T) {
 	cfg := tinyConfig("npid")
-	cfg.Streams, cfg.Pretext.TrainImages = 2, 8
-	s, err := build(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.close()
+	cfg.Pretext.TrainImages = 8
+	s, bs := twoStreams(t, cfg, blobs(8, 1, 12, 7))
 	st0 := s.copyModels[0].(pretext.Stateful).State()
 	st1 := s.copyModels[1].(pretext.Stateful).State()
 	if !reflect.DeepEqual(st0, st1) {
 		t.Fatal("the copies start with different banks")
-	}
-	ds := blobs(8, 1, 12, 7)
-	bs, err := makeBatches(s.models(), ds, []int{0, 1, 2, 3, 4, 5, 6, 7}, func(r int) *rand.Rand { return copyRNG(cfg.Seed, 0, r, 2) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.load(bs); err != nil {
-		t.Fatal(err)
 	}
 	if _, err := s.run(); err != nil {
 		t.Fatal(err)
@@ -123,22 +111,7 @@ func TestStreamsRefused(t *testing.T) {
 // After a step the copies' running statistics differ (each saw its half);
 // SyncBN gives every copy their average.
 func TestStreamsSyncBN(t *testing.T) {
-	cfg := tinyConfig("rotation")
-	cfg.Streams = 2
-	s, err := build(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.close()
-	ds := blobs(8, 1, 12, 5)
-	idx := []int{0, 1, 2, 3, 4, 5, 6, 7}
-	bs, err := makeBatches(s.models(), ds, idx, func(r int) *rand.Rand { return copyRNG(cfg.Seed, 0, r, 2) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.load(bs); err != nil {
-		t.Fatal(err)
-	}
+	s, _ := twoStreams(t, tinyConfig("rotation"), blobs(8, 1, 12, 5))
 	if _, err := s.run(); err != nil {
 		t.Fatal(err)
 	}
@@ -171,20 +144,7 @@ func TestStreamsSyncBN(t *testing.T) {
 // another and at the same time gives the same averaged gradient, and the
 // same second copy's, bit for bit.
 func TestCopiesConcurrentBitExact(t *testing.T) {
-	cfg := tinyConfig("rotation")
-	cfg.Streams = 2
-	s, err := build(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.close()
-	bs, err := makeBatches(s.models(), blobs(8, 1, 12, 6), []int{0, 1, 2, 3, 4, 5, 6, 7}, func(r int) *rand.Rand { return copyRNG(cfg.Seed, 0, r, 2) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.load(bs); err != nil {
-		t.Fatal(err)
-	}
+	s, _ := twoStreams(t, tinyConfig("rotation"), blobs(8, 1, 12, 6))
 	grads := func() [][]float32 {
 		var out [][]float32
 		for _, c := range s.copies.copies {
@@ -212,4 +172,24 @@ func TestCopiesConcurrentBitExact(t *testing.T) {
 			}
 		}
 	}
+}
+
+// twoStreams builds cfg (on two streams) and loads one batch of the eight
+// images of ds into its copies.
+func twoStreams(t *testing.T, cfg Config, ds *memSet) (*session, []*pretext.Batch) {
+	t.Helper()
+	cfg.Streams = 2
+	s, err := build(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.close)
+	bs, err := makeBatches(s.models(), ds, []int{0, 1, 2, 3, 4, 5, 6, 7}, func(r int) *rand.Rand { return copyRNG(cfg.Seed, 0, r, 2) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.load(bs); err != nil {
+		t.Fatal(err)
+	}
+	return s, bs
 }
