@@ -140,27 +140,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 		if b.Seconds < 1000 || b.Seconds > 1000+120 || b.WallSeconds < 2000 || b.WallSeconds > 2000+120 {
 			t.Errorf("%s: resumed run reports %g s (wall %g), want 1000 (2000) plus its own", task, b.Seconds, b.WallSeconds)
 		}
-		ca, err := LoadCheckpoint(a.Checkpoint)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cb, err := LoadCheckpoint(b.Checkpoint)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, grp := range [][2]models.Weights{{ca.Backbone, cb.Backbone}, {ca.Heads, cb.Heads}, {ca.Velocity, cb.Velocity}} {
-			for name, ta := range grp[0] {
-				tb := grp[1][name]
-				if len(ta.Data) != len(tb.Data) {
-					t.Fatalf("%s: %s: sizes differ", task, name)
-				}
-				for i := range ta.Data {
-					if math.Float32bits(ta.Data[i]) != math.Float32bits(tb.Data[i]) {
-						t.Fatalf("%s: %s[%d]: uninterrupted %v, resumed %v", task, name, i, ta.Data[i], tb.Data[i])
-					}
-				}
-			}
-		}
+		sameCheckpoints(t, task, a.Checkpoint, b.Checkpoint)
 	}
 }
 
@@ -357,4 +337,33 @@ func TestFinetuneAndEvaluate(t *testing.T) {
 	if _, err := Evaluate(ckPre, ds); err == nil {
 		t.Fatal("expected an error evaluating a rotation checkpoint as a classifier")
 	}
+}
+
+// sameCheckpoints loads two checkpoints and fails unless their backbone,
+// heads, optimiser velocity and task state are equal bit for bit; it
+// returns the first.
+func sameCheckpoints(t *testing.T, task, pa, pb string) *Checkpoint {
+	t.Helper()
+	ca, err := LoadCheckpoint(pa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := LoadCheckpoint(pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, grp := range [][2]models.Weights{{ca.Backbone, cb.Backbone}, {ca.Heads, cb.Heads}, {ca.Velocity, cb.Velocity}, {ca.State, cb.State}} {
+		for name, ta := range grp[0] {
+			tb := grp[1][name]
+			if len(ta.Data) != len(tb.Data) {
+				t.Fatalf("%s: %s: sizes differ", task, name)
+			}
+			for i := range ta.Data {
+				if math.Float32bits(ta.Data[i]) != math.Float32bits(tb.Data[i]) {
+					t.Fatalf("%s: %s[%d]: uninterrupted %v, resumed %v", task, name, i, ta.Data[i], tb.Data[i])
+				}
+			}
+		}
+	}
+	return ca
 }
