@@ -122,6 +122,9 @@ type AblateConfig struct {
 	LR              float64
 	Seed            int64
 	NoBaseline      bool // skip the random-init backbone row
+	// CheckpointEvery is each row's checkpoint interval in steps, so that
+	// a killed row resumes where it stopped (0: rowCheckpointEvery).
+	CheckpointEvery int
 	Log             io.Writer
 }
 
@@ -253,7 +256,10 @@ func ablateOne(o AblateConfig, env *ablateEnv, s AblateSpec, dir string) (*Ablat
 		if o.LR > 0 {
 			cfg.LR = o.LR
 		}
-		cfg.Steps, cfg.BudgetSeconds, cfg.BudgetClock, cfg.CheckpointEvery = o.Steps, o.Budget.Seconds(), o.BudgetClock, 0
+		cfg.Steps, cfg.BudgetSeconds, cfg.BudgetClock, cfg.CheckpointEvery = o.Steps, o.Budget.Seconds(), o.BudgetClock, o.CheckpointEvery
+		if cfg.CheckpointEvery <= 0 {
+			cfg.CheckpointEvery = rowCheckpointEvery
+		}
 		if cfg.Steps > 0 {
 			cfg.BudgetSeconds = 0
 		}

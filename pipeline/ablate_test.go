@@ -95,3 +95,56 @@ func TestAblateJigsawSmall(t *testing.T) {
 		t.Fatalf("shortcuts table:\n%s", b.String())
 	}
 }
+
+// TestAblateRowResumes kills a row after its first checkpoint (the later
+// checkpoints and the end-of-run files removed, as a kill leaves them) and
+// checks that the rerun resumes from that checkpoint and ends where the
+// uninterrupted row ended.
+func TestAblateRowResumes(t *testing.T) {
+	testenv.ORT(t)
+	dir := t.TempDir()
+	ds := filepath.Join(dir, "toy.tar")
+	testenv.ToyTar(t, ds, 48, 20, false)
+	var log bytes.Buffer
+	o := AblateConfig{Data: ds, Arch: "resnet20c", Steps: 3, Batch: 4, ValImages: 8, LR: 0.05, Seed: 1, CheckpointEvery: 1, Log: &log}
+	env, err := loadAblateEnv(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := AblateSpec{Name: "n6", N: 6, Method: pretext.PermMethodMaxAvg, Gap: true, Norm: true, Jitter: true}
+	whole, err := ablateOne(o, env, s, filepath.Join(dir, "whole"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := filepath.Join(dir, "killed")
+	if _, err := ablateOne(o, env, s, row); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(row, "*"))
+	kept := 0
+	for _, f := range files {
+		switch filepath.Base(f) {
+		case "checkpoint-00000001.safetensors":
+			kept++
+		case "config.json", "metrics.jsonl":
+		default:
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if kept != 1 {
+		t.Fatalf("row files %v: no checkpoint at step 1", files)
+	}
+	log.Reset()
+	again, err := ablateOne(o, env, s, row)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "resuming from "+filepath.Join(row, "checkpoint-00000001.safetensors")) {
+		t.Fatalf("the rerun did not resume from step 1:\n%s", log.String())
+	}
+	if again.FinalLoss != whole.FinalLoss || again.JigsawAcc != whole.JigsawAcc || again.LinearTop1 != whole.LinearTop1 || again.Steps != 3 {
+		t.Fatalf("resumed row %+v, uninterrupted %+v", again, whole)
+	}
+}

@@ -86,6 +86,11 @@ var DefaultReproduceMethods = []string{"supervised", "rotation", "jigsaw", "npid
 // DefaultPermRows are the Table 4 rows: fewer permutations, same method.
 const DefaultPermRows = "1000:maxavg,100:maxavg,10:maxavg,10:maxmin"
 
+// rowCheckpointEvery is the checkpoint interval, in steps, of every row
+// reproduce and ablate train: a row killed with its session resumes from
+// its last checkpoint instead of starting afresh.
+const rowCheckpointEvery = 100
+
 // MethodResult is one row of the main table.
 type MethodResult struct {
 	Name string `json:"name"`
@@ -361,7 +366,7 @@ func (e *reproEnv) method(ctx context.Context, spec string) (*MethodResult, erro
 		fmt.Fprintf(e.log, "%s: pretraining finished earlier (%d steps)\n", task, tr.Steps)
 	} else {
 		cfg := train.DefaultConfig(task, e.c.Arch)
-		cfg.BudgetSeconds, cfg.BudgetClock, cfg.Seed, cfg.CheckpointEvery = budget.Seconds(), e.c.BudgetClock, e.c.Seed, 100
+		cfg.BudgetSeconds, cfg.BudgetClock, cfg.Seed, cfg.CheckpointEvery = budget.Seconds(), e.c.BudgetClock, e.c.Seed, rowCheckpointEvery
 		if e.c.Steps > 0 {
 			cfg.Steps, cfg.BudgetSeconds = e.c.Steps, 0
 		}
