@@ -170,9 +170,10 @@ func parallelFor(n int, f func(worker, lo, hi int)) {
 	wg.Wait()
 }
 
-// Workers is the number of chunks parallelFor uses for n items.
+// Workers is the number of chunks parallelFor uses for n items: one per
+// core (GOMAXPROCS) at most, and 1 inside Concurrently.
 func Workers(n int) int {
-	if openStreams.Load() > 0 {
+	if concurrent.Load() > 0 {
 		return 1
 	}
 	w := runtime.GOMAXPROCS(0)

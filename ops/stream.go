@@ -18,9 +18,9 @@ import (
 // BENCHMARKS.md, "Two streams"). Ops built outside OnStream use the
 // default state, one engine thread with a team of every core.
 //
-// While any Stream is open, the Go kernels split over goroutines
-// (parallelFor) run in one piece: each stream is one core's worth of work.
-// Builds without oneDNN accept streams and ignore them (their kernels are
+// Graphs that run on several streams at once do so inside Concurrently,
+// which runs the Go kernels split over goroutines (parallelFor) in one
+// piece: each stream is one core's worth of work. Builds without oneDNN accept streams and ignore them (their kernels are
 // Go).
 type Stream struct {
 	st   *dnnlState
@@ -32,7 +32,20 @@ var (
 	buildMu     sync.Mutex
 	buildSt     *dnnlState
 	openStreams atomic.Int32
+	concurrent  atomic.Int32 // callers inside Concurrently
 )
+
+// Concurrently runs f, which runs graphs on several streams at the same
+// time, with every Go kernel in one piece (Workers returns 1) until f
+// returns: each stream is one core's worth of work, and a kernel split
+// over goroutines would compete with the other streams for the cores.
+// Graphs run outside it (between steps, or while streams are merely
+// open) split their kernels as usual.
+func Concurrently(f func()) {
+	concurrent.Add(1)
+	defer concurrent.Add(-1)
+	f()
+}
 
 // NewStream opens a stream whose oneDNN calls use an OpenMP team of
 // threads threads (0: the OpenMP default). Close it when done.

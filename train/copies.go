@@ -98,11 +98,13 @@ func (cs *Copies) Run() error {
 		m.Reset()
 		errs[r] = m.RunAll()
 	}
-	if cs.sequential {
-		for r := range cs.copies {
-			run(r)
+	ops.Concurrently(func() {
+		if cs.sequential {
+			for r := range cs.copies {
+				run(r)
+			}
+			return
 		}
-	} else {
 		var wg sync.WaitGroup
 		for r := range cs.copies {
 			wg.Add(1)
@@ -112,7 +114,7 @@ func (cs *Copies) Run() error {
 			}()
 		}
 		wg.Wait()
-	}
+	})
 	for r, err := range errs {
 		if err != nil {
 			return fmt.Errorf("train: step (stream %d): %w", r, err)
