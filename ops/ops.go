@@ -115,8 +115,10 @@ func dense(op string, i int, v G.Value) (*tensor.Dense, error) {
 	return d, nil
 }
 
-// scalarValue reads a scalar gradient seed, whatever form Gorgonia gives it.
-func scalarValue(op string, v G.Value) (float64, error) {
+// GradSeed reads the scalar gradient a loss op's backward pass receives,
+// whatever form Gorgonia gives it in (a float or a one-value slice); op
+// names the op in the error.
+func GradSeed(op string, v G.Value) (float64, error) {
 	switch x := v.Data().(type) {
 	case float32:
 		return float64(x), nil

@@ -9,6 +9,8 @@ import (
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/selfsup/selfsup/ops"
 )
 
 // opBase is the part of the Gorgonia op interface that the ops of this
@@ -43,30 +45,6 @@ func floats(what string, dt tensor.Dtype, f32, f64 func()) error {
 		return fmt.Errorf("pretext: %s: dtype %v, expected float32 or float64", what, dt)
 	}
 	return nil
-}
-
-// gradSeed reads the scalar gradient a loss op's backward pass receives,
-// whatever form Gorgonia gives it in (a float or a one-value slice); what
-// names the op in the error.
-func gradSeed(what string, v G.Value) (float64, error) {
-	switch v := v.Data().(type) {
-	case float32:
-		return float64(v), nil
-	case float64:
-		return v, nil
-	case []float32:
-		if len(v) == 1 {
-			return float64(v[0]), nil
-		}
-		return 0, fmt.Errorf("pretext: %s: seed has %d values, expected a scalar", what, len(v))
-	case []float64:
-		if len(v) == 1 {
-			return v[0], nil
-		}
-		return 0, fmt.Errorf("pretext: %s: seed has %d values, expected a scalar", what, len(v))
-	default:
-		return 0, fmt.Errorf("pretext: %s: seed is %T, expected a scalar", what, v)
-	}
 }
 
 var lossSeq atomic.Uint64
@@ -173,7 +151,7 @@ func (op *lossGrad) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	seed, err := gradSeed(what, vs[1])
+	seed, err := ops.GradSeed(what, vs[1])
 	if err != nil {
 		return nil, err
 	}
