@@ -22,13 +22,17 @@ type TrainReport struct {
 
 	PeerTorch   *TorchResult `json:"peer_torch,omitempty"`
 	PeerTorchCL *TorchResult `json:"peer_torch_channels_last,omitempty"`
+	// PeerTorchBF16 is channels_last under bfloat16 autocast: PyTorch's
+	// mixed precision, against the Go engine's float32.
+	PeerTorchBF16 *TorchResult `json:"peer_torch_bf16_channels_last,omitempty"`
 	// PeerParams is the peer network's parameter count (checked equal to
 	// the Go network's before timing).
 	PeerParams int `json:"peer_params,omitempty"`
 	// SpeedupVsTorch maps each Go engine to its img/s over PyTorch's with
 	// contiguous (NCHW) tensors; SpeedupVsTorchCL over channels_last.
-	SpeedupVsTorch   map[string]float64 `json:"speedup_vs_torch,omitempty"`
-	SpeedupVsTorchCL map[string]float64 `json:"speedup_vs_torch_channels_last,omitempty"`
+	SpeedupVsTorch     map[string]float64 `json:"speedup_vs_torch,omitempty"`
+	SpeedupVsTorchCL   map[string]float64 `json:"speedup_vs_torch_channels_last,omitempty"`
+	SpeedupVsTorchBF16 map[string]float64 `json:"speedup_vs_torch_bf16_channels_last,omitempty"`
 
 	// Contend is the number of busy-looping processes beside every
 	// measurement (--contend).
@@ -56,7 +60,8 @@ type CompareConfig struct {
 
 // Compare runs each Go engine (fast, stock, or both) in its own child
 // process (so peak RSS is per engine), then, with Peer "torch", the
-// PyTorch peer twice (contiguous and channels_last, each its own process)
+// PyTorch peer three times (contiguous, channels_last, and channels_last
+// under bfloat16 autocast, each its own process)
 // with the same architecture, batch, size, warmup, steps and GOMAXPROCS
 // threads, and returns the results with their ratios.
 func Compare(c CompareConfig) (*TrainReport, error) {
@@ -123,22 +128,27 @@ func Compare(c CompareConfig) (*TrainReport, error) {
 		if first == nil {
 			first = rep.Stock
 		}
-		rep.SpeedupVsTorch, rep.SpeedupVsTorchCL = map[string]float64{}, map[string]float64{}
-		for _, format := range []string{"contiguous", "channels_last"} {
-			r, err := peer.Bench(first.Arch, first.Batch, first.Size, first.Threads, c.Train.Warmup, c.Train.Steps, format)
+		rep.SpeedupVsTorch, rep.SpeedupVsTorchCL, rep.SpeedupVsTorchBF16 = map[string]float64{}, map[string]float64{}, map[string]float64{}
+		runs := []struct {
+			format, autocast string
+			res              **TorchResult
+			ratios           map[string]float64
+		}{
+			{"contiguous", "none", &rep.PeerTorch, rep.SpeedupVsTorch},
+			{"channels_last", "none", &rep.PeerTorchCL, rep.SpeedupVsTorchCL},
+			{"channels_last", "bf16", &rep.PeerTorchBF16, rep.SpeedupVsTorchBF16},
+		}
+		for _, run := range runs {
+			r, err := peer.Bench(first.Arch, first.Batch, first.Size, first.Threads, c.Train.Warmup, c.Train.Steps, run.format, run.autocast)
 			if err != nil {
-				return nil, fmt.Errorf("bench train: --peer torch (%s): %w", format, err)
+				return nil, fmt.Errorf("bench train: --peer torch (%s, autocast %s): %w", run.format, run.autocast, err)
 			}
-			ratios := rep.SpeedupVsTorch
-			if format == "channels_last" {
-				rep.PeerTorchCL, ratios = r, rep.SpeedupVsTorchCL
-			} else {
-				rep.PeerTorch = r
-			}
+			*run.res = r
 			for _, g := range []*TrainResult{rep.Fast, rep.Stock} {
 				if g != nil && r.ImagesPerSec > 0 {
-					ratios[g.Engine] = g.ImagesPerSec / r.ImagesPerSec
-					fmt.Fprintf(log, "%s / torch %s: %.2fx (%.2f vs %.2f img/s)\n", g.Engine, format, ratios[g.Engine], g.ImagesPerSec, r.ImagesPerSec)
+					run.ratios[g.Engine] = g.ImagesPerSec / r.ImagesPerSec
+					fmt.Fprintf(log, "%s / torch %s autocast %s: %.2fx (%.2f vs %.2f img/s)\n", g.Engine, run.format, run.autocast,
+						run.ratios[g.Engine], g.ImagesPerSec, r.ImagesPerSec)
 				}
 			}
 		}

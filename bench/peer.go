@@ -37,8 +37,10 @@ type TorchResult struct {
 	ImportRSSMB  float64 `json:"import_rss_mb"`
 	Threads      int     `json:"threads"`
 	MemoryFormat string  `json:"memory_format"`
-	TorchVersion string  `json:"torch_version"`
-	MKLDNN       bool    `json:"mkldnn"`
+	// Autocast is "none", or "bf16": PyTorch's bfloat16 mixed precision.
+	Autocast     string `json:"autocast"`
+	TorchVersion string `json:"torch_version"`
+	MKLDNN       bool   `json:"mkldnn"`
 }
 
 // TorchNetwork is one line of `torch_train.py --check-params`: the
@@ -195,10 +197,10 @@ func (p *TorchPeer) Describe(archs []string, size int) ([]TorchNetwork, error) {
 }
 
 // Bench times the peer's training steps in memory format "contiguous" or
-// "channels_last".
-func (p *TorchPeer) Bench(arch string, batch, size, threads, warmup, steps int, format string) (*TorchResult, error) {
+// "channels_last", with autocast "none" or "bf16".
+func (p *TorchPeer) Bench(arch string, batch, size, threads, warmup, steps int, format, autocast string) (*TorchResult, error) {
 	out, err := p.run(true, threads, "--arch", arch, "--batch", fmt.Sprint(batch), "--size", fmt.Sprint(size), "--threads", fmt.Sprint(threads),
-		"--warmup", fmt.Sprint(warmup), "--steps", fmt.Sprint(steps), "--memory-format", format, "--json")
+		"--warmup", fmt.Sprint(warmup), "--steps", fmt.Sprint(steps), "--memory-format", format, "--autocast", autocast, "--json")
 	if err != nil {
 		return nil, err
 	}
@@ -206,9 +208,9 @@ func (p *TorchPeer) Bench(arch string, batch, size, threads, warmup, steps int, 
 	if err := json.Unmarshal([]byte(LastLine(out)), &r); err != nil {
 		return nil, fmt.Errorf("output %q: %w", LastLine(out), err)
 	}
-	if r.Arch != arch || r.Batch != batch || r.Size != size || r.Threads != threads || r.MemoryFormat != format {
-		return nil, fmt.Errorf("ran %s batch %d at %d px, %d threads, %s; asked for %s batch %d at %d px, %d threads, %s",
-			r.Arch, r.Batch, r.Size, r.Threads, r.MemoryFormat, arch, batch, size, threads, format)
+	if r.Arch != arch || r.Batch != batch || r.Size != size || r.Threads != threads || r.MemoryFormat != format || r.Autocast != autocast {
+		return nil, fmt.Errorf("ran %s batch %d at %d px, %d threads, %s, autocast %s; asked for %s batch %d at %d px, %d threads, %s, autocast %s",
+			r.Arch, r.Batch, r.Size, r.Threads, r.MemoryFormat, r.Autocast, arch, batch, size, threads, format, autocast)
 	}
 	return &r, nil
 }

@@ -167,7 +167,7 @@ func TestTorchPeerMissing(t *testing.T) {
 		!strings.Contains(msg, "run bash scripts/bench_setup.sh") {
 		t.Errorf("torch missing: error %q, want one line naming the import error and scripts/bench_setup.sh", msg)
 	}
-	_, err = peer.Bench("resnet18c", 2, 32, 1, 0, 1, "contiguous")
+	_, err = peer.Bench("resnet18c", 2, 32, 1, 0, 1, "contiguous", "none")
 	if err == nil || !strings.Contains(err.Error(), "torch is not importable") {
 		t.Errorf("bench with torch unimportable: error %v", err)
 	}

@@ -9,11 +9,15 @@ weight decay 5e-4 on weights of rank >= 2 only (conv kernels and the fc
 matrix, like train.SGD), learning rate 1e-3, softmax cross-entropy.
 
     python bench/torch_train.py --arch resnet18c --batch 64 --threads 2 \
-        --warmup 2 --steps 6 --memory-format channels_last --json
+        --warmup 2 --steps 6 --memory-format channels_last [--autocast bf16] --json
 
 prints one JSON object on the last stdout line (images_per_sec,
 step_seconds, peak_rss_mb, import_rss_mb, torch_version, threads,
-memory_format, ...); progress goes to stderr. peak_rss_mb is the process's
+memory_format, autocast, ...); progress goes to stderr. --autocast bf16
+runs the forward pass and the loss under torch.autocast("cpu",
+dtype=torch.bfloat16), PyTorch's mixed precision (bfloat16 convolutions
+on AMX or AVX512-BF16 where the CPU has them; weights, gradients and the
+update stay float32). peak_rss_mb is the process's
 high-water mark (getrusage ru_maxrss); import_rss_mb is that mark after
 importing torch, before building the network (torch's own libraries).
 
@@ -198,7 +202,9 @@ def bench(a):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(net(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.autocast == "bf16"):
+            logits = net(x)
+        loss = F.cross_entropy(logits.float(), y)
         loss.backward()
         opt.step()
         return loss
@@ -223,6 +229,7 @@ def bench(a):
         "peak_rss_mb": peak_rss_mb(),
         "threads": torch.get_num_threads(),
         "memory_format": a.memory_format,
+        "autocast": a.autocast,
         "torch_version": torch.__version__,
         "mkldnn": torch.backends.mkldnn.is_available(),
     }
@@ -237,6 +244,7 @@ def main():
     p.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     p.add_argument("--steps", type=int, default=3, help="timed steps")
     p.add_argument("--memory-format", default="contiguous", choices=["contiguous", "channels_last"], help="activation and weight layout: contiguous (NCHW) or channels_last (NHWC)")
+    p.add_argument("--autocast", default="none", choices=["none", "bf16"], help="bf16: forward pass and loss under torch.autocast (bfloat16 mixed precision)")
     p.add_argument("--check-params", action="store_true", help="print the network's structure (one JSON line per arch) and exit")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     a = p.parse_args()

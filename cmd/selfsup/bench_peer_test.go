@@ -36,7 +36,7 @@ func TestBenchTrainPeerCLI(t *testing.T) {
 	var rep bench.TrainReport
 	lastJSON(t, runCmd(t, nil, bin, "bench", "train", "--arch", "resnet20c", "--batch", "2", "--size", "16", "--warmup", "0", "--steps", "1",
 		"--peer", "torch", "--python", py, "--contend", "1", "--json"), &rep)
-	if rep.Fast == nil || rep.Stock != nil || rep.PeerTorch == nil || rep.PeerTorchCL == nil || rep.Contend != 1 {
+	if rep.Fast == nil || rep.Stock != nil || rep.PeerTorch == nil || rep.PeerTorchCL == nil || rep.PeerTorchBF16 == nil || rep.Contend != 1 {
 		t.Fatalf("report: %+v", rep)
 	}
 	spec, err := models.New("resnet20c", 3)
@@ -46,12 +46,13 @@ func TestBenchTrainPeerCLI(t *testing.T) {
 	if params, _ := bench.SpecParamCounts(spec, bench.Classes); rep.PeerParams != params {
 		t.Errorf("peer_params %d, want %d", rep.PeerParams, params)
 	}
-	for format, r := range map[string]*bench.TorchResult{"contiguous": rep.PeerTorch, "channels_last": rep.PeerTorchCL} {
-		if r.MemoryFormat != format || r.Arch != "resnet20c" || r.Batch != 2 || r.Size != 16 || r.Warmup != 0 || r.Steps != 1 || r.Threads != rep.Fast.Threads {
+	for want, r := range map[[2]string]*bench.TorchResult{{"contiguous", "none"}: rep.PeerTorch, {"channels_last", "none"}: rep.PeerTorchCL,
+		{"channels_last", "bf16"}: rep.PeerTorchBF16} {
+		if format := want[0]; r.MemoryFormat != format || r.Autocast != want[1] || r.Arch != "resnet20c" || r.Batch != 2 || r.Size != 16 || r.Warmup != 0 || r.Steps != 1 || r.Threads != rep.Fast.Threads {
 			t.Errorf("peer %s: %+v; Go ran %d threads", format, r, rep.Fast.Threads)
 		}
 	}
-	for _, r := range []*bench.TorchResult{rep.PeerTorch, rep.PeerTorchCL} {
+	for _, r := range []*bench.TorchResult{rep.PeerTorch, rep.PeerTorchCL, rep.PeerTorchBF16} {
 		if r.Engine != "torch" || r.TorchVersion == "" || !(r.PeakRSSMB >= r.ImportRSSMB && r.ImportRSSMB > 0) ||
 			!(r.StepSeconds > 0) || math.Abs(r.ImagesPerSec*r.StepSeconds-2) > 1e-6 {
 			t.Errorf("peer %s: %+v", r.MemoryFormat, r)
@@ -62,6 +63,9 @@ func TestBenchTrainPeerCLI(t *testing.T) {
 	}
 	if want := rep.Fast.ImagesPerSec / rep.PeerTorchCL.ImagesPerSec; rep.SpeedupVsTorchCL["fast"] != want {
 		t.Errorf("speedup_vs_torch_channels_last %v, want fast %v", rep.SpeedupVsTorchCL, want)
+	}
+	if want := rep.Fast.ImagesPerSec / rep.PeerTorchBF16.ImagesPerSec; rep.SpeedupVsTorchBF16["fast"] != want {
+		t.Errorf("speedup_vs_torch_bf16_channels_last %v, want fast %v", rep.SpeedupVsTorchBF16, want)
 	}
 	if rep.LoadBefore == "" || rep.LoadAfter == "" || rep.Date == "" {
 		t.Errorf("load %q -> %q, date %q", rep.LoadBefore, rep.LoadAfter, rep.Date)

@@ -29,7 +29,7 @@ func benchTrainCommand() *cli.Command {
 			&cli.IntFlag{Name: "steps", Value: 3, Usage: "timed steps"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a Go CPU profile of the timed steps to this file (go tool pprof reads it; one engine only)"},
 			&cli.StringFlag{Name: "peer", Usage: "after the Go engine(s), time a peer on the same network, batch, size, steps and threads (GOMAXPROCS): " +
-				"torch (PyTorch CPU, once NCHW-contiguous and once channels_last, each in its own process; " + bench.SetupHint + " first)"},
+				"torch (PyTorch CPU, NCHW-contiguous, channels_last and channels_last under bfloat16 autocast, each in its own process; " + bench.SetupHint + " first)"},
 			&cli.StringFlag{Name: "python", Value: bench.DefaultPython, EnvVars: []string{"SELFSUP_PYTHON"},
 				Usage: "Python interpreter with torch for --peer torch (a relative default is looked up in the working directory, then next to the binary's folder)"},
 			&cli.IntFlag{Name: "streams", Value: 1, Usage: "fast engine: split each batch over this many streams of one thread each, run at once (data-parallel, see BENCHMARKS.md)"},
