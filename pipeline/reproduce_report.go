@@ -320,7 +320,8 @@ func WriteReproduceReport(w io.Writer, c ReproduceConfig, res *ReproduceResult) 
 		}
 	}
 	if res.Shortcuts != nil {
-		fmt.Fprintf(w, "\n## Jigsaw shortcuts (Noroozi & Favaro 2016, Table 5)\n\n| gap | per-tile norm | jitter | jigsaw acc | linear top-1 (layer) | paper acc | paper det |\n|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(w, "\n## Jigsaw shortcuts (Noroozi & Favaro 2016, Table 5)\n\n%s a row.\n\n", time.Duration(res.AblationBudget*float64(time.Second)))
+		fmt.Fprintf(w, "| gap | per-tile norm | jitter | jigsaw acc | linear top-1 (layer) | steps | paper acc | paper det |\n|---|---|---|---|---|---|---|---|\n")
 		for _, r := range res.Shortcuts.Rows {
 			pa, pd := "-", "-"
 			for _, p := range paperTable5 {
@@ -328,7 +329,7 @@ func WriteReproduceReport(w io.Writer, c ReproduceConfig, res *ReproduceResult) 
 					pa, pd = fmt.Sprintf("%.0f", p.acc), fmt.Sprintf("%.1f", p.det)
 				}
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %.4f | %s (%s) | %s | %s |\n", mark(r.Gap), mark(r.Norm), mark(r.Jitter), r.JigsawAcc, pct(r.LinearTop1), r.LinearLayer, pa, pd)
+			fmt.Fprintf(w, "| %s | %s | %s | %.4f | %s (%s) | %d | %s | %s |\n", mark(r.Gap), mark(r.Norm), mark(r.Jitter), r.JigsawAcc, pct(r.LinearTop1), r.LinearLayer, r.Steps, pa, pd)
 		}
 	}
 	writeDenseReport(w, c, res)

@@ -64,7 +64,9 @@ func TestReproduceSmall(t *testing.T) {
 		t.Fatalf("rotation row: %d images seen", rot.ImagesSeen)
 	}
 	stepsCell := fmt.Sprintf("| %d (%s) |", rot.Steps, countSI(rot.ImagesSeen))
-	for _, s := range []string{"random init (BN recalibrated)", "random init (BN 0/1)", "stage2_pool", "Table 4", "Table 5", "PIRL vs its pretext", "orderings", "linear.png", "steps (source images)", stepsCell} {
+	allOn := res.Shortcuts.Rows[3] // Table 5's rows give their steps too
+	allOnCell := fmt.Sprintf("| yes | yes | yes | %.4f | %s (%s) | %d |", allOn.JigsawAcc, pct(allOn.LinearTop1), allOn.LinearLayer, allOn.Steps)
+	for _, s := range []string{"random init (BN recalibrated)", "random init (BN 0/1)", "stage2_pool", "Table 4", "Table 5", "PIRL vs its pretext", "orderings", "linear.png", "steps (source images)", stepsCell, allOnCell} {
 		if !strings.Contains(string(md), s) {
 			t.Fatalf("report lacks %q:\n%s", s, md)
 		}
