@@ -415,7 +415,7 @@ func (op *softmaxCEGrad) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	seed, err := GradSeed("softmax cross-entropy grad", vs[1])
+	seed, err := ScalarValue("softmax cross-entropy grad", vs[1])
 	if err != nil {
 		return nil, err
 	}

@@ -51,7 +51,7 @@ func (op *weightedSumGrad) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	return op.shape.Clone(), nil
 }
 func (op *weightedSumGrad) Do(vs ...G.Value) (G.Value, error) {
-	seed, err := GradSeed("ws grad", vs[0])
+	seed, err := ScalarValue("ws grad", vs[0])
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func gradCheck(t *testing.T, name string, inputs []*tensor.Dense, build func(xs 
 		if err := m.RunAll(); err != nil {
 			t.Fatalf("%s: run: %v", name, err)
 		}
-		v, err := GradSeed(name, loss.Value())
+		v, err := ScalarValue(name, loss.Value())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,7 +231,7 @@ func TestSoftmaxCrossEntropyValueAndPredictions(t *testing.T) {
 	}
 	// Closed form: row 0: log(e+e^2+e^3) - 1; row 1: log 3.
 	want := (math.Log(math.E+math.Exp(2)+math.Exp(3)) - 1 + math.Log(3)) / 2
-	got, _ := GradSeed("ce", loss.Value())
+	got, _ := ScalarValue("ce", loss.Value())
 	if math.Abs(got-want) > 1e-12 {
 		t.Fatalf("loss %v, closed form %v", got, want)
 	}

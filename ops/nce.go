@@ -495,7 +495,7 @@ func (op *memoryNCEGrad) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	seed, err := GradSeed("memory nce grad", vs[2])
+	seed, err := ScalarValue("memory nce grad", vs[2])
 	if err != nil {
 		return nil, err
 	}

@@ -113,7 +113,7 @@ func runNCE(t *testing.T, inputs []*tensor.Dense, weights []float64, m *NCEMemor
 	if err := vm.RunAll(); err != nil {
 		t.Fatal(err)
 	}
-	v, err := GradSeed("nce", loss.Value())
+	v, err := ScalarValue("nce", loss.Value())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +364,7 @@ func TestMemoryNCEFreshPositives(t *testing.T) {
 			if err := vm.RunAll(); err != nil {
 				t.Fatal(err)
 			}
-			l, _ := GradSeed("nce", loss.Value())
+			l, _ := ScalarValue("nce", loss.Value())
 			var gs [][]float64
 			for _, gr := range grads {
 				gs = append(gs, append([]float64(nil), gr.Value().Data().([]float64)...))

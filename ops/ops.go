@@ -115,10 +115,10 @@ func dense(op string, i int, v G.Value) (*tensor.Dense, error) {
 	return d, nil
 }
 
-// GradSeed reads the scalar gradient a loss op's backward pass receives,
-// whatever form Gorgonia gives it in (a float or a one-value slice); op
-// names the op in the error.
-func GradSeed(op string, v G.Value) (float64, error) {
+// ScalarValue reads a scalar (a loss, or the gradient seed a loss op's
+// backward pass receives), whatever form Gorgonia gives it in (a float or
+// a one-value slice); op names the op in the error.
+func ScalarValue(op string, v G.Value) (float64, error) {
 	switch x := v.Data().(type) {
 	case float32:
 		return float64(x), nil

@@ -11,17 +11,17 @@ import (
 // A Stream runs the oneDNN calls of the ops built on it (OnStream) with
 // its own oneDNN stream, work buffers, primitive caches and OpenMP team
 // size, on the calling goroutine's thread (bound for each call, one call
-// at a time). Two graphs built on two streams
-// of one thread each can run at the same time, each on a core, with no
-// fork-join barrier between them: the data-parallel alternative to one
-// graph whose every convolution is split over a team of two threads (see
-// BENCHMARKS.md, "Two streams"). Ops built outside OnStream use the
-// default state, one engine thread with a team of every core.
+// at a time). Two graphs built on two streams of one thread each can run
+// at the same time, each on a core, with no fork-join barrier between
+// them: the data-parallel alternative to one graph whose every
+// convolution is split over a team of two threads (see BENCHMARKS.md,
+// "Two streams"). Ops built outside OnStream use the default state, one
+// engine thread with a team of every core.
 //
 // Graphs that run on several streams at once do so inside Concurrently,
 // which runs the Go kernels split over goroutines (parallelFor) in one
-// piece: each stream is one core's worth of work. Builds without oneDNN accept streams and ignore them (their kernels are
-// Go).
+// piece: each stream is one core's worth of work. Builds without oneDNN
+// accept streams and ignore them (their kernels are Go).
 type Stream struct {
 	st   *dnnlState
 	once sync.Once

@@ -151,7 +151,7 @@ func (op *lossGrad) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	seed, err := ops.GradSeed(what, vs[1])
+	seed, err := ops.ScalarValue(what, vs[1])
 	if err != nil {
 		return nil, err
 	}
