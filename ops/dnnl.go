@@ -53,7 +53,7 @@ type dnnlRequest struct {
 // keeps one thread team per calling OS thread, so every call goes through
 // one goroutine locked to its thread: requests arrive on reqs and convs is
 // touched only there.
-// A Stream (stream.go) has a state of its own (own set): its calls run on
+// A Stream (stream.go) has a state of its own: its calls run on
 // the calling goroutine's thread, one at a time, with the stream's oneDNN
 // context bound, and its caches are its own.
 type dnnlState struct {
