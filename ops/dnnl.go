@@ -3,17 +3,21 @@
 package ops
 
 // #cgo LDFLAGS: -ldl
-// #include "dnnl_bridge.h"
+// #include <stdlib.h>
+// #include "dnnl_call.h"
 import "C"
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"unsafe"
 
 	"gorgonia.org/tensor"
+
+	"github.com/selfsup/selfsup/ops/internal/dnnl3"
 )
 
 // ConvBackend names the float32 convolution kernels in use: oneDNN through
@@ -66,6 +70,8 @@ type dnnlState struct {
 	own     bool       // a Stream's: calls run on the caller's thread with ctx bound
 	threads int        // a Stream's OpenMP team size
 	ctx     *C.sxd_ctx // a Stream's oneDNN stream and work buffers
+	api     *C.sxd_api // the bridge (oneDNN 2 or 3) this state's objects belong to; set by start
+	bf16    bool       // convolutions read bfloat16 inputs; set with api
 }
 
 var dnnl dnnlState
@@ -111,8 +117,8 @@ func (s *dnnlState) do(f func() error) error {
 		if err := s.start(); err != nil {
 			return err
 		}
-		C.sxd_bind(s.ctx)
-		defer C.sxd_bind(nil)
+		C.api_bind(s.api, s.ctx)
+		defer C.api_bind(s.api, nil)
 		return f()
 	}
 	if directCalls {
@@ -130,8 +136,8 @@ func (s *dnnlState) do(f func() error) error {
 	return <-done
 }
 
-func dnnlError(what string, st C.int) error {
-	return fmt.Errorf("ops: onednn: %s: %s", what, C.GoString(C.sxd_status_str(st)))
+func dnnlError(api *C.sxd_api, what string, st C.int) error {
+	return fmt.Errorf("ops: onednn: %s: %s", what, C.GoString(C.api_status_str(api, st)))
 }
 
 // ompWaitPolicy is the OMP_WAIT_POLICY that oneDNN's OpenMP runtime
@@ -149,17 +155,19 @@ const ompWaitPolicy = "PASSIVE"
 // load opens libdnnl (and with it libgomp) with the OpenMP settings above;
 // the variable it sets is removed again once the library has read it, so
 // child processes do not inherit it.
-func load() error {
+func load(api *C.sxd_api, path string) error {
 	set := false
 	if os.Getenv("OMP_WAIT_POLICY") == "" && os.Getenv("GOMP_SPINCOUNT") == "" {
 		set = os.Setenv("OMP_WAIT_POLICY", ompWaitPolicy) == nil
 	}
-	st := C.sxd_load()
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	st := C.api_load(api, cpath)
 	if set {
 		os.Unsetenv("OMP_WAIT_POLICY")
 	}
 	if st != 0 {
-		return fmt.Errorf("%w (install libdnnl2, as scripts/setup.sh does, or build with -tags nodnnl)", dnnlError("load", st))
+		return dnnlError(api, "load", st)
 	}
 	return nil
 }
@@ -171,11 +179,21 @@ func (s *dnnlState) start() error {
 	}
 	initMu.Lock()
 	err := func() error {
-		if err := load(); err != nil {
-			return err
+		if s.api == nil && forced.api != nil {
+			if err := loadBridge(forced.api); err != nil {
+				return err
+			}
+			s.api, s.bf16 = forced.api, forced.bf16
 		}
-		if st := C.sxd_init(); st != 0 {
-			return dnnlError("engine", st)
+		if s.api == nil {
+			api, err := library(precision)
+			if err != nil {
+				return err
+			}
+			s.api, s.bf16 = api, precision == BFloat16
+		}
+		if st := C.api_init(s.api); st != 0 {
+			return dnnlError(s.api, "engine", st)
 		}
 		return nil
 	}()
@@ -184,8 +202,8 @@ func (s *dnnlState) start() error {
 		return err
 	}
 	if s.own {
-		if st := C.sxd_ctx_create(C.int(s.threads), &s.ctx); st != 0 {
-			return dnnlError("stream", st)
+		if st := C.api_ctx_create(s.api, C.int(s.threads), &s.ctx); st != 0 {
+			return dnnlError(s.api, "stream", st)
 		}
 	}
 	s.ready, s.convs, s.bns = true, map[dnnlKey]*C.sxd_conv{}, map[bnKey]*C.sxd_bn{}
@@ -202,14 +220,14 @@ func (s *dnnlState) bn(k bnKey) (*C.sxd_bn, error) {
 	}
 	if len(s.bns) >= maxDNNLConvs {
 		for k, b := range s.bns {
-			C.sxd_bn_destroy(b)
+			C.api_bn_destroy(s.api, b)
 			delete(s.bns, k)
 		}
 	}
 	var b *C.sxd_bn
-	if st := C.sxd_bn_create(C.int64_t(k.n), C.int64_t(k.c), C.int64_t(k.h), C.int64_t(k.w), C.float(k.eps),
-		boolInt(k.l == NChw16c), boolInt(k.relu), &b); st != 0 {
-		return nil, dnnlError(fmt.Sprintf("batchnorm [%d %d %d %d] %v", k.n, k.c, k.h, k.w, k.l), st)
+	if st := C.api_bn_create(s.api, C.int64_t(k.n), C.int64_t(k.c), C.int64_t(k.h), C.int64_t(k.w), C.float(k.eps),
+		C.int(k.l), boolInt(k.relu), &b); st != 0 {
+		return nil, dnnlError(s.api, fmt.Sprintf("batchnorm [%d %d %d %d] %v", k.n, k.c, k.h, k.w, k.l), st)
 	}
 	s.bns[k] = b
 	return b, nil
@@ -234,10 +252,10 @@ func (s *dnnlState) conv(k dnnlKey) (*C.sxd_conv, error) {
 		s.freeConvs()
 	}
 	var cv *C.sxd_conv
-	st := C.sxd_conv_create(C.int64_t(k.n), C.int64_t(k.c), C.int64_t(k.h), C.int64_t(k.w), C.int64_t(k.o),
-		C.int64_t(k.g.Kernel), C.int64_t(k.g.Stride), C.int64_t(k.g.Pad), boolInt(k.xl == NChw16c), boolInt(k.yl == NChw16c), &cv)
+	st := C.api_conv_create(s.api, C.int64_t(k.n), C.int64_t(k.c), C.int64_t(k.h), C.int64_t(k.w), C.int64_t(k.o),
+		C.int64_t(k.g.Kernel), C.int64_t(k.g.Stride), C.int64_t(k.g.Pad), C.int(k.xl), C.int(k.yl), boolInt(s.bf16), &cv)
 	if st != 0 {
-		return nil, dnnlError(fmt.Sprintf("conv x [%d %d %d %d] o %d %+v", k.n, k.c, k.h, k.w, k.o, k.g), st)
+		return nil, dnnlError(s.api, fmt.Sprintf("conv x [%d %d %d %d] o %d %+v", k.n, k.c, k.h, k.w, k.o, k.g), st)
 	}
 	s.convs[k] = cv
 	return cv, nil
@@ -245,11 +263,11 @@ func (s *dnnlState) conv(k dnnlKey) (*C.sxd_conv, error) {
 
 func (s *dnnlState) freeConvs() {
 	for k, cv := range s.convs {
-		C.sxd_conv_destroy(cv)
+		C.api_conv_destroy(s.api, cv)
 		delete(s.convs, k)
 	}
 	for k, b := range s.bns {
-		C.sxd_bn_destroy(b)
+		C.api_bn_destroy(s.api, b)
 		delete(s.bns, k)
 	}
 }
@@ -296,10 +314,10 @@ func dnnlConv(st *dnnlState, pass int, in0, in1, out []float32, xs tensor.Shape,
 		if err != nil {
 			return err
 		}
-		st := C.sxd_conv_exec(cv, C.int(pass), (*C.float)(unsafe.Pointer(&in0[0])), (*C.float)(unsafe.Pointer(&in1[0])),
+		st := C.api_conv_exec(s.api, cv, C.int(pass), (*C.float)(unsafe.Pointer(&in0[0])), (*C.float)(unsafe.Pointer(&in1[0])),
 			(*C.float)(unsafe.Pointer(&out[0])))
 		if st != 0 {
-			return dnnlError(fmt.Sprintf("conv %s x %v o %d %+v", passNames[pass], xs, O, g), st)
+			return dnnlError(s.api, fmt.Sprintf("conv %s x %v o %d %+v", passNames[pass], xs, O, g), st)
 		}
 		return nil
 	})
@@ -315,7 +333,7 @@ func dnnlConvImpl(pass int, xs tensor.Shape, O int, g ConvGeom) (string, error) 
 		if err != nil {
 			return err
 		}
-		info = C.GoString(C.sxd_conv_impl(cv, C.int(pass)))
+		info = C.GoString(C.api_conv_impl(dnnl.api, cv, C.int(pass)))
 		return nil
 	})
 	return info, err
@@ -360,9 +378,9 @@ func bnWorkspace(st *dnnlState, xs tensor.Shape, eps float64, l Layout, relu boo
 		if err != nil {
 			return err
 		}
-		sz := int64(C.sxd_bn_workspace_size(b))
+		sz := int64(C.api_bn_workspace_size(s.api, b))
 		if sz < 0 {
-			return dnnlError(fmt.Sprintf("batchnorm workspace %v %v", xs, l), C.int(-sz-1))
+			return dnnlError(s.api, fmt.Sprintf("batchnorm workspace %v %v", xs, l), C.int(-sz-1))
 		}
 		n = int(sz)
 		return nil
@@ -392,9 +410,9 @@ func bnForward32(st *dnnlState, x, gamma, beta, mean, variance, y []float32, xs 
 		if err != nil {
 			return err
 		}
-		st := C.sxd_bn_forward(b, boolInt(training), fptr(x), fptr(gamma), fptr(beta), fptr(mean), fptr(variance), fptr(y), wsptr(ws))
+		st := C.api_bn_forward(s.api, b, boolInt(training), fptr(x), fptr(gamma), fptr(beta), fptr(mean), fptr(variance), fptr(y), wsptr(ws))
 		if st != 0 {
-			return dnnlError(fmt.Sprintf("batchnorm forward %v %v", xs, l), st)
+			return dnnlError(s.api, fmt.Sprintf("batchnorm forward %v %v", xs, l), st)
 		}
 		return nil
 	})
@@ -414,10 +432,10 @@ func bnBackward32(st *dnnlState, x, dy, gamma, beta, mean, variance, dx, dgamma,
 		if err != nil {
 			return err
 		}
-		st := C.sxd_bn_backward(b, boolInt(training), fptr(x), fptr(dy), fptr(gamma), fptr(beta), fptr(mean), fptr(variance),
+		st := C.api_bn_backward(s.api, b, boolInt(training), fptr(x), fptr(dy), fptr(gamma), fptr(beta), fptr(mean), fptr(variance),
 			fptr(dx), fptr(dgamma), fptr(dbeta), wsptr(ws))
 		if st != 0 {
-			return dnnlError(fmt.Sprintf("batchnorm backward %v %v", xs, l), st)
+			return dnnlError(s.api, fmt.Sprintf("batchnorm backward %v %v", xs, l), st)
 		}
 		return nil
 	})
@@ -438,8 +456,8 @@ func CloseDNNL() error {
 			return nil
 		}
 		dnnl.freeConvs()
-		C.sxd_shutdown()
-		dnnl.ready = false
+		C.api_shutdown(dnnl.api)
+		dnnl.ready, dnnl.api = false, nil
 		return nil
 	})
 }
@@ -459,9 +477,156 @@ func (s *dnnlState) close() error {
 			return nil
 		}
 		s.freeConvs()
-		C.sxd_bind(nil)
-		C.sxd_ctx_destroy(s.ctx)
+		C.api_bind(s.api, nil)
+		C.api_ctx_destroy(s.api, s.ctx)
 		s.ctx, s.ready = nil, false
 		return nil
 	})
+}
+
+// The bridges: oneDNN 2.x (Debian's, linked into ops) and 3.x (compiled
+// in ops/internal/dnnl3 against the headers scripts/setup.sh installs).
+var (
+	api2 = &C.sxd_api2
+	api3 = (*C.sxd_api)(dnnl3.API())
+)
+
+// precision is the arithmetic of the default state's convolutions and of
+// every stream started after SetPrecision; guarded by initMu.
+var precision Precision
+
+// SetPrecision sets the arithmetic of the convolutions run from now on.
+// It closes the default oneDNN state (CloseDNNL), which restarts on the
+// library that serves p: oneDNN 2.6 for float32 (its Winograd kernels make
+// it the faster one there), oneDNN 3 for bfloat16 where the build has it
+// and the library loads (its AMX kernels are the faster ones there), else
+// 2.6. Streams must be closed first.
+func SetPrecision(p Precision) error {
+	if p != Float32 && p != BFloat16 {
+		return fmt.Errorf("ops: unknown precision %v", p)
+	}
+	initMu.Lock()
+	same := p == precision
+	initMu.Unlock()
+	if same {
+		return nil
+	}
+	if err := CloseDNNL(); err != nil {
+		return err
+	}
+	initMu.Lock()
+	precision = p
+	initMu.Unlock()
+	return nil
+}
+
+// forced, set by tests only (under initMu, with no state ready), makes
+// every state start on one bridge and precision, whatever SetPrecision
+// says, so that both libraries can be checked in either precision.
+var forced struct {
+	api  *C.sxd_api
+	bf16 bool
+}
+
+// ConvPrecision is the arithmetic SetPrecision set.
+func ConvPrecision() Precision {
+	initMu.Lock()
+	defer initMu.Unlock()
+	return precision
+}
+
+// ConvEngine starts the default oneDNN state and names its library and
+// precision, for logs and benchmark records: "oneDNN 2.6.3, float32".
+func ConvEngine() (string, error) {
+	var name string
+	err := dnnl.do(func() error {
+		if err := dnnl.start(); err != nil {
+			return err
+		}
+		p := Float32
+		if dnnl.bf16 {
+			p = BFloat16
+		}
+		name = fmt.Sprintf("oneDNN %s, %v", C.GoString(C.api_version(dnnl.api)), p)
+		return nil
+	})
+	return name, err
+}
+
+// library returns the bridge that serves precision p, its library loaded
+// (see SetPrecision); the caller holds initMu.
+func library(p Precision) (*C.sxd_api, error) {
+	if p == BFloat16 && loadOneDNN3() == nil {
+		return api3, nil
+	}
+	return api2, loadBridge(api2)
+}
+
+// loadBridge loads the library of api; the caller holds initMu.
+func loadBridge(api *C.sxd_api) error {
+	if api == api3 {
+		return loadOneDNN3()
+	}
+	if err := load(api2, ""); err != nil {
+		return fmt.Errorf("%w (install libdnnl2, as scripts/setup.sh does, or build with -tags nodnnl)", err)
+	}
+	return nil
+}
+
+var oneDNN3 struct {
+	once sync.Once
+	err  error
+}
+
+// loadOneDNN3 loads oneDNN 3 for the bridge compiled against it, once; the
+// error says why it is not available.
+func loadOneDNN3() error {
+	oneDNN3.once.Do(func() {
+		if C.api_major(api3) < 3 {
+			oneDNN3.err = fmt.Errorf("ops: onednn 3: this binary was built without its headers (scripts/setup.sh installs them into ops/internal/dnnl3/include; rebuild after)")
+			return
+		}
+		oneDNN3.err = load(api3, OneDNN3Path())
+	})
+	return oneDNN3.err
+}
+
+// OneDNN3Version loads oneDNN 3 if it is not loaded and returns its
+// version, or why it is not available.
+func OneDNN3Version() (string, error) {
+	initMu.Lock()
+	defer initMu.Unlock()
+	if err := loadOneDNN3(); err != nil {
+		return "", err
+	}
+	return C.GoString(C.api_version(api3)), nil
+}
+
+// OneDNN3Release is the PyPI release of oneDNN 3 that scripts/setup.sh
+// installs (onednn-cpu-gomp and onednn-devel-cpu-gomp, oneDNN 3.2 on GNU
+// OpenMP: the OpenMP runtime of Debian's oneDNN 2.6, which ops.Stream
+// needs).
+const OneDNN3Release = "2023.2.0"
+
+// OneDNN3Path is the libdnnl.so.3 that bfloat16 convolutions load: the
+// environment's SELFSUP_ONEDNN3, else the copy scripts/setup.sh installs
+// in ${XDG_CACHE_HOME:-$HOME/.cache}/selfsup/onednn/2023.2.0/lib/ where it
+// exists, else the plain soname (the system's search path).
+func OneDNN3Path() string {
+	if p := os.Getenv("SELFSUP_ONEDNN3"); p != "" {
+		return p
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			cache = filepath.Join(home, ".cache")
+		}
+	}
+	if cache != "" {
+		p := filepath.Join(cache, "selfsup", "onednn", OneDNN3Release, "lib", "libdnnl.so.3")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
 }

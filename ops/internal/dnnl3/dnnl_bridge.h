@@ -1,0 +1,1 @@
+../../dnnl_bridge.h
