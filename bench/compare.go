@@ -15,8 +15,12 @@ import (
 // --peer: each Go engine's result (each from its own child process), the
 // peer's results and throughput ratios (Go engine img/s over the peer's).
 type TrainReport struct {
-	Fast  *TrainResult `json:"fast,omitempty"`
-	Stock *TrainResult `json:"stock,omitempty"`
+	Fast *TrainResult `json:"fast,omitempty"`
+	// FastBF16 is the fast engine with bfloat16 convolutions
+	// (TrainConfig.Precision "bf16" or "both"); its ratios are keyed
+	// "fast-bf16".
+	FastBF16 *TrainResult `json:"fast_bf16,omitempty"`
+	Stock    *TrainResult `json:"stock,omitempty"`
 	// Speedup is fast / stock images per second, when both ran.
 	Speedup float64 `json:"speedup,omitempty"`
 
@@ -108,14 +112,25 @@ func Compare(c CompareConfig) (*TrainReport, error) {
 	}
 
 	for _, engine := range engines {
-		r, err := TrainInChild(c.Exe, c.Train, engine, c.CPUProfile, log)
-		if err != nil {
-			return nil, err
+		precs := []string{c.Train.Precision}
+		if engine == "fast" && c.Train.Precision == "both" {
+			precs = []string{"float32", "bf16"}
 		}
-		if engine == "fast" {
-			rep.Fast = r
-		} else {
-			rep.Stock = r
+		for _, p := range precs {
+			tc := c.Train
+			tc.Precision = p
+			r, err := TrainInChild(c.Exe, tc, engine, c.CPUProfile, log)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case engine == "stock":
+				rep.Stock = r
+			case r.Precision == "bf16":
+				rep.FastBF16 = r
+			default:
+				rep.Fast = r
+			}
 		}
 	}
 	if rep.Fast != nil && rep.Stock != nil && rep.Stock.ImagesPerSec > 0 {
@@ -125,8 +140,10 @@ func Compare(c CompareConfig) (*TrainReport, error) {
 
 	if peer != nil {
 		first := rep.Fast
-		if first == nil {
-			first = rep.Stock
+		for _, r := range []*TrainResult{rep.FastBF16, rep.Stock} {
+			if first == nil {
+				first = r
+			}
 		}
 		rep.SpeedupVsTorch, rep.SpeedupVsTorchCL, rep.SpeedupVsTorchBF16 = map[string]float64{}, map[string]float64{}, map[string]float64{}
 		runs := []struct {
@@ -144,11 +161,15 @@ func Compare(c CompareConfig) (*TrainReport, error) {
 				return nil, fmt.Errorf("bench train: --peer torch (%s, autocast %s): %w", run.format, run.autocast, err)
 			}
 			*run.res = r
-			for _, g := range []*TrainResult{rep.Fast, rep.Stock} {
+			for _, g := range []*TrainResult{rep.Fast, rep.FastBF16, rep.Stock} {
 				if g != nil && r.ImagesPerSec > 0 {
-					run.ratios[g.Engine] = g.ImagesPerSec / r.ImagesPerSec
-					fmt.Fprintf(log, "%s / torch %s autocast %s: %.2fx (%.2f vs %.2f img/s)\n", g.Engine, run.format, run.autocast,
-						run.ratios[g.Engine], g.ImagesPerSec, r.ImagesPerSec)
+					name := g.Engine
+					if g.Precision == "bf16" {
+						name += "-bf16"
+					}
+					run.ratios[name] = g.ImagesPerSec / r.ImagesPerSec
+					fmt.Fprintf(log, "%s / torch %s autocast %s: %.2fx (%.2f vs %.2f img/s)\n", name, run.format, run.autocast,
+						run.ratios[name], g.ImagesPerSec, r.ImagesPerSec)
 				}
 			}
 		}
@@ -162,6 +183,9 @@ func Compare(c CompareConfig) (*TrainReport, error) {
 func TrainInChild(exe string, c TrainConfig, engine, cpuprofile string, log io.Writer) (*TrainResult, error) {
 	args := []string{"bench", "train", "--engine", engine, "--stock-blas", c.StockBLAS, "--arch", c.Arch, "--batch", fmt.Sprint(c.Batch),
 		"--size", fmt.Sprint(c.Size), "--warmup", fmt.Sprint(c.Warmup), "--steps", fmt.Sprint(c.Steps), "--streams", fmt.Sprint(c.Streams), "--json"}
+	if c.Precision != "" {
+		args = append(args, "--precision", c.Precision)
+	}
 	if cpuprofile != "" {
 		args = append(args, "--cpuprofile", cpuprofile)
 	}

@@ -95,7 +95,7 @@ func trainStreams(c TrainConfig, spec *models.Spec, size int) (*TrainResult, err
 	sched := schedDelta(sched0, schedSnapshot("/proc/self"))
 	runtime.ReadMemStats(&ms1)
 	return &TrainResult{
-		Engine: "fast", GEMM: ops.Backend, Conv: ops.ConvBackend, Arch: c.Arch, Batch: c.Batch, Size: size, Steps: c.Steps, Streams: n,
+		Engine: "fast", GEMM: ops.Backend, Conv: fastConv(), Precision: ops.ConvPrecision().String(), Arch: c.Arch, Batch: c.Batch, Size: size, Steps: c.Steps, Streams: n,
 		StepSeconds: el / float64(c.Steps), ImagesPerSec: float64(c.Batch*c.Steps) / el,
 		PeakRSSMB: peakRSSMB(), AllocMBStep: float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(c.Steps) / (1 << 20),
 		Threads: runtime.GOMAXPROCS(0), Sched: sched,

@@ -32,6 +32,9 @@ type TrainResult struct {
 	// Streams is the number of data-parallel streams (TrainConfig.Streams;
 	// 0 or 1: one graph).
 	Streams int `json:"streams,omitempty"`
+	// Precision of the fast engine's convolutions ("float32", "bf16"); Conv
+	// then names the oneDNN release that ran them.
+	Precision string `json:"precision,omitempty"`
 	// Contend is the number of busy-looping processes beside the
 	// measurement (--contend).
 	Contend int `json:"contend"`
@@ -58,6 +61,9 @@ type TrainConfig struct {
 	// of the graph, each on a stream of one thread with Batch/Streams
 	// images.
 	Streams int
+	// Precision of the fast engine's convolutions: "" or "float32", "bf16"
+	// (ops.BFloat16), or, for Compare, "both" (the fast engine twice).
+	Precision string
 }
 
 // Train times whole training steps (forward, backward, SGD update) of
@@ -76,6 +82,16 @@ func Train(c TrainConfig) (*TrainResult, error) {
 	if size <= 0 {
 		size = spec.InputSize
 	}
+	prec := ops.Float32
+	if engine == "fast" && c.Precision != "" {
+		if prec, err = ops.ParsePrecision(c.Precision); err != nil {
+			return nil, fmt.Errorf("bench train: %w", err)
+		}
+	}
+	if err := ops.SetPrecision(prec); err != nil {
+		return nil, fmt.Errorf("bench train: %w", err)
+	}
+	defer ops.SetPrecision(ops.Float32)
 	if c.Streams > 1 && engine == "fast" {
 		return trainStreams(c, spec, size)
 	}
@@ -180,16 +196,25 @@ func Train(c TrainConfig) (*TrainResult, error) {
 	el := time.Since(t0).Seconds()
 	sched := schedDelta(sched0, schedSnapshot("/proc/self"))
 	runtime.ReadMemStats(&ms1)
-	gemm, conv := ops.Backend, ops.ConvBackend
+	gemm, conv := ops.Backend, fastConv()
 	if engine == "stock" {
 		gemm, conv = stockGEMM, "gorgonia im2col"
 	}
 	return &TrainResult{
-		Engine: engine, GEMM: gemm, Conv: conv, Arch: arch, Batch: batch, Size: size, Steps: steps,
+		Engine: engine, GEMM: gemm, Conv: conv, Precision: prec.String(), Arch: arch, Batch: batch, Size: size, Steps: steps,
 		StepSeconds: el / float64(steps), ImagesPerSec: float64(batch*steps) / el,
 		PeakRSSMB: peakRSSMB(), AllocMBStep: float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(steps) / (1 << 20),
 		Threads: runtime.GOMAXPROCS(0), Sched: sched,
 	}, nil
+}
+
+// fastConv names the fast engine's convolutions: the backend and, with
+// oneDNN, its release and precision ("onednn (oneDNN 3.2.0, bf16)").
+func fastConv() string {
+	if e, err := ops.ConvEngine(); err == nil && e != ops.ConvBackend+", float32" {
+		return ops.ConvBackend + " (" + e + ")"
+	}
+	return ops.ConvBackend
 }
 
 func oneHot(y []int, k int) *tensor.Dense {

@@ -46,6 +46,8 @@ type ReproduceConfig struct {
 	// (train.Config.Streams; a task that cannot falls back to one, and
 	// the row's config.json says which).
 	Streams int
+	// Precision of the method rows' convolutions (train.Config.Precision).
+	Precision string
 	// Out receives runs/, models/, eval/, ablate/, report.md,
 	// results.json and the plots.
 	Out string
@@ -370,7 +372,7 @@ func (e *reproEnv) method(ctx context.Context, spec string) (*MethodResult, erro
 		if e.c.Steps > 0 {
 			cfg.Steps, cfg.BudgetSeconds = e.c.Steps, 0
 		}
-		cfg.Streams = e.c.Streams
+		cfg.Streams, cfg.Precision = e.c.Streams, e.c.Precision
 		res, err := Pretrain(ctx, PretrainConfig{Train: cfg, Data: e.c.Data, Out: dir, Resume: true, Log: e.log})
 		if errors.Is(err, train.ErrStreams) {
 			fmt.Fprintf(e.log, "%s: %v; training it on one stream\n", task, err)

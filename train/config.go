@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/selfsup/selfsup/data"
+	"github.com/selfsup/selfsup/ops"
 	"github.com/selfsup/selfsup/pretext"
 )
 
@@ -55,6 +56,11 @@ type Config struct {
 	// better than one graph over all cores (BENCHMARKS.md, "Two streams").
 	// DeepCluster and the semi-supervised tasks do not support it yet.
 	Streams int `json:"streams,omitempty"`
+	// Precision of the convolutions: "" or "float32" (the default), or
+	// "bf16": bfloat16 inputs with float32 accumulation and outputs, the
+	// weights, batch norm and optimiser in float32 (ops.BFloat16; faster on
+	// CPUs with AMX or AVX-512 BF16). A resumed run keeps its own.
+	Precision string `json:"precision,omitempty"`
 	// Workers prepare batches ahead of the compute (default 2).
 	Workers int `json:"workers"`
 	// LogEvery writes a metrics line every this many steps (default 10).
@@ -109,12 +115,26 @@ func (c *Config) Validate() error {
 		return checkBudgetClock(c.BudgetClock)
 	case c.Streams > 1 && c.Batch%c.Streams != 0:
 		return fmt.Errorf("train: batch %d does not split into %d streams", c.Batch, c.Streams)
+	case c.Precision != "" && checkPrecision(c.Precision) != nil:
+		return checkPrecision(c.Precision)
 	case c.Pretext.Channels != 1 && c.Pretext.Channels != 3:
 		return fmt.Errorf("train: images must have 1 or 3 channels, got %d", c.Pretext.Channels)
 	case c.Pretext.InputSize < 8:
 		return fmt.Errorf("train: input size must be >= 8 pixels, got %d", c.Pretext.InputSize)
 	}
 	return nil
+}
+
+func checkPrecision(s string) error {
+	_, err := ops.ParsePrecision(s)
+	return err
+}
+
+// ConvPrecision is the convolutions' precision (Precision parsed;
+// float32 when empty).
+func (c *Config) ConvPrecision() ops.Precision {
+	p, _ := ops.ParsePrecision(c.Precision)
+	return p
 }
 
 // Hash is a short digest of the JSON config, for the ONNX metadata.

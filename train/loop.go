@@ -403,6 +403,10 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := ops.SetPrecision(cfg.ConvPrecision()); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	defer ops.SetPrecision(ops.Float32)
 	if cfg.Pretext.TrainImages == 0 {
 		cfg.Pretext.TrainImages = ds.Len()
 	} else if cfg.Pretext.TrainImages != ds.Len() {

@@ -33,6 +33,7 @@ func benchTrainCommand() *cli.Command {
 			&cli.StringFlag{Name: "python", Value: bench.DefaultPython, EnvVars: []string{"SELFSUP_PYTHON"},
 				Usage: "Python interpreter with torch for --peer torch (a relative default is looked up in the working directory, then next to the binary's folder)"},
 			&cli.IntFlag{Name: "streams", Value: 1, Usage: "fast engine: split each batch over this many streams of one thread each, run at once (data-parallel, see BENCHMARKS.md)"},
+			&cli.StringFlag{Name: "precision", Value: "float32", Usage: "fast engine's convolutions: float32, bf16, or both (one child process each)"},
 			&cli.IntFlag{Name: "contend", Usage: "start this many busy-looping processes (one core each) for the whole benchmark, stopped at its end: the documented competing load"},
 			jsonFlag,
 		},
@@ -43,7 +44,7 @@ func benchTrainCommand() *cli.Command {
 			}
 			defer stop()
 			tc := bench.TrainConfig{Arch: c.String("arch"), Engine: c.String("engine"), StockBLAS: c.String("stock-blas"),
-				Batch: c.Int("batch"), Size: c.Int("size"), Warmup: c.Int("warmup"), Steps: c.Int("steps"), Streams: c.Int("streams")}
+				Batch: c.Int("batch"), Size: c.Int("size"), Warmup: c.Int("warmup"), Steps: c.Int("steps"), Streams: c.Int("streams"), Precision: c.String("precision")}
 			switch c.String("peer") {
 			case "":
 			case "torch":
@@ -51,7 +52,7 @@ func benchTrainCommand() *cli.Command {
 			default:
 				return fmt.Errorf("bench train: --peer %q, expected torch", c.String("peer"))
 			}
-			if tc.Engine == "both" {
+			if tc.Engine == "both" || tc.Precision == "both" {
 				return benchCompare(c, tc)
 			}
 			if p := c.String("cpuprofile"); p != "" {

@@ -11,6 +11,9 @@ import (
 // jsonFlag is --json, which every measuring command has.
 var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print one JSON object as the last stdout line"}
 
+// precisionFlag is --precision, the convolutions' arithmetic (train.Config.Precision).
+var precisionFlag = &cli.StringFlag{Name: "precision", Value: "float32", Usage: "convolutions: float32, or bf16 (bfloat16 inputs, float32 accumulation and weights; faster where the CPU has AMX or AVX-512 BF16, see README)"}
+
 // dataFlags are how a command reads --data (see data.Open).
 func dataFlags() []cli.Flag {
 	return []cli.Flag{

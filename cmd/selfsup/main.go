@@ -45,11 +45,7 @@ func main() {
 			jigsawPictureCommand(),
 			reportCommand(),
 			serveCommand(),
-			benchCommand(
-				benchExtractCommand(),
-				benchTrainCommand(),
-				benchServeCommand(),
-			),
+			benchCommand(benchExtractCommand(), benchTrainCommand(), benchServeCommand()),
 		},
 		Writer:    os.Stdout,
 		ErrWriter: os.Stderr,

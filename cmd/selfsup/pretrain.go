@@ -57,11 +57,11 @@ func pretrainCommand() *cli.Command {
 			&cli.StringFlag{Name: "weak", Usage: "supervised on weak labels: coarse:MAP (a file of \"class superclass\" lines, or cifar10-animals-vehicles) or noisy:RATE (that share of the labels, 0-1, flipped to another class, fixed by --seed)"},
 			&cli.StringFlag{Name: "labels", Usage: "supervised, semi-*: the labelled images: a fraction (0-1] of each class, a count (class-balanced; both fixed by --seed), or a file of image paths, one a line"},
 			&cli.Float64Flag{Name: "unsup-weight", Value: 1, Usage: "semi-*: weight W of the self-supervised term (loss = cross-entropy + W * self-supervised; >= 0)"},
-			jsonFlag,
+			precisionFlag, jsonFlag,
 		),
 		Action: func(c *cli.Context) error {
 			cfg := train.DefaultConfig(c.String("task"), c.String("arch"))
-			cfg.Epochs, cfg.Seed = c.Int("epochs"), c.Int64("seed")
+			cfg.Epochs, cfg.Seed, cfg.Precision = c.Int("epochs"), c.Int64("seed"), c.String("precision")
 			if c.Int("batch") != 0 {
 				cfg.Batch = c.Int("batch")
 			}

@@ -33,13 +33,13 @@ func reproduceCommand() *cli.Command {
 			&cli.IntFlag{Name: "dense-size", Value: 128, Usage: "with --dense: input size in pixels"},
 			&cli.StringFlag{Name: "dense-tasks", Value: "segment", Usage: "with --dense: segment, detect or both (comma-separated)"},
 			&cli.Int64Flag{Name: "seed", Value: 1},
-			jsonFlag,
+			precisionFlag, jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
 			res, err := pipeline.Reproduce(c.Context, pipeline.ReproduceConfig{
 				Data: c.String("data"), Out: c.String("out"), Budget: c.Duration("budget"), AblationBudget: c.Duration("ablation-budget"),
 				Arch: c.String("arch"), Methods: pipeline.SplitList(c.String("methods")), Ablations: c.Bool("ablations"), PermRows: c.String("perm-rows"),
-				ProbeTrain: c.Int("probe-train"), Steps: c.Int("steps"), Streams: c.Int("streams"), BudgetClock: c.String("budget-clock"), Seed: c.Int64("seed"), Log: os.Stderr,
+				ProbeTrain: c.Int("probe-train"), Steps: c.Int("steps"), Streams: c.Int("streams"), Precision: c.String("precision"), BudgetClock: c.String("budget-clock"), Seed: c.Int64("seed"), Log: os.Stderr,
 				Dense: c.String("dense"), DenseSize: c.Int("dense-size"), DenseTasks: pipeline.SplitList(c.String("dense-tasks")),
 			})
 			if err != nil {
