@@ -20,14 +20,15 @@ type Backbone struct {
 	Spec  *Spec
 	Graph *G.ExprGraph
 	Mode  *ops.Mode
-	// Blocked keeps activations with a multiple of 16 channels in oneDNN's
-	// blocked layout (ops.NChw16c) between convolutions, batch norms,
-	// ReLUs, additions and pools, converting only where a layer needs
-	// NCHW and at the outputs: no reorder around every convolution.
-	// NewBackbone sets it where ops.BlockedLayout allows (float32, oneDNN
-	// build); clear it before Forward for the plain NCHW graph. Both
-	// compute the same function.
-	Blocked bool
+	// Layout is where activations stay between convolutions, batch norms,
+	// ReLUs, additions and pools, converted only where a layer needs NCHW
+	// and at the outputs: no reorder around every convolution. NChw16c
+	// (oneDNN's blocked layout; activations with a multiple of 16
+	// channels, the others NCHW) or NHWC (channels-last, every
+	// activation; the bfloat16 kernels' own). NewBackbone sets it to
+	// ops.ActivationLayout; set it to ops.NCHW before Forward for the
+	// plain graph. All compute the same function.
+	Layout ops.Layout
 	// InputGrad makes the input differentiable (gradients with respect
 	// to the images, for saliency or adversarial uses); off, the first
 	// convolution skips its backward-data pass.
@@ -43,7 +44,7 @@ func NewBackbone(g *G.ExprGraph, s *Spec, w Weights, dtype tensor.Dtype, mode *o
 	if err := s.Validate(w); err != nil {
 		return nil, err
 	}
-	b := &Backbone{Spec: s, Graph: g, Mode: mode, Blocked: ops.BlockedLayout(dtype), params: map[string]*G.Node{}, bn: map[string]*ops.BNState{}}
+	b := &Backbone{Spec: s, Graph: g, Mode: mode, Layout: ops.ActivationLayout(dtype), params: map[string]*G.Node{}, bn: map[string]*ops.BNState{}}
 	for _, p := range s.Params() {
 		if !p.Learnable {
 			continue
@@ -146,8 +147,8 @@ func (b *Backbone) Forward(x *G.Node, outputs ...string) (map[string]*G.Node, er
 	}
 	// layoutFor is the layout an activation of c channels gets.
 	layoutFor := func(c int) ops.Layout {
-		if b.Blocked && c%ops.Block == 0 {
-			return ops.NChw16c
+		if b.Layout == ops.NHWC || b.Layout == ops.NChw16c && c%ops.Block == 0 {
+			return b.Layout
 		}
 		return ops.NCHW
 	}

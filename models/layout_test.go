@@ -12,21 +12,21 @@ import (
 )
 
 // layoutRun is one training-mode forward and backward pass of a backbone
-// built with or without the blocked layout.
+// built with its activations in one layout.
 type layoutRun struct {
 	outs  map[string][]float32
 	grads map[string][]float32
 	bn    Weights
 }
 
-func runLayout(t *testing.T, s *Spec, w Weights, x []float32, n, h int, r map[string][]float32, blocked bool) layoutRun {
+func runLayout(t *testing.T, s *Spec, w Weights, x []float32, n, h int, r map[string][]float32, lay ops.Layout) layoutRun {
 	t.Helper()
 	g := G.NewGraph()
 	bb, err := NewBackbone(g, s, w, tensor.Float32, &ops.Mode{Training: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bb.Blocked = blocked
+	bb.Layout = lay
 	in := G.NewTensor(g, tensor.Float32, 4, G.WithShape(n, s.InC, h, h), G.WithName("x"),
 		G.WithValue(tensor.New(tensor.WithShape(n, s.InC, h, h), tensor.WithBacking(append([]float32(nil), x...)))))
 	outs, err := bb.Forward(in)
@@ -89,7 +89,8 @@ func maxRelDiff(a, b []float32) float64 {
 }
 
 // A training step through the blocked layout (oneDNN convolutions, batch
-// norms and pools on nChw16c, conversions at the edges) gives the same
+// norms and pools on nChw16c, conversions at the edges), and through
+// channels-last (NHWC, every activation), gives the same
 // outputs, parameter gradients and running statistics as the plain NCHW
 // graph, for a CIFAR stem, an ImageNet stem with max pooling, 16-channel
 // stages, a one-channel input and a split backbone (8-channel stages in
@@ -126,21 +127,23 @@ func TestBlockedLayoutMatchesPlain(t *testing.T) {
 					r[name][i] = float32(rng.NormFloat64())
 				}
 			}
-			plain := runLayout(t, s, w, x, n, c.hw, r, false)
-			blk := runLayout(t, s, w, x, n, c.hw, r, true)
-			for name, want := range plain.outs {
-				if d := maxRelDiff(blk.outs[name], want); d > 1e-4 {
-					t.Errorf("output %s: blocked vs plain relative difference %g", name, d)
+			plain := runLayout(t, s, w, x, n, c.hw, r, ops.NCHW)
+			for _, lay := range []ops.Layout{ops.NChw16c, ops.NHWC} {
+				got := runLayout(t, s, w, x, n, c.hw, r, lay)
+				for name, want := range plain.outs {
+					if d := maxRelDiff(got.outs[name], want); d > 1e-4 {
+						t.Errorf("output %s: %v vs plain relative difference %g", name, lay, d)
+					}
 				}
-			}
-			for name, want := range plain.grads {
-				if d := maxRelDiff(blk.grads[name], want); d > 1e-3 {
-					t.Errorf("gradient of %s: blocked vs plain relative difference %g", name, d)
+				for name, want := range plain.grads {
+					if d := maxRelDiff(got.grads[name], want); d > 1e-3 {
+						t.Errorf("gradient of %s: %v vs plain relative difference %g", name, lay, d)
+					}
 				}
-			}
-			for name, want := range plain.bn {
-				if d := maxRelDiff(blk.bn[name].Data, want.Data); d > 1e-4 {
-					t.Errorf("%s after the step: blocked vs plain relative difference %g", name, d)
+				for name, want := range plain.bn {
+					if d := maxRelDiff(got.bn[name].Data, want.Data); d > 1e-4 {
+						t.Errorf("%s after the step: %v vs plain relative difference %g", name, lay, d)
+					}
 				}
 			}
 		})

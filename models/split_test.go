@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/selfsup/selfsup/ops"
 )
 
 // TestSplitSpec: resnet20c-split is two resnet20c of half width (8, 16,
@@ -171,7 +173,7 @@ func TestSplitGradientsAreTheHalves(t *testing.T) {
 			r[name][i] = float32(rng.NormFloat64())
 		}
 	}
-	split := runLayout(t, s, w, x, n, h, r, false)
+	split := runLayout(t, s, w, x, n, h, r, ops.NCHW)
 	for i, half := range SplitHalves {
 		from, to := []int{0, 1}[i], []int{1, 3}[i]
 		base, _ := New("resnet20c", to-from)
@@ -198,7 +200,7 @@ func TestSplitGradientsAreTheHalves(t *testing.T) {
 				hr[name] = append(hr[name], r[name][(b*c+lo)*inner:(b*c+hi)*inner]...)
 			}
 		}
-		alone := runLayout(t, hs, hw, xi, n, h, hr, false)
+		alone := runLayout(t, hs, hw, xi, n, h, hr, ops.NCHW)
 		for name, g := range alone.grads {
 			if d := maxRelDiff(split.grads[half+"."+name], g); d > 1e-5 {
 				t.Errorf("gradient of %s.%s: split vs alone relative difference %g", half, name, d)

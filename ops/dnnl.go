@@ -346,6 +346,20 @@ func BlockedLayout(dt tensor.Dtype) bool {
 	return dt == tensor.Float32 && os.Getenv("SELFSUP_LAYOUT") != "nchw"
 }
 
+// ActivationLayout is the layout models keep activations of dtype dt in
+// between ops (models.Backbone.Layout): NCHW where BlockedLayout says no,
+// NHWC while the convolutions run in bfloat16 (SetPrecision: oneDNN's
+// AMX bfloat16 kernels work on channels-last), else NChw16c.
+func ActivationLayout(dt tensor.Dtype) Layout {
+	switch {
+	case !BlockedLayout(dt):
+		return NCHW
+	case ConvPrecision() == BFloat16:
+		return NHWC
+	}
+	return NChw16c
+}
+
 func conv32Forward(x, w, y []float32, xs tensor.Shape, O int, g ConvGeom) error {
 	return dnnlConv(nil, passForward, x, w, y, xs, O, g, plainLayouts)
 }

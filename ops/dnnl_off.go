@@ -12,6 +12,10 @@ import (
 // layout NChw16c between ops: never in this build (it needs oneDNN).
 func BlockedLayout(tensor.Dtype) bool { return false }
 
+// ActivationLayout is the layout models keep activations in: NCHW in this
+// build.
+func ActivationLayout(tensor.Dtype) Layout { return NCHW }
+
 func errNoBlocked(what string) error {
 	return fmt.Errorf("ops: %s: the blocked layout NChw16c needs the oneDNN build (this one is %s)", what, ConvBackend)
 }

@@ -24,14 +24,22 @@ const (
 	// reorders that NCHW costs around every oneDNN call; element-wise ops
 	// (ReLU, residual add) do not care.
 	NChw16c
+	// NHWC is channels-last: (n, c, h, w) at ((n*H+h)*W+w)*C+c, any C.
+	// oneDNN's bfloat16 kernels read and write it without reorders (on
+	// AMX, oneDNN 3 picks it for them), so models.Backbone keeps
+	// activations in it when the convolutions run in bfloat16.
+	NHWC
 )
 
 // Block is the channel block of NChw16c.
 const Block = 16
 
 func (l Layout) String() string {
-	if l == NChw16c {
+	switch l {
+	case NChw16c:
 		return "nChw16c"
+	case NHWC:
+		return "nhwc"
 	}
 	return "nchw"
 }
@@ -39,8 +47,11 @@ func (l Layout) String() string {
 // plane returns where channel c of image n starts and the distance
 // between its consecutive pixels, for C channels of HW pixels.
 func (l Layout) plane(n, c, C, HW int) (start, stride int) {
-	if l == NChw16c {
+	switch l {
+	case NChw16c:
 		return (n*(C/Block)+c/Block)*HW*Block + c%Block, Block
+	case NHWC:
+		return n*HW*C + c, C
 	}
 	return (n*C + c) * HW, 1
 }
@@ -49,7 +60,7 @@ func (l Layout) check(op string, c int) error {
 	if l == NChw16c && c%Block != 0 {
 		return fmt.Errorf("ops: %s: %d channels cannot be in layout %v (needs a multiple of %d)", op, c, l, Block)
 	}
-	if l > NChw16c {
+	if l > NHWC {
 		return fmt.Errorf("ops: %s: unknown layout %d", op, l)
 	}
 	return nil
@@ -123,13 +134,34 @@ func (op *relayout) Do(vs ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	y := op.output(dt, false, N, C, H, W)
-	switch dt {
-	case tensor.Float32:
+	// NCHW <-> nChw16c has a kernel of its own; every other pair copies
+	// plane by plane.
+	blockedPair := op.from == NCHW && op.to == NChw16c || op.from == NChw16c && op.to == NCHW
+	switch {
+	case dt == tensor.Float32 && blockedPair:
 		relayoutKernel(x.Float32s(), y.Float32s(), N, C, H*W, op.to)
-	default:
+	case dt == tensor.Float32:
+		relayoutPlanes(x.Float32s(), y.Float32s(), N, C, H*W, op.from, op.to)
+	case blockedPair:
 		relayoutKernel(x.Float64s(), y.Float64s(), N, C, H*W, op.to)
+	default:
+		relayoutPlanes(x.Float64s(), y.Float64s(), N, C, H*W, op.from, op.to)
 	}
 	return y, nil
+}
+
+// relayoutPlanes copies x in layout from into y in layout to, one channel
+// plane at a time.
+func relayoutPlanes[T Float](x, y []T, N, C, HW int, from, to Layout) {
+	parallelFor(N*C, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xo, xs := from.plane(i/C, i%C, C, HW)
+			yo, ys := to.plane(i/C, i%C, C, HW)
+			for p := 0; p < HW; p++ {
+				y[yo+p*ys] = x[xo+p*xs]
+			}
+		}
+	})
 }
 
 func (op *relayout) DiffWRT(int) []bool { return []bool{true} }

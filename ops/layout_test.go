@@ -55,6 +55,54 @@ func TestToLayoutIndexing(t *testing.T) {
 	}
 }
 
+// ToLayout puts element (n, c, h, w) where the NHWC formula says, from
+// NCHW and from nChw16c, and back to NCHW exactly.
+func TestToLayoutNHWC(t *testing.T) {
+	N, C, H, W := 2, 32, 3, 5
+	x := make([]float32, N*C*H*W)
+	for i := range x {
+		x[i] = float32(i)
+	}
+	g := G.NewGraph()
+	in := G.NewTensor(g, tensor.Float32, 4, G.WithShape(N, C, H, W), G.WithValue(tensor.New(tensor.WithShape(N, C, H, W), tensor.WithBacking(x))))
+	var nodes []*G.Node
+	for _, step := range [][2]Layout{{NCHW, NHWC}, {NHWC, NChw16c}, {NChw16c, NHWC}, {NHWC, NCHW}} {
+		from := in
+		if len(nodes) > 0 {
+			from = nodes[len(nodes)-1]
+		}
+		n, err := ToLayout(from, step[0], step[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	m := G.NewTapeMachine(g)
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 2} {
+		v := nodes[i].Value().Data().([]float32)
+		for n := 0; n < N; n++ {
+			for c := 0; c < C; c++ {
+				for h := 0; h < H; h++ {
+					for w := 0; w < W; w++ {
+						if got, want := v[((n*H+h)*W+w)*C+c], x[((n*C+c)*H+h)*W+w]; got != want {
+							t.Fatalf("step %d (%d,%d,%d,%d): nhwc holds %v, expected %v", i, n, c, h, w, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+	for i, v := range nodes[3].Value().Data().([]float32) {
+		if v != x[i] {
+			t.Fatalf("round trip differs at %d: %v vs %v", i, v, x[i])
+		}
+	}
+}
+
 // bnRun builds x -> [to lay] -> BatchNormLayout -> [to NCHW] and a loss
 // sum(y .* r), runs it and returns y, dx, dgamma, dbeta and the running
 // statistics.
