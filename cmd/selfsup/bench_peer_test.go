@@ -9,6 +9,7 @@ import (
 	"github.com/selfsup/selfsup/bench"
 	"github.com/selfsup/selfsup/internal/testenv"
 	"github.com/selfsup/selfsup/models"
+	"github.com/selfsup/selfsup/ops"
 )
 
 // TestBenchTrainPeerCLIErrors checks through the binary that a missing
@@ -82,5 +83,27 @@ func TestBenchTrainContendCLI(t *testing.T) {
 		"--contend", "1", "--json"), &r)
 	if r.Contend != 1 || r.Engine != "fast" || !(r.ImagesPerSec > 0) {
 		t.Errorf("bench train --contend 1: %+v", r)
+	}
+}
+
+// TestBenchTrainPrecisionCLI: --precision both runs the fast engine twice,
+// each in its own process, float32 on oneDNN 2 and bfloat16 on oneDNN 3
+// (scripts/setup.sh installs it), and reports both; a precision the
+// engine does not know is one clear error.
+func TestBenchTrainPrecisionCLI(t *testing.T) {
+	if _, err := ops.OneDNN3Version(); err != nil {
+		testenv.Skip(t, testenv.OneDNN3, "%v", err)
+	}
+	bin := buildBinary(t)
+	var rep bench.TrainReport
+	lastJSON(t, runCmd(t, nil, bin, "bench", "train", "--arch", "resnet20c", "--batch", "4", "--size", "16", "--warmup", "0", "--steps", "1",
+		"--precision", "both", "--streams", "2", "--json"), &rep)
+	if f, b := rep.Fast, rep.FastBF16; f == nil || b == nil || f.Precision != "float32" || b.Precision != "bf16" ||
+		!strings.Contains(f.Conv, "oneDNN 2.") || !strings.Contains(b.Conv, "oneDNN 3.") || f.Streams != 2 || b.Streams != 2 {
+		t.Fatalf("bench train --precision both: fast %+v, fast_bf16 %+v", rep.Fast, rep.FastBF16)
+	}
+	res := runCmd(t, nil, bin, "bench", "train", "--arch", "resnet20c", "--batch", "2", "--size", "16", "--steps", "1", "--precision", "fp16")
+	if res.code == 0 || !strings.Contains(res.stderr, `precision "fp16": expected float32 or bf16`) {
+		t.Errorf("--precision fp16: exit %d, stderr %q", res.code, res.stderr)
 	}
 }
