@@ -103,3 +103,8 @@ func ConvPrecision() Precision { return Float32 }
 
 // ConvEngine names the convolution library and precision in use.
 func ConvEngine() (string, error) { return ConvBackend + ", float32", nil }
+
+// OneDNN3Version says that this build has no oneDNN 3 (nor oneDNN).
+func OneDNN3Version() (string, error) {
+	return "", fmt.Errorf("ops: onednn 3: this build has no oneDNN (its convolutions are %s)", ConvBackend)
+}
