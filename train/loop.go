@@ -407,6 +407,16 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	defer ops.SetPrecision(ops.Float32)
+	if cfg.ConvPrecision() != ops.Float32 {
+		eng, err := ops.ConvEngine()
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		fmt.Fprintf(progress, "convolutions: %s\n", eng)
+		if _, err := ops.OneDNN3Version(); err != nil {
+			fmt.Fprintf(progress, "warning: %v; bfloat16 runs on oneDNN 2 instead, slower\n", err)
+		}
+	}
 	if cfg.Pretext.TrainImages == 0 {
 		cfg.Pretext.TrainImages = ds.Len()
 	} else if cfg.Pretext.TrainImages != ds.Len() {

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"bytes"
 	"math"
 	"strings"
 	"testing"
@@ -12,7 +13,8 @@ import (
 // float32 run's but not equal to it: the rounding is really there),
 // records its precision in the checkpoint, resumes from it bit-identically
 // with it (a resumed run keeps the checkpoint's precision, whatever the
-// caller's config says), and leaves the process in float32. Builds without
+// caller's config says), says in its log which library runs its
+// convolutions, and leaves the process in float32. Builds without
 // oneDNN refuse it with an error.
 func TestBFloat16RunResumes(t *testing.T) {
 	cfg := tinyConfig("rotation")
@@ -24,9 +26,13 @@ func TestBFloat16RunResumes(t *testing.T) {
 		}
 		return
 	}
-	a, err := Run(cfg, ds, nil, t.TempDir(), Options{})
+	var log bytes.Buffer
+	a, err := Run(cfg, ds, nil, t.TempDir(), Options{Progress: &log})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "convolutions: oneDNN ") || !strings.Contains(log.String(), ", bf16\n") {
+		t.Errorf("the run's log does not name its convolutions:\n%s", log.String())
 	}
 	if ops.ConvPrecision() != ops.Float32 {
 		t.Fatalf("after a bf16 run the process is left in %v", ops.ConvPrecision())
