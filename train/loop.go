@@ -413,6 +413,9 @@ func Run(cfg Config, ds, val data.Dataset, dir string, opts Options) (*Result, e
 			return nil, fmt.Errorf("train: %w", err)
 		}
 		fmt.Fprintf(progress, "convolutions: %s\n", eng)
+		if cfg.Streams <= 1 {
+			fmt.Fprintf(progress, "note: bfloat16 on one graph keeps under half its speed beside any other busy process; --streams 2 keeps most of it (BENCHMARKS.md)\n")
+		}
 		if _, err := ops.OneDNN3Version(); err != nil {
 			fmt.Fprintf(progress, "warning: %v; bfloat16 runs on oneDNN 2 instead, slower\n", err)
 		}
