@@ -255,26 +255,15 @@ func tinyJigsawConfig(n int) Config {
 	return cfg
 }
 
+// buildJigsaw builds the jigsaw model on a resnet20c of seed 2 in inference
+// mode.
 func buildJigsaw(t *testing.T, cfg Config, batch int, heads models.Weights) (*jigsawModel, *models.Backbone) {
 	t.Helper()
-	spec, err := models.New("resnet20c", 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := models.InitWeights(spec, rand.New(rand.NewSource(2)))
-	bb, err := models.NewBackbone(G.NewGraph(), spec, w, tensor.Float32, &ops.Mode{Training: false})
-	if err != nil {
-		t.Fatal(err)
-	}
 	task, err := New("jigsaw")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := task.Build(bb, batch, cfg, heads, rand.New(rand.NewSource(3)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.(*jigsawModel), bb
+	return buildTask[*jigsawModel](t, task, "resnet20c", 3, cfg, batch, heads, &ops.Mode{Training: false}, rand.New(rand.NewSource(2)))
 }
 
 // TestJigsawBatchAndPermutation checks, for both heads, that MakeBatch lays

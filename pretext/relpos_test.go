@@ -40,20 +40,7 @@ func relposRandomTensor(c, h, w int, seed int64) data.Tensor {
 
 func buildRelPos(t *testing.T, rc *RelPosConfig, cfg Config, batch int, heads models.Weights) (*relposModel, *models.Backbone) {
 	t.Helper()
-	spec, err := models.New("resnet20c", cfg.Channels)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := models.InitWeights(spec, rand.New(rand.NewSource(2)))
-	bb, err := models.NewBackbone(G.NewGraph(), spec, w, tensor.Float32, &ops.Mode{Training: false})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := RelPos{Config: rc}.Build(bb, batch, cfg, heads, rand.New(rand.NewSource(3)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.(*relposModel), bb
+	return buildTask[*relposModel](t, RelPos{Config: rc}, "resnet20c", cfg.Channels, cfg, batch, heads, &ops.Mode{Training: false}, rand.New(rand.NewSource(2)))
 }
 
 func TestRelPosOffsets(t *testing.T) {
