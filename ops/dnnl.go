@@ -255,7 +255,11 @@ func (s *dnnlState) conv(k dnnlKey) (*C.sxd_conv, error) {
 	st := C.api_conv_create(s.api, C.int64_t(k.n), C.int64_t(k.c), C.int64_t(k.h), C.int64_t(k.w), C.int64_t(k.o),
 		C.int64_t(k.g.Kernel), C.int64_t(k.g.Stride), C.int64_t(k.g.Pad), C.int(k.xl), C.int(k.yl), boolInt(s.bf16), &cv)
 	if st != 0 {
-		return nil, dnnlError(s.api, fmt.Sprintf("conv x [%d %d %d %d] o %d %+v", k.n, k.c, k.h, k.w, k.o, k.g), st)
+		err := dnnlError(s.api, fmt.Sprintf("conv x [%d %d %d %d] o %d %+v", k.n, k.c, k.h, k.w, k.o, k.g), st)
+		if s.bf16 {
+			err = fmt.Errorf("%w (bfloat16 convolutions need a CPU with AVX-512; use --precision float32 here)", err)
+		}
+		return nil, err
 	}
 	s.convs[k] = cv
 	return cv, nil
