@@ -180,7 +180,9 @@ func (op *convBwdData) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	dx := op.output(dt, true, op.xShape...)
+	// The Go kernels accumulate into dx; oneDNN's overwrite it, and
+	// clearing it first would cost a pass over every input gradient.
+	dx := op.output(dt, dt != tensor.Float32 || !convOverwrites, op.xShape...)
 	switch dt {
 	case tensor.Float32:
 		if err := convL(op.strm, passBackwardData, dy.Float32s(), w.Float32s(), dx.Float32s(), op.xShape, w.Shape()[0], op.g, op.lay); err != nil {

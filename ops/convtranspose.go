@@ -115,8 +115,9 @@ func (op *convTranspose) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The im2col backward-data kernel accumulates: zero the output.
-	y := op.output(dt, true, ys...)
+	// The im2col backward-data kernel accumulates: zero the output
+	// (oneDNN's overwrites it).
+	y := op.output(dt, dt != tensor.Float32 || !convOverwrites, ys...)
 	cin := w.Shape()[0]
 	switch dt {
 	case tensor.Float32:

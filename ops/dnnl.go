@@ -28,6 +28,10 @@ import (
 // Go. float64 convolutions always take the Go path.
 const ConvBackend = "onednn"
 
+// convOverwrites: the float32 convolution passes overwrite their output
+// (oneDNN's do), so it need not be cleared first.
+const convOverwrites = true
+
 // maxDNNLConvs bounds the primitive cache; when it is full the cache is
 // emptied and refilled on demand (a training run uses a few dozen shapes).
 const maxDNNLConvs = 256

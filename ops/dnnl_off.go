@@ -51,6 +51,10 @@ func bnBackward32(_ *dnnlState, x, dy, gamma, beta, mean, variance, dx, dgamma, 
 // single-precision GEMM named by Backend (this build has no oneDNN).
 const ConvBackend = "im2col+" + Backend
 
+// convOverwrites: the im2col backward-data pass accumulates into its
+// output (col2im), which must be cleared first.
+const convOverwrites = false
+
 // Convolution passes (numbered as in the oneDNN build).
 const (
 	passForward         = 0

@@ -109,6 +109,15 @@ func runConv32(t testing.TB, c convCase, x, w, dy []float32) convPasses[float32]
 	t.Helper()
 	xn, wn, yn := c.sizes()
 	r := convPasses[float32]{make([]float32, yn), make([]float32, xn), make([]float32, wn)}
+	if convOverwrites {
+		// The passes must overwrite every output element (convBwdData
+		// does not clear dx first): start from NaN.
+		for _, o := range [][]float32{r.y, r.dx, r.dw} {
+			for i := range o {
+				o[i] = float32(math.NaN())
+			}
+		}
+	}
 	if err := conv32Forward(x, w, r.y, c.xShape(), c.O, c.geom()); err != nil {
 		t.Fatalf("%s: forward: %v", c.name, err)
 	}
