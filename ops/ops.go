@@ -172,6 +172,10 @@ func parallelFor(n int, f func(worker, lo, hi int)) {
 	wg.Wait()
 }
 
+// ParallelFor splits [0, n) into Workers(n) chunks and runs f on each at
+// once (worker is the chunk's index), for element-wise work outside ops.
+func ParallelFor(n int, f func(worker, lo, hi int)) { parallelFor(n, f) }
+
 // Workers is the number of chunks parallelFor uses for n items: one per
 // core (GOMAXPROCS) at most, and 1 inside Concurrently.
 func Workers(n int) int {

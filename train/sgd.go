@@ -5,6 +5,8 @@ import (
 	"math"
 
 	G "gorgonia.org/gorgonia"
+
+	"github.com/selfsup/selfsup/ops"
 )
 
 // SGD is stochastic gradient descent with (PyTorch-style) momentum and
@@ -24,6 +26,10 @@ type SGD struct {
 func NewSGD(momentum, wd float64) *SGD {
 	return &SGD{Momentum: momentum, WeightDecay: wd, Velocity: map[string][]float32{}}
 }
+
+// sgdParallelMin is the size from which a parameter's update is split
+// over the cores.
+const sgdParallelMin = 1 << 16
 
 // Step applies one update with learning rate lr to params given their
 // gradients (grads[i] is the gradient node of params[i]).
@@ -47,17 +53,33 @@ func (s *SGD) Step(params, grads G.Nodes, lr float64) error {
 			wd = float32(s.WeightDecay)
 		}
 		mu, eta := float32(s.Momentum), float32(lr)
-		finite := true
-		for j := range w {
-			gj := g[j] + wd*w[j]
-			v[j] = mu*v[j] + gj
-			if s.Nesterov {
-				w[j] -= eta * (gj + mu*v[j])
-			} else {
-				w[j] -= eta * v[j]
+		// update applies the step to w[lo:hi] and reports whether it stayed
+		// finite. Every element is independent, so large tensors are split
+		// over the cores (the result is the same bit for bit).
+		update := func(lo, hi int) bool {
+			finite := true
+			for j := lo; j < hi; j++ {
+				gj := g[j] + wd*w[j]
+				v[j] = mu*v[j] + gj
+				if s.Nesterov {
+					w[j] -= eta * (gj + mu*v[j])
+				} else {
+					w[j] -= eta * v[j]
+				}
+				if w[j]-w[j] != 0 { // NaN or infinite
+					finite = false
+				}
 			}
-			if w[j]-w[j] != 0 { // NaN or infinite
-				finite = false
+			return finite
+		}
+		finite := true
+		if len(w) < sgdParallelMin {
+			finite = update(0, len(w))
+		} else {
+			ok := make([]bool, ops.Workers(len(w)))
+			ops.ParallelFor(len(w), func(k, lo, hi int) { ok[k] = update(lo, hi) })
+			for _, o := range ok {
+				finite = finite && o
 			}
 		}
 		if !finite {
