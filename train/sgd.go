@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	G "gorgonia.org/gorgonia"
 
@@ -76,11 +77,13 @@ func (s *SGD) Step(params, grads G.Nodes, lr float64) error {
 		if len(w) < sgdParallelMin {
 			finite = update(0, len(w))
 		} else {
-			ok := make([]bool, ops.Workers(len(w)))
-			ops.ParallelFor(len(w), func(k, lo, hi int) { ok[k] = update(lo, hi) })
-			for _, o := range ok {
-				finite = finite && o
-			}
+			var bad atomic.Bool
+			ops.ParallelFor(len(w), func(_, lo, hi int) {
+				if !update(lo, hi) {
+					bad.Store(true)
+				}
+			})
+			finite = !bad.Load()
 		}
 		if !finite {
 			return fmt.Errorf("train: sgd: parameter %s became a %w after the update (learning rate %g)", p.Name(), ErrNonFinite, lr)
